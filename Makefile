@@ -1,0 +1,48 @@
+# hashguard — `make run` and `make test` work on a fresh Debian 12 machine with only Rust.
+SHELL := /bin/bash
+# Builds live outside the clone so that repeated CI runs on one machine stay warm.
+CARGO_TARGET_DIR ?= $(HOME)/.cache/hashguard/target
+export CARGO_TARGET_DIR
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+BIN := $(CARGO_TARGET_DIR)/release/hashguard
+REF_VENV ?= $(HOME)/.cache/hashguard/ref-venv
+
+.PHONY: setup run test lint bench testdata refvectors clean
+
+## setup: install the system packages and Rust components the project needs (idempotent)
+setup:
+	@bash scripts/setup.sh
+
+## run: set up, build, and run hashguard on its defaults (a demo over the synthetic images)
+run: setup
+	cargo build --release --locked
+	$(BIN) --help
+	@echo
+	@echo "== demo: hashguard hash testdata/images/base (first 5 records)"
+	@$(BIN) hash testdata/images/base | head -n 5
+
+## test: set up, then formatting, lints and every test
+test: setup lint
+	cargo test --locked --all-targets
+	cargo test --locked --doc
+
+lint:
+	cargo fmt --check
+	cargo clippy --locked --all-targets -- -D warnings
+
+## bench: criterion benchmarks (see README "Performance")
+bench: setup
+	cargo bench --locked --bench hashing
+
+## testdata: regenerate the synthetic test images (deterministic; committed)
+testdata:
+	cargo run --release --locked --example gen_testdata -- testdata/images
+
+## refvectors: recompute PDQ reference vectors with Meta's reference (PyPI pdqhash); by hand only
+refvectors:
+	@test -x $(REF_VENV)/bin/python || python3 -m venv $(REF_VENV)
+	$(REF_VENV)/bin/pip install --quiet -r testdata/ref-requirements.txt
+	$(REF_VENV)/bin/python testdata/refvectors.py
+
+clean:
+	cargo clean

@@ -1,0 +1,296 @@
+//! `hashguard hash`: fingerprints files in parallel and writes one record per file, in input order.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use rayon::prelude::*;
+
+use hashguard::files::{self, Entry};
+use hashguard::fingerprint::{self, FileRecord, HashRequest, Reason};
+use hashguard::hashing::HashKind;
+use hashguard::media::Limits;
+
+use super::exit;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// One JSON object per line (the default; every field).
+    Jsonl,
+    /// Comma-separated with a header row (every field).
+    Csv,
+    /// Tab-separated without a header: path, then the requested hashes in --algo order
+    /// (pdq is followed by its quality), then the error code.
+    Tsv,
+}
+
+/// Arguments of `hashguard hash`.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  hashguard hash ./photos
+  hashguard hash --algo pdq --format tsv --paths-from list.txt
+  find /mnt/seized -name '*.jpg' | hashguard hash --paths-from - --threads 2
+
+Each record has path, kind (image|video|other), size, the digests, and for images pdq,
+pdq_quality (0-100; below 50 the image is too flat to be good evidence), phash and dhash.
+A file that cannot be decoded keeps its digests and gets an `error` code: decode_failed,
+too_large, unsupported_format, unreadable or skipped (not a regular file).
+Directories are walked in name order without following symlinks.
+
+Exit status: 0 every file got every requested hash, 2 some did not (see their `error`),
+64 bad arguments, 66 --paths-from file missing, 74 output could not be written.")]
+pub struct HashArgs {
+    /// Files or directories to hash.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Hashes to compute, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "pdq,phash,dhash,md5,sha1,sha256", value_parser = parse_kind)]
+    algo: Vec<HashKind>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Jsonl)]
+    format: OutputFormat,
+
+    /// Worker threads (default: one per CPU).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+
+    /// Also read paths from FILE, one per line ("-" for standard input).
+    #[arg(long, value_name = "FILE")]
+    paths_from: Option<PathBuf>,
+
+    /// Largest image decoded, in megapixels; larger images get `too_large`.
+    #[arg(long, value_name = "MP", default_value_t = 80)]
+    max_megapixels: u64,
+}
+
+fn parse_kind(s: &str) -> Result<HashKind, String> {
+    s.parse()
+        .map_err(|e: hashguard::hashing::ParseHashError| e.to_string())
+}
+
+/// Files handed to the thread pool at a time: bounds memory while keeping output in order.
+const WINDOW: usize = 512;
+
+/// Runs `hashguard hash`.
+pub fn run(args: HashArgs) -> i32 {
+    let mut inputs = args.paths.clone();
+    if let Some(list) = &args.paths_from {
+        match read_path_list(list) {
+            Ok(more) => inputs.extend(more),
+            Err(e) => {
+                eprintln!(
+                    "hashguard: cannot read --paths-from {}: {e}",
+                    list.display()
+                );
+                return exit::NO_INPUT;
+            }
+        }
+    }
+    if inputs.is_empty() {
+        eprintln!(
+            "hashguard: no input: give PATH arguments or --paths-from (see hashguard hash --help)"
+        );
+        return exit::USAGE;
+    }
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.map_or(0, usize::from))
+        .build()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("hashguard: cannot start worker threads: {e}");
+            return exit::IO;
+        }
+    };
+    let req = HashRequest::from_kinds(&args.algo);
+    let limits = Limits {
+        max_pixels: args.max_megapixels.saturating_mul(1_000_000),
+        ..Limits::default()
+    };
+    let stdout = io::stdout().lock();
+    let mut out = Writer::new(BufWriter::new(stdout), args.format, &args.algo);
+
+    let mut incomplete = 0u64;
+    let mut entries = files::walk(inputs).peekable();
+    let result = (|| -> io::Result<()> {
+        out.header()?;
+        while entries.peek().is_some() {
+            let window: Vec<Entry> = entries.by_ref().take(WINDOW).collect();
+            let records: Vec<FileRecord> = pool.install(|| {
+                window
+                    .into_par_iter()
+                    .map(|e| hash_entry(e, &req, &limits))
+                    .collect()
+            });
+            for rec in &records {
+                incomplete += u64::from(!rec.is_complete());
+                out.record(rec)?;
+            }
+        }
+        out.flush()
+    })();
+    match result {
+        Ok(()) if incomplete == 0 => exit::OK,
+        Ok(()) => exit::INCOMPLETE,
+        // A closed pipe (`| head`) is the reader's choice, not an error worth a message.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit::OK,
+        Err(e) => {
+            eprintln!("hashguard: writing output failed: {e}");
+            exit::IO
+        }
+    }
+}
+
+fn hash_entry(entry: Entry, req: &HashRequest, limits: &Limits) -> FileRecord {
+    match entry {
+        Entry::File(path) => fingerprint::fingerprint_file(&path, req, limits),
+        Entry::Skipped(path, why) => FileRecord::failed(&path, Reason::Skipped, why),
+        Entry::Unreadable(path, why) => FileRecord::failed(&path, Reason::Unreadable, why),
+    }
+}
+
+fn read_path_list(list: &PathBuf) -> io::Result<Vec<PathBuf>> {
+    let reader: Box<dyn BufRead> = if list.as_os_str() == "-" {
+        Box::new(BufReader::new(io::stdin()))
+    } else {
+        Box::new(BufReader::new(File::open(list)?))
+    };
+    let mut out = Vec::new();
+    for line in reader.split(b'\n') {
+        let mut line = line?;
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if !line.is_empty() {
+            use std::os::unix::ffi::OsStringExt;
+            out.push(PathBuf::from(std::ffi::OsString::from_vec(line)));
+        }
+    }
+    Ok(out)
+}
+
+/// Writes records in the chosen format.
+struct Writer<W: Write> {
+    sink: Sink<W>,
+    algos: Vec<HashKind>,
+}
+
+enum Sink<W: Write> {
+    Jsonl(W),
+    Csv(Box<csv::Writer<W>>),
+    Tsv(W),
+}
+
+const CSV_COLUMNS: [&str; 15] = [
+    "path",
+    "kind",
+    "format",
+    "size",
+    "md5",
+    "sha1",
+    "sha256",
+    "width",
+    "height",
+    "pdq",
+    "pdq_quality",
+    "phash",
+    "dhash",
+    "error",
+    "detail",
+];
+
+impl<W: Write> Writer<W> {
+    fn new(w: W, format: OutputFormat, algos: &[HashKind]) -> Self {
+        let sink = match format {
+            OutputFormat::Jsonl => Sink::Jsonl(w),
+            OutputFormat::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(w))),
+            OutputFormat::Tsv => Sink::Tsv(w),
+        };
+        Writer {
+            sink,
+            algos: algos.to_vec(),
+        }
+    }
+
+    fn header(&mut self) -> io::Result<()> {
+        if let Sink::Csv(c) = &mut self.sink {
+            c.write_record(CSV_COLUMNS)?;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, r: &FileRecord) -> io::Result<()> {
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        match &mut self.sink {
+            Sink::Jsonl(w) => {
+                serde_json::to_writer(&mut *w, r)?;
+                w.write_all(b"\n")
+            }
+            Sink::Csv(c) => {
+                let row = [
+                    r.path.clone(),
+                    kind_name(r),
+                    opt(r.format.clone()),
+                    opt(r.size.map(|v| v.to_string())),
+                    opt(r.md5.map(|h| h.to_hex())),
+                    opt(r.sha1.map(|h| h.to_hex())),
+                    opt(r.sha256.map(|h| h.to_hex())),
+                    opt(r.width.map(|v| v.to_string())),
+                    opt(r.height.map(|v| v.to_string())),
+                    opt(r.pdq.map(|h| h.to_hex())),
+                    opt(r.pdq_quality.map(|v| v.to_string())),
+                    opt(r.phash.map(|h| h.to_hex())),
+                    opt(r.dhash.map(|h| h.to_hex())),
+                    opt(r.error.map(|e| e.code().to_string())),
+                    opt(r.detail.clone()),
+                ];
+                Ok(c.write_record(&row)?)
+            }
+            Sink::Tsv(w) => {
+                // Tabs and newlines in a path would break the columns; escape them.
+                let mut line = r
+                    .path
+                    .replace('\\', "\\\\")
+                    .replace('\t', "\\t")
+                    .replace('\n', "\\n");
+                for k in &self.algos {
+                    line.push('\t');
+                    match k {
+                        HashKind::Pdq => {
+                            line.push_str(&opt(r.pdq.map(|h| h.to_hex())));
+                            line.push('\t');
+                            line.push_str(&opt(r.pdq_quality.map(|v| v.to_string())));
+                        }
+                        HashKind::Phash => line.push_str(&opt(r.phash.map(|h| h.to_hex()))),
+                        HashKind::Dhash => line.push_str(&opt(r.dhash.map(|h| h.to_hex()))),
+                        HashKind::Md5 => line.push_str(&opt(r.md5.map(|h| h.to_hex()))),
+                        HashKind::Sha1 => line.push_str(&opt(r.sha1.map(|h| h.to_hex()))),
+                        HashKind::Sha256 => line.push_str(&opt(r.sha256.map(|h| h.to_hex()))),
+                    }
+                }
+                line.push('\t');
+                line.push_str(r.error.map_or("", |e| e.code()));
+                line.push('\n');
+                w.write_all(line.as_bytes())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.sink {
+            Sink::Jsonl(w) | Sink::Tsv(w) => w.flush(),
+            Sink::Csv(c) => c.flush(),
+        }
+    }
+}
+
+fn kind_name(r: &FileRecord) -> String {
+    serde_json::to_value(r.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}

@@ -1,0 +1,63 @@
+//! Command-line front end: argument parsing (clap) and exit codes. Everything it does is a call
+//! into the library.
+
+mod hash;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes shared by the subcommands (sysexits for usage and I/O errors).
+pub mod exit {
+    /// Everything asked for was done.
+    pub const OK: i32 = 0;
+    /// Some inputs were not fully processed (each record says why).
+    pub const INCOMPLETE: i32 = 2;
+    /// Bad command line (EX_USAGE).
+    pub const USAGE: i32 = 64;
+    /// An input list could not be opened (EX_NOINPUT).
+    pub const NO_INPUT: i32 = 66;
+    /// Writing the output failed (EX_IOERR).
+    pub const IO: i32 = 74;
+}
+
+const ABOUT: &str = "Finds known child-sexual-abuse material by perceptual (PDQ, pHash, dHash) and exact \
+(MD5, SHA-1, SHA-256) hashing.";
+
+const AFTER_HELP: &str = "Examples:
+  hashguard hash ./evidence                      every file under ./evidence, one JSON line each
+  hashguard hash --algo pdq,sha256 --format csv a.jpg b.png > hashes.csv
+
+Submitted and scanned media are never stored or logged; only hashes leave this program.";
+
+/// Top-level command line.
+#[derive(Parser, Debug)]
+#[command(name = "hashguard", version, about = ABOUT, after_help = AFTER_HELP, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Hash image files and folders: PDQ, pHash, dHash, MD5, SHA-1, SHA-256.
+    Hash(hash::HashArgs),
+}
+
+/// Parses the command line, runs the command, and returns the process exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with success; real usage errors exit EX_USAGE.
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Hash(args) => hash::run(args),
+    }
+}

@@ -1,0 +1,380 @@
+//! Fingerprinting: every requested hash of one file or byte buffer, reading the bytes once.
+//!
+//! A file that cannot be decoded still gets its digests and a reason code; nothing here panics
+//! or stops on bad input.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::hashing::{
+    DHash, DigestSet, Digester, HashKind, Md5Digest, PHash, PartialDigests, PdqHash, PdqHasher,
+    Sha1Digest, Sha256Digest, perceptual,
+};
+use crate::media::{self, Format, Limits, MediaKind};
+
+/// Which hashes to compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashRequest {
+    /// PDQ and its quality.
+    pub pdq: bool,
+    /// 64-bit pHash.
+    pub phash: bool,
+    /// 64-bit dHash.
+    pub dhash: bool,
+    /// Exact digests.
+    pub digests: DigestSet,
+}
+
+impl HashRequest {
+    /// Every hash hashguard knows.
+    pub const ALL: HashRequest = HashRequest {
+        pdq: true,
+        phash: true,
+        dhash: true,
+        digests: DigestSet::ALL,
+    };
+
+    /// The request for a list of kinds.
+    pub fn from_kinds(kinds: &[HashKind]) -> Self {
+        let has = |k| kinds.contains(&k);
+        HashRequest {
+            pdq: has(HashKind::Pdq),
+            phash: has(HashKind::Phash),
+            dhash: has(HashKind::Dhash),
+            digests: DigestSet {
+                md5: has(HashKind::Md5),
+                sha1: has(HashKind::Sha1),
+                sha256: has(HashKind::Sha256),
+            },
+        }
+    }
+
+    /// True when any perceptual hash is wanted, so the media must be decoded.
+    pub fn needs_decode(&self) -> bool {
+        self.pdq || self.phash || self.dhash
+    }
+}
+
+/// Why a file did not get every requested hash (a stable code for scripts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Recognised as a supported format, but broken (truncated, corrupt).
+    DecodeFailed,
+    /// Over a size limit (pixels, dimensions, file size); refused before decoding.
+    TooLarge,
+    /// Not a format hashguard decodes (or not media at all).
+    UnsupportedFormat,
+    /// Could not be opened or read (missing, permission denied, I/O error).
+    Unreadable,
+    /// Deliberately not hashed (not a regular file, symlink not followed).
+    Skipped,
+}
+
+impl Reason {
+    /// The code as written in output records.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::DecodeFailed => "decode_failed",
+            Reason::TooLarge => "too_large",
+            Reason::UnsupportedFormat => "unsupported_format",
+            Reason::Unreadable => "unreadable",
+            Reason::Skipped => "skipped",
+        }
+    }
+}
+
+/// Everything hashguard computed for one file (the `hashguard hash` record).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// The path as given or found (lossy UTF-8).
+    pub path: String,
+    /// Hex of the raw path bytes, only when the path is not valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
+    /// What the content is.
+    pub kind: MediaKind,
+    /// Recognised format, when media.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// File size in bytes (absent when unreadable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// MD5 of the bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<Md5Digest>,
+    /// SHA-1 of the bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<Sha1Digest>,
+    /// SHA-256 of the bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<Sha256Digest>,
+    /// Image width in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Image height in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// PDQ hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdq: Option<PdqHash>,
+    /// PDQ quality, 0–100 (below 50 the hash is weak evidence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdq_quality: Option<u8>,
+    /// pHash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phash: Option<PHash>,
+    /// dHash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhash: Option<DHash>,
+    /// Why some requested hash is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Reason>,
+    /// Human-readable detail for `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl FileRecord {
+    /// A record for `path` with nothing computed yet.
+    pub fn new(path: &Path) -> Self {
+        let lossy = path.to_string_lossy();
+        let path_hex = match path.to_str() {
+            Some(_) => None,
+            None => Some(hex::encode(path.as_os_str().as_encoded_bytes())),
+        };
+        FileRecord {
+            path: lossy.into_owned(),
+            path_hex,
+            kind: MediaKind::Other,
+            format: None,
+            size: None,
+            md5: None,
+            sha1: None,
+            sha256: None,
+            width: None,
+            height: None,
+            pdq: None,
+            pdq_quality: None,
+            phash: None,
+            dhash: None,
+            error: None,
+            detail: None,
+        }
+    }
+
+    /// A record for an entry that was not read, with the reason and why.
+    pub fn failed(path: &Path, reason: Reason, detail: impl Into<String>) -> Self {
+        FileRecord {
+            error: Some(reason),
+            detail: Some(detail.into()),
+            ..FileRecord::new(path)
+        }
+    }
+
+    fn set_digests(&mut self, d: PartialDigests) {
+        self.md5 = d.md5;
+        self.sha1 = d.sha1;
+        self.sha256 = d.sha256;
+    }
+
+    fn fail(&mut self, reason: Reason, detail: String) {
+        self.error = Some(reason);
+        self.detail = Some(detail);
+    }
+
+    /// True when every requested hash was computed.
+    pub fn is_complete(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+thread_local! {
+    // One set of PDQ work buffers per worker thread: the hot path allocates nothing per image.
+    static PDQ: RefCell<PdqHasher> = RefCell::new(PdqHasher::new());
+}
+
+/// Hashes an in-memory file (an upload, or a file already read) into `rec`.
+pub fn fingerprint_bytes(bytes: &[u8], req: &HashRequest, limits: &Limits, rec: &mut FileRecord) {
+    rec.size = Some(bytes.len() as u64);
+    if !req.digests.is_empty() {
+        let mut d = Digester::new(req.digests);
+        d.update(bytes);
+        rec.set_digests(d.finish());
+    }
+    let format = media::sniff(bytes);
+    rec.kind = format.kind();
+    if format != Format::Unknown {
+        rec.format = Some(format.name().to_string());
+    }
+    if !req.needs_decode() {
+        return;
+    }
+    match format {
+        Format::Image(_) => {}
+        Format::Video(name) => {
+            return rec.fail(
+                Reason::UnsupportedFormat,
+                format!("{name} video: video hashing is not available yet"),
+            );
+        }
+        Format::UnsupportedImage(name) => {
+            return rec.fail(
+                Reason::UnsupportedFormat,
+                format!("{name} images are not decoded"),
+            );
+        }
+        Format::Unknown => {
+            let what = if bytes.is_empty() {
+                "empty file"
+            } else {
+                "not a recognised image or video"
+            };
+            return rec.fail(Reason::UnsupportedFormat, what.to_string());
+        }
+    }
+    let img = match media::decode_image(bytes, limits) {
+        Ok(img) => img,
+        Err(e) => return rec.fail(reason_for(&e), e.to_string()),
+    };
+    rec.width = Some(img.width());
+    rec.height = Some(img.height());
+    if req.pdq {
+        let px = media::pixels_for_hashing(&img);
+        match PDQ.with(|h| h.borrow_mut().hash(&px.view())) {
+            Ok(out) => {
+                rec.pdq = Some(out.hash);
+                rec.pdq_quality = Some(out.quality);
+            }
+            // Unreachable for a decoded image (its buffer always fits), but never hidden.
+            Err(e) => return rec.fail(Reason::DecodeFailed, e.to_string()),
+        }
+    }
+    match (req.phash, req.dhash) {
+        (true, true) => {
+            let (p, d) = perceptual::phash_dhash(&img);
+            rec.phash = Some(p);
+            rec.dhash = Some(d);
+        }
+        (true, false) => rec.phash = Some(perceptual::phash(&img)),
+        (false, true) => rec.dhash = Some(perceptual::dhash(&img)),
+        (false, false) => {}
+    }
+}
+
+fn reason_for(e: &media::Error) -> Reason {
+    match e {
+        media::Error::TooLarge { .. } | media::Error::FileTooLarge { .. } => Reason::TooLarge,
+        media::Error::Unsupported { .. } => Reason::UnsupportedFormat,
+        media::Error::Decode { .. } => Reason::DecodeFailed,
+    }
+}
+
+/// Hashes the file at `path`, reading it once. Files over `limits.max_file_bytes` are streamed for
+/// their digests and reported `too_large` when a perceptual hash was asked for.
+pub fn fingerprint_file(path: &Path, req: &HashRequest, limits: &Limits) -> FileRecord {
+    let mut rec = FileRecord::new(path);
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            rec.fail(Reason::Unreadable, io_detail(&e));
+            return rec;
+        }
+    };
+    let size = match file.metadata() {
+        Ok(m) if m.is_dir() => {
+            rec.fail(Reason::Skipped, "is a directory".to_string());
+            return rec;
+        }
+        Ok(m) => m.len(),
+        Err(e) => {
+            rec.fail(Reason::Unreadable, io_detail(&e));
+            return rec;
+        }
+    };
+    if size > limits.max_file_bytes {
+        return stream_large(file, size, req, limits, rec);
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    if let Err(e) = file.read_to_end(&mut bytes) {
+        rec.fail(Reason::Unreadable, io_detail(&e));
+        return rec;
+    }
+    fingerprint_bytes(&bytes, req, limits, &mut rec);
+    rec
+}
+
+/// Digests of a file too large to hold in memory, and its kind from the first bytes.
+fn stream_large(
+    mut file: File,
+    size: u64,
+    req: &HashRequest,
+    limits: &Limits,
+    mut rec: FileRecord,
+) -> FileRecord {
+    let mut head = [0u8; 16];
+    let mut d = Digester::new(req.digests);
+    // Stream the rest through the same digester.
+    let outcome = (|| -> io::Result<u64> {
+        let n = read_full(&mut file, &mut head)?;
+        d.update(&head[..n]);
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = n as u64;
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(k) => {
+                    d.update(&buf[..k]);
+                    total += k as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    })();
+    match outcome {
+        Ok(total) => {
+            rec.size = Some(total);
+            rec.set_digests(d.finish());
+            let format = media::sniff(&head);
+            rec.kind = format.kind();
+            if format != Format::Unknown {
+                rec.format = Some(format.name().to_string());
+            }
+            if req.needs_decode() {
+                let e = media::Error::FileTooLarge {
+                    size,
+                    limit: limits.max_file_bytes,
+                };
+                rec.fail(Reason::TooLarge, e.to_string());
+            }
+        }
+        Err(e) => rec.fail(Reason::Unreadable, io_detail(&e)),
+    }
+    rec
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn io_detail(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "not found".to_string(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    }
+}

@@ -1,0 +1,466 @@
+//! hashguard's integration tests: the library against Meta's reference vectors, and the
+//! `hashguard` binary as a user runs it. One test binary (see README "Tests").
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use hashguard::fingerprint::{FileRecord, HashRequest, Reason, fingerprint_file};
+use hashguard::hashing::{PdqHash, PdqHasher};
+use hashguard::media::{self, Limits};
+
+// ---------------------------------------------------------------- allocation tracking
+/// Counts the largest single allocation while tracking is on (one test at a time uses it).
+struct Tracking;
+static TRACK: AtomicBool = AtomicBool::new(false);
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: delegates every call to the system allocator unchanged; only records sizes.
+unsafe impl GlobalAlloc for Tracking {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if TRACK.load(Ordering::Relaxed) {
+            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Tracking = Tracking;
+
+// ---------------------------------------------------------------- test data
+fn images_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/images")
+}
+
+struct Reference {
+    pdq: PdqHash,
+    quality: u8,
+    dihedral: Vec<PdqHash>,
+}
+
+/// testdata/pdq_reference.tsv, computed by testdata/refvectors.py with Meta's reference.
+fn reference() -> HashMap<String, Reference> {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/pdq_reference.tsv"),
+    )
+    .expect("reference vectors");
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let r = Reference {
+                pdq: f[1].parse().unwrap(),
+                quality: f[2].parse().unwrap(),
+                dihedral: f[3].split(',').map(|h| h.parse().unwrap()).collect(),
+            };
+            (f[0].to_string(), r)
+        })
+        .collect()
+}
+
+struct ManifestRow {
+    path: String,
+    base: String,
+    transform: String,
+    expect_error: String,
+}
+
+fn manifest() -> Vec<ManifestRow> {
+    let text = std::fs::read_to_string(images_dir().join("manifest.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            ManifestRow {
+                path: f[0].into(),
+                base: f[1].into(),
+                transform: f[2].into(),
+                expect_error: f[3].into(),
+            }
+        })
+        .collect()
+}
+
+fn hash_all(rows: &[ManifestRow]) -> HashMap<String, FileRecord> {
+    use rayon::prelude::*;
+    rows.par_iter()
+        .map(|r| {
+            (
+                r.path.clone(),
+                fingerprint_file(
+                    &images_dir().join(&r.path),
+                    &HashRequest::ALL,
+                    &Limits::default(),
+                ),
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- PDQ vs the reference
+#[test]
+fn pdq_agrees_with_meta_reference() {
+    let reference = reference();
+    let rows: Vec<ManifestRow> = manifest()
+        .into_iter()
+        .filter(|r| r.expect_error.is_empty())
+        .collect();
+    assert_eq!(
+        rows.len(),
+        reference.len(),
+        "every decodable test image has a reference vector"
+    );
+    let ours = hash_all(&rows);
+
+    let (mut lossless, mut jpeg) = (Vec::new(), Vec::new());
+    let mut worst_quality = 0i32;
+    for r in &rows {
+        let rec = &ours[&r.path];
+        let want = &reference[&r.path];
+        let got = rec
+            .pdq
+            .unwrap_or_else(|| panic!("{} not hashed: {:?}", r.path, rec.detail));
+        let d = got.distance(&want.pdq);
+        if r.path.ends_with(".jpg") {
+            jpeg.push(d)
+        } else {
+            lossless.push(d)
+        }
+        worst_quality = worst_quality
+            .max((i32::from(rec.pdq_quality.unwrap()) - i32::from(want.quality)).abs());
+    }
+    let identical = lossless.iter().filter(|d| **d == 0).count();
+    let jpeg_mean = jpeg.iter().sum::<u32>() as f64 / jpeg.len() as f64;
+    eprintln!(
+        "PDQ vs reference: lossless {identical}/{} identical (max {} bits); JPEG {}/{} identical, mean {jpeg_mean:.2}, max {} bits; quality max diff {worst_quality}",
+        lossless.len(),
+        lossless.iter().max().unwrap(),
+        jpeg.iter().filter(|d| **d == 0).count(),
+        jpeg.len(),
+        jpeg.iter().max().unwrap(),
+    );
+    assert!(
+        identical * 100 >= lossless.len() * 99,
+        "lossless identical on ≥ 99%"
+    );
+    assert!(
+        *lossless.iter().max().unwrap() <= 2,
+        "lossless never more than 2 bits off"
+    );
+    assert!(
+        jpeg_mean <= 2.0 && *jpeg.iter().max().unwrap() <= 8,
+        "JPEG ≤ 2 bits on average, ≤ 8 at most"
+    );
+    assert!(worst_quality <= 2, "quality within ±2");
+}
+
+#[test]
+fn dihedral_hashes_agree_with_reference() {
+    let reference = reference();
+    let mut hasher = PdqHasher::new();
+    let mut checked = 0;
+    for r in manifest()
+        .iter()
+        .filter(|r| r.expect_error.is_empty() && r.transform == "base")
+    {
+        let bytes = std::fs::read(images_dir().join(&r.path)).unwrap();
+        let img = media::decode_image(&bytes, &Limits::default()).unwrap();
+        let px = media::pixels_for_hashing(&img);
+        let (ours, _) = hasher.hash_dihedral(&px.view()).unwrap();
+        let want = &reference[&r.path].dihedral;
+        for (i, (a, b)) in ours.iter().zip(want).enumerate() {
+            assert_eq!(a, b, "{} dihedral variant {i}", r.path);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 30);
+}
+
+// ---------------------------------------------------------------- robustness
+#[test]
+fn transformed_copies_stay_within_radius() {
+    const RADIUS: u32 = 31;
+    let rows = manifest();
+    let ours = hash_all(&rows);
+    let mut hasher = PdqHasher::new();
+    let mut dihedral_of_base: HashMap<&str, [PdqHash; 8]> = HashMap::new();
+    for r in rows.iter().filter(|r| r.transform == "base") {
+        let bytes = std::fs::read(images_dir().join(&r.path)).unwrap();
+        let img = media::decode_image(&bytes, &Limits::default()).unwrap();
+        dihedral_of_base.insert(
+            &r.base,
+            hasher
+                .hash_dihedral(&media::pixels_for_hashing(&img).view())
+                .unwrap()
+                .0,
+        );
+    }
+    let mut by_transform: HashMap<&str, Vec<u32>> = HashMap::new();
+    for r in rows
+        .iter()
+        .filter(|r| dihedral_of_base.contains_key(r.base.as_str()) && r.transform != "base")
+    {
+        let h = ours[&r.path].pdq.unwrap();
+        let variants = &dihedral_of_base[r.base.as_str()];
+        let d = match r.transform.as_str() {
+            // Rotations and mirrors are found through the base's dihedral variants.
+            "rot90" | "mirror" => variants.iter().map(|v| v.distance(&h)).min().unwrap(),
+            _ => variants[0].distance(&h),
+        };
+        by_transform.entry(&r.transform).or_default().push(d);
+    }
+    let mut report = Vec::new();
+    for (t, ds) in &by_transform {
+        let mut sorted = ds.clone();
+        sorted.sort_unstable();
+        let within = ds.iter().filter(|d| **d <= RADIUS).count();
+        report.push(format!(
+            "{t}: {within}/{} within {RADIUS}, median {}, max {}",
+            ds.len(),
+            sorted[ds.len() / 2],
+            sorted[ds.len() - 1]
+        ));
+        if !t.starts_with("crop") {
+            assert!(
+                within * 100 >= ds.len() * 95,
+                "{t}: {within}/{} within radius",
+                ds.len()
+            );
+        }
+    }
+    report.sort();
+    eprintln!(
+        "PDQ robustness (distance to base):\n  {}",
+        report.join("\n  ")
+    );
+    assert_eq!(by_transform.len(), 7, "every transform was measured");
+}
+
+// ---------------------------------------------------------------- broken files and limits
+#[test]
+fn broken_files_get_reason_codes_and_digests() {
+    let rows: Vec<ManifestRow> = manifest()
+        .into_iter()
+        .filter(|r| !r.expect_error.is_empty())
+        .collect();
+    assert!(rows.len() >= 8);
+    for r in &rows {
+        let rec = fingerprint_file(
+            &images_dir().join(&r.path),
+            &HashRequest::ALL,
+            &Limits::default(),
+        );
+        let code = rec.error.map(Reason::code).unwrap_or("none");
+        assert_eq!(code, r.expect_error, "{}: {:?}", r.path, rec.detail);
+        assert!(
+            rec.md5.is_some() && rec.sha1.is_some() && rec.sha256.is_some(),
+            "{} keeps its digests",
+            r.path
+        );
+        assert!(rec.pdq.is_none() && rec.detail.as_deref().is_some_and(|d| !d.is_empty()));
+    }
+}
+
+#[test]
+fn dimension_bomb_is_refused_without_allocating() {
+    let bomb = std::fs::read(images_dir().join("broken/bomb_60000x60000.png")).unwrap();
+    LARGEST.store(0, Ordering::Relaxed);
+    TRACK.store(true, Ordering::Relaxed);
+    let result = media::decode_image(&bomb, &Limits::default());
+    TRACK.store(false, Ordering::Relaxed);
+    assert!(
+        matches!(
+            result,
+            Err(media::Error::TooLarge {
+                width: 60_000,
+                height: 60_000,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    // The decoder keeps small buffers for the header; a pixel buffer would be 10.8 GB.
+    let largest = LARGEST.load(Ordering::Relaxed);
+    assert!(largest < 1 << 20, "largest allocation {largest} bytes");
+    eprintln!("largest allocation while refusing the bomb: {largest} bytes");
+}
+
+// ---------------------------------------------------------------- the binary
+fn hashguard(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_hashes_in_input_order_with_every_field() {
+    let dir = images_dir();
+    let a = dir.join("base/p00_480x360.png");
+    let b = dir.join("special/s_grey.jpg");
+    let (code, out, err) = hashguard(&["hash", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let recs: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[0]["path"], a.to_str().unwrap());
+    assert_eq!(recs[1]["path"], b.to_str().unwrap());
+    let reference = reference();
+    for (rec, rel) in recs
+        .iter()
+        .zip(["base/p00_480x360.png", "special/s_grey.jpg"])
+    {
+        assert_eq!(rec["kind"], "image");
+        assert_eq!(rec["pdq"], reference[rel].pdq.to_hex());
+        for field in [
+            "size",
+            "md5",
+            "sha1",
+            "sha256",
+            "pdq_quality",
+            "phash",
+            "dhash",
+        ] {
+            assert!(!rec[field].is_null(), "{field} present");
+        }
+        assert!(rec.get("error").is_none());
+    }
+    // Digests agree with an independent implementation.
+    let sha = Command::new("sha256sum").arg(&a).output().unwrap();
+    let want = String::from_utf8(sha.stdout).unwrap();
+    assert_eq!(recs[0]["sha256"], want.split_whitespace().next().unwrap());
+}
+
+#[test]
+fn cli_walks_directories_and_reports_every_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::create_dir(root.join("z")).unwrap();
+    std::fs::copy(
+        images_dir().join("base/p01_384x288.png"),
+        root.join("z/b.png"),
+    )
+    .unwrap();
+    std::fs::copy(
+        images_dir().join("broken/truncated.jpg"),
+        root.join("a.jpg"),
+    )
+    .unwrap();
+    std::fs::write(root.join("notes.txt"), b"plain text").unwrap();
+    std::os::unix::fs::symlink(root.join("z/b.png"), root.join("link.png")).unwrap();
+
+    let (code, out, _) = hashguard(&[
+        "hash",
+        "--format",
+        "tsv",
+        "--algo",
+        "pdq,md5",
+        root.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "some files could not be hashed");
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r[0].rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(names, ["a.jpg", "link.png", "notes.txt", "b.png"]);
+    let errors: Vec<&str> = rows.iter().map(|r| r[4]).collect();
+    assert_eq!(
+        errors,
+        ["decode_failed", "skipped", "unsupported_format", ""]
+    );
+    assert_eq!(rows[3][1].len(), 64, "pdq column");
+    assert_eq!(rows[2][3].len(), 32, "md5 still computed for the text file");
+
+    // Only digests asked for: a text file is fully hashed.
+    let (code, out, _) = hashguard(&[
+        "hash",
+        "--algo",
+        "sha256",
+        root.join("notes.txt").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"kind\":\"other\"") && !out.contains("error"));
+}
+
+#[test]
+fn cli_csv_and_paths_from() {
+    let tmp = tempfile::tempdir().unwrap();
+    let list = tmp.path().join("list.txt");
+    let p = images_dir().join("special/s_palette.png");
+    std::fs::write(
+        &list,
+        format!(
+            "{}\n\n{}\n",
+            p.display(),
+            tmp.path().join("missing.png").display()
+        ),
+    )
+    .unwrap();
+    let (code, out, _) = hashguard(&[
+        "hash",
+        "--format",
+        "csv",
+        "--paths-from",
+        list.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    let mut rdr = csv::Reader::from_reader(out.as_bytes());
+    let header = rdr.headers().unwrap().clone();
+    assert_eq!(&header[0], "path");
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(rows[0][col("pdq")].len(), 64);
+    assert_eq!(&rows[1][col("error")], "unreadable");
+}
+
+#[test]
+fn cli_usage_errors_use_sysexits() {
+    assert_eq!(hashguard(&["hash"]).0, 64, "no input");
+    assert_eq!(
+        hashguard(&["hash", "--algo", "crc32", "x"]).0,
+        64,
+        "unknown algorithm"
+    );
+    assert_eq!(hashguard(&["frobnicate"]).0, 64);
+    assert_eq!(
+        hashguard(&["hash", "--paths-from", "/nonexistent/list"]).0,
+        66
+    );
+    let (code, out, _) = hashguard(&["hash", "--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Exit status") && out.contains("Examples"));
+}
+
+// ---------------------------------------------------------------- test data is reproducible
+#[test]
+fn generator_reproduces_committed_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let entries = hashguard::synth::write_image_set(tmp.path()).unwrap();
+    assert_eq!(entries.len(), manifest().len());
+    for e in &entries {
+        let fresh = std::fs::read(tmp.path().join(&e.path)).unwrap();
+        let committed = std::fs::read(images_dir().join(&e.path)).unwrap();
+        assert!(
+            fresh == committed,
+            "{} differs from the committed file: rerun `make testdata`",
+            e.path
+        );
+    }
+}
