@@ -12,3 +12,14 @@ pub mod synth;
 
 /// Version of this build, for records and reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Source revision this binary was built from (`git describe`), or "unknown".
+pub const GIT_REV: &str = env!("HASHGUARD_GIT_REV");
+
+/// Version and revision, as `--version` prints them.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("HASHGUARD_GIT_REV"),
+    ")"
+);

@@ -244,6 +244,42 @@ fn transformed_copies_stay_within_radius() {
     assert_eq!(by_transform.len(), 7, "every transform was measured");
 }
 
+#[test]
+fn phash_dhash_survive_mild_edits_and_separate_unrelated_images() {
+    const RADIUS: u32 = 10;
+    let rows = manifest();
+    let ours = hash_all(&rows);
+    let base_path: HashMap<&str, &str> = rows
+        .iter()
+        .filter(|r| r.transform == "base")
+        .map(|r| (r.base.as_str(), r.path.as_str()))
+        .collect();
+    for t in ["resize50", "jpeg_q50", "bright130"] {
+        let (mut n, mut p_ok, mut d_ok) = (0, 0, 0);
+        for r in rows.iter().filter(|r| r.transform == t) {
+            let (b, v) = (&ours[base_path[r.base.as_str()]], &ours[&r.path]);
+            n += 1;
+            p_ok += usize::from(b.phash.unwrap().distance(&v.phash.unwrap()) <= RADIUS);
+            d_ok += usize::from(b.dhash.unwrap().distance(&v.dhash.unwrap()) <= RADIUS);
+        }
+        eprintln!("{t}: pHash {p_ok}/{n}, dHash {d_ok}/{n} within {RADIUS}");
+        assert!(p_ok * 100 >= n * 95 && d_ok * 100 >= n * 95, "{t}");
+    }
+    let bases: Vec<&FileRecord> = base_path.values().map(|p| &ours[*p]).collect();
+    let (mut pairs, mut false_matches) = (0, 0);
+    for (i, a) in bases.iter().enumerate() {
+        for b in &bases[i + 1..] {
+            pairs += 1;
+            false_matches += usize::from(a.phash.unwrap().distance(&b.phash.unwrap()) <= RADIUS);
+            false_matches += usize::from(a.dhash.unwrap().distance(&b.dhash.unwrap()) <= RADIUS);
+        }
+    }
+    assert!(
+        false_matches * 100 <= pairs,
+        "{false_matches} false matches in {pairs} unrelated pairs"
+    );
+}
+
 // ---------------------------------------------------------------- broken files and limits
 #[test]
 fn broken_files_get_reason_codes_and_digests() {

@@ -30,7 +30,7 @@ Submitted and scanned media are never stored or logged; only hashes leave this p
 
 /// Top-level command line.
 #[derive(Parser, Debug)]
-#[command(name = "hashguard", version, about = ABOUT, after_help = AFTER_HELP, max_term_width = 100)]
+#[command(name = "hashguard", version = hashguard::LONG_VERSION, about = ABOUT, after_help = AFTER_HELP, max_term_width = 100)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
