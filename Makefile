@@ -22,9 +22,11 @@ run: setup
 	@$(BIN) hash testdata/images/base | head -n 5
 
 ## test: set up, then formatting, lints and every test
+# Integration tests run last so that the log ends on their summary.
 test: setup lint
-	cargo test --locked --all-targets
 	cargo test --locked --doc
+	cargo test --locked --lib --benches
+	cargo test --locked --test integration
 
 lint:
 	cargo fmt --check
