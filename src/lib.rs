@@ -2,12 +2,16 @@
 //!
 //! The library holds everything; the `hashguard` binary is a thin command-line layer over it.
 //! Data flows `media` (decode with limits) → `hashing` (pure algorithms) → `fingerprint` (all
-//! hashes of one file); `files` enumerates inputs and `synth` makes the synthetic test media.
+//! hashes of one file); `lists` imports hash lists into the `store` (RocksDB) and loads their
+//! `index` for matching; `files` enumerates inputs and `synth` makes the synthetic test media.
 
 pub mod files;
 pub mod fingerprint;
 pub mod hashing;
+pub mod index;
+pub mod lists;
 pub mod media;
+pub mod store;
 pub mod synth;
 
 /// Version of this build, for records and reports.

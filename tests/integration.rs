@@ -484,6 +484,99 @@ fn cli_usage_errors_use_sysexits() {
     assert!(out.contains("Exit status") && out.contains("Examples"));
 }
 
+// ---------------------------------------------------------------- lists and matching
+#[test]
+fn cli_imports_a_list_and_matches_against_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    // A list of the PDQ hashes of the PNG scene bases (as a central database would hold them).
+    let reference = reference();
+    let mut names: Vec<&String> = reference
+        .keys()
+        .filter(|p| p.starts_with("base/p"))
+        .collect();
+    names.sort();
+    let list: String = names
+        .iter()
+        .map(|p| format!("{}\n", reference[*p].pdq))
+        .collect();
+    let list_path = tmp.path().join("list.txt");
+    std::fs::write(&list_path, format!("{list}not-a-hash\n")).unwrap();
+
+    let (code, out, err) = hashguard(&[
+        "--data",
+        data_arg,
+        "lists",
+        "import",
+        "--list",
+        "demo",
+        "--kind",
+        "pdq",
+        "--max-bad-pct",
+        "10",
+        list_path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("version 1") && out.contains(&format!("{} pdq entries", names.len())),
+        "{out}"
+    );
+    assert!(
+        err.contains(&format!("line {}: skipped", names.len() + 1)),
+        "{err}"
+    );
+
+    // The resized copy of base 3 matches entry 3 of the list, within radius.
+    let variant = images_dir().join(
+        names[3]
+            .replace("base/", "variants/")
+            .replace(".png", "_resize50.png"),
+    );
+    let rec = fingerprint_file(&variant, &HashRequest::ALL, &Limits::default());
+    let q = format!("pdq:{}", rec.pdq.unwrap());
+    let (code, out, err) = hashguard(&["--data", data_arg, "match", &q]);
+    assert_eq!(code, 0, "{err}");
+    let hit: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (
+            hit["list"].as_str(),
+            hit["entry"].as_str(),
+            hit["query"].as_u64()
+        ),
+        (Some("demo"), Some("3"), Some(0))
+    );
+    assert!(hit["distance"].as_u64().unwrap() <= 31);
+
+    // No match: exit 1. A bad query: exit 2 with the query named.
+    let unrelated = format!("pdq:{}", "5a".repeat(32));
+    assert_eq!(hashguard(&["--data", data_arg, "match", &unrelated]).0, 1);
+    let (code, _, err) = hashguard(&["--data", data_arg, "match", "pdq:abc"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("query 0"), "{err}");
+
+    // A writer is refused while another process holds the store; readers still work.
+    let held = hashguard::store::Store::open(&data).unwrap();
+    let (code, _, err) = hashguard(&[
+        "--data",
+        data_arg,
+        "lists",
+        "import",
+        "--list",
+        "demo",
+        "--kind",
+        "pdq",
+        list_path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 75, "{err}");
+    assert!(err.contains("in use by another hashguard process"), "{err}");
+    assert_eq!(hashguard(&["--data", data_arg, "match", &q]).0, 0);
+    drop(held);
+    let (code, out, _) = hashguard(&["--data", data_arg, "lists", "status"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("demo") && out.contains("pdq"), "{out}");
+}
+
 // ---------------------------------------------------------------- test data is reproducible
 #[test]
 fn generator_reproduces_committed_images() {

@@ -2,6 +2,10 @@
 //! into the library.
 
 mod hash;
+mod lists;
+mod matching;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -13,10 +17,14 @@ pub mod exit {
     pub const INCOMPLETE: i32 = 2;
     /// Bad command line (EX_USAGE).
     pub const USAGE: i32 = 64;
+    /// Input data malformed (EX_DATAERR).
+    pub const DATA_ERR: i32 = 65;
     /// An input list could not be opened (EX_NOINPUT).
     pub const NO_INPUT: i32 = 66;
     /// Writing the output failed (EX_IOERR).
     pub const IO: i32 = 74;
+    /// The data directory is held by another process; try again later (EX_TEMPFAIL).
+    pub const TEMP_FAIL: i32 = 75;
 }
 
 const ABOUT: &str = "Finds known child-sexual-abuse material by perceptual (PDQ, pHash, dHash) and exact \
@@ -25,6 +33,8 @@ const ABOUT: &str = "Finds known child-sexual-abuse material by perceptual (PDQ,
 const AFTER_HELP: &str = "Examples:
   hashguard hash ./evidence                      every file under ./evidence, one JSON line each
   hashguard hash --algo pdq,sha256 --format csv a.jpg b.png > hashes.csv
+  hashguard lists import --list ncmec --kind pdq ncmec-pdq.txt
+  hashguard match pdq:f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22
 
 Submitted and scanned media are never stored or logged; only hashes leave this program.";
 
@@ -32,6 +42,16 @@ Submitted and scanned media are never stored or logged; only hashes leave this p
 #[derive(Parser, Debug)]
 #[command(name = "hashguard", version = hashguard::LONG_VERSION, about = ABOUT, after_help = AFTER_HELP, max_term_width = 100)]
 struct Cli {
+    /// Data directory (the RocksDB store of lists).
+    #[arg(
+        long,
+        global = true,
+        env = "HASHGUARD_DATA",
+        default_value = "./data",
+        value_name = "DIR"
+    )]
+    data: PathBuf,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -40,6 +60,11 @@ struct Cli {
 enum Command {
     /// Hash image files and folders: PDQ, pHash, dHash, MD5, SHA-1, SHA-256.
     Hash(hash::HashArgs),
+    /// Import and inspect hash lists.
+    #[command(subcommand)]
+    Lists(lists::ListsCommand),
+    /// Look hashes up in the lists (Hamming radius for PDQ/pHash/dHash, exact for digests).
+    Match(matching::MatchArgs),
 }
 
 /// Parses the command line, runs the command, and returns the process exit code.
@@ -59,5 +84,7 @@ pub fn run() -> i32 {
     };
     match cli.command {
         Command::Hash(args) => hash::run(args),
+        Command::Lists(cmd) => lists::run(cmd, &cli.data),
+        Command::Match(args) => matching::run(args, &cli.data),
     }
 }

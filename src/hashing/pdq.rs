@@ -36,11 +36,11 @@ pub struct PdqOutput {
 pub enum Dihedral {
     /// The image as it is.
     Original,
-    /// Rotated 90°.
+    /// Rotated 90° counter-clockwise.
     Rotate90,
     /// Rotated 180°.
     Rotate180,
-    /// Rotated 270°.
+    /// Rotated 270° counter-clockwise (90° clockwise).
     Rotate270,
     /// Flipped about the horizontal axis.
     FlipX,

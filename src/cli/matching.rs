@@ -1,0 +1,233 @@
+//! `hashguard match`: looks hashes up in the lists of the local store.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use rayon::prelude::*;
+
+use hashguard::hashing::{AnyHash, HashKind};
+use hashguard::lists::{self, LoadedList};
+use hashguard::store::Store;
+
+use super::exit;
+
+/// Output formats of `match`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatchFormat {
+    /// One JSON object per match.
+    Jsonl,
+    /// `query<TAB>entry<TAB>distance` per match, no header.
+    Tsv,
+}
+
+/// Arguments of `match`.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  hashguard match pdq:f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22
+  hashguard match --kind md5 --input md5s.txt --list vic
+
+Each query is `kind:hex`, or bare hex with --kind. Every match prints one line:
+{\"query\": 0-based query number, \"list\", \"entry\" (the list's id), \"distance\", \"kind\", \"category\"}.
+The store is opened read-only, so this works beside a running server.
+
+Exit status (grep-style): 0 matches found, 1 no match, 2 an error (bad query, no store).")]
+pub struct MatchArgs {
+    /// Hashes to look up (`kind:hex`, or hex with --kind).
+    #[arg(value_name = "HASH")]
+    hashes: Vec<String>,
+    /// Read queries from FILE, one a line ("-" for standard input).
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Kind of bare hex queries.
+    #[arg(long)]
+    kind: Option<HashKind>,
+    /// Radius to use instead of each list's own.
+    #[arg(long)]
+    radius: Option<u32>,
+    /// Only these lists (repeatable); default every list.
+    #[arg(long = "list", value_name = "NAME")]
+    lists: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = MatchFormat::Jsonl)]
+    format: MatchFormat,
+    /// Worker threads (default: one per CPU).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+const MATCH_FOUND: i32 = 0;
+const NO_MATCH: i32 = 1;
+const ERROR: i32 = 2;
+
+/// Runs `match` against the store at `data`.
+pub fn run(args: MatchArgs, data: &Path) -> i32 {
+    let mut lines: Vec<String> = args.hashes.clone();
+    if let Some(path) = &args.input {
+        let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+            Box::new(BufReader::new(io::stdin()))
+        } else {
+            match File::open(path) {
+                Ok(f) => Box::new(BufReader::new(f)),
+                Err(e) => {
+                    eprintln!("hashguard: cannot open {}: {e}", path.display());
+                    return ERROR;
+                }
+            }
+        };
+        for line in reader.lines() {
+            match line {
+                Ok(l) => lines.push(l),
+                Err(e) => {
+                    eprintln!("hashguard: reading {}: {e}", path.display());
+                    return ERROR;
+                }
+            }
+        }
+    }
+    if lines.is_empty() {
+        eprintln!(
+            "hashguard: no queries: give HASH arguments or --input (see hashguard match --help)"
+        );
+        return exit::USAGE;
+    }
+    let mut failed = false;
+    let queries: Vec<Option<AnyHash>> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| match parse_query(l.trim(), args.kind) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                eprintln!("hashguard: query {i}: {e}");
+                failed = true;
+                None
+            }
+        })
+        .collect();
+
+    let store = match Store::open_read_only(data) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hashguard: {e}");
+            return ERROR;
+        }
+    };
+    let loaded = match load_lists(&store, &args.lists, &queries) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("hashguard: {e}");
+            return ERROR;
+        }
+    };
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or(0))
+        .build()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("hashguard: cannot start worker threads: {e}");
+            return ERROR;
+        }
+    };
+    let results: Vec<Vec<(usize, hashguard::index::Match)>> = pool.install(|| {
+        queries
+            .par_iter()
+            .map(|q| {
+                let Some(q) = q else { return Vec::new() };
+                let mut out = Vec::new();
+                for (li, l) in loaded.iter().enumerate() {
+                    if l.meta.kind == q.kind() {
+                        let r = args.radius.unwrap_or(l.meta.radius);
+                        out.extend(l.index.query(q, r).into_iter().map(|m| (li, m)));
+                    }
+                }
+                out
+            })
+            .collect()
+    });
+
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut any = false;
+    for (qi, ms) in results.iter().enumerate() {
+        for (li, m) in ms {
+            any = true;
+            let l = &loaded[*li];
+            let entry = match lists::entry(&store, &l.meta, m.entry) {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("hashguard: {e}");
+                    failed = true;
+                    continue;
+                }
+            };
+            let written = match args.format {
+                MatchFormat::Tsv => writeln!(out, "{qi}\t{}\t{}", entry.id, m.distance),
+                MatchFormat::Jsonl => {
+                    let rec = serde_json::json!({
+                        "query": qi,
+                        "list": l.meta.name,
+                        "entry": entry.id,
+                        "distance": m.distance,
+                        "kind": l.meta.kind,
+                        "category": entry.category.or_else(|| l.meta.category.clone()),
+                    });
+                    writeln!(out, "{rec}")
+                }
+            };
+            if let Err(e) = written {
+                if e.kind() == io::ErrorKind::BrokenPipe {
+                    return if any { MATCH_FOUND } else { NO_MATCH };
+                }
+                eprintln!("hashguard: writing output failed: {e}");
+                return ERROR;
+            }
+        }
+    }
+    if out.flush().is_err() {
+        return ERROR;
+    }
+    if failed {
+        ERROR
+    } else if any {
+        MATCH_FOUND
+    } else {
+        NO_MATCH
+    }
+}
+
+/// `kind:hex`, or bare hex of `default` kind; bare MD5 and SHA-1 are recognised by length.
+fn parse_query(s: &str, default: Option<HashKind>) -> Result<AnyHash, String> {
+    if s.contains(':') {
+        return AnyHash::parse_typed(s).map_err(|e| e.to_string());
+    }
+    let kind = match (default, s.len()) {
+        (Some(k), _) => k,
+        (None, 32) => HashKind::Md5,
+        (None, 40) => HashKind::Sha1,
+        (None, _) => return Err("bare hex needs --kind, or write kind:hex".into()),
+    };
+    AnyHash::parse(kind, s).map_err(|e| e.to_string())
+}
+
+/// Loads the named lists (or all) whose kind some query has.
+fn load_lists(
+    store: &Store,
+    names: &[String],
+    queries: &[Option<AnyHash>],
+) -> Result<Vec<LoadedList>, lists::Error> {
+    let kinds: Vec<HashKind> = queries.iter().flatten().map(AnyHash::kind).collect();
+    let metas = if names.is_empty() {
+        lists::all(store)?
+    } else {
+        names
+            .iter()
+            .map(|n| lists::get(store, n))
+            .collect::<Result<_, _>>()?
+    };
+    metas
+        .iter()
+        .filter(|m| kinds.contains(&m.kind))
+        .map(|m| lists::load(store, m))
+        .collect()
+}
