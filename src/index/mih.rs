@@ -27,7 +27,12 @@ struct Table {
 pub struct Mih {
     tables: Vec<Table>,
     len: usize,
+    /// Plans for radii 0..=64, computed once when the tables are built.
+    plans: Vec<Plan>,
 }
+
+/// Radii whose plans are computed at build time.
+const CACHED_PLANS: u32 = 64;
 
 /// Per-table probe radii for one query radius, and the estimated cost of probing them.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,7 +93,13 @@ impl Mih {
                 }
             })
             .collect();
-        Mih { tables, len: n }
+        let mut mih = Mih {
+            tables,
+            len: n,
+            plans: Vec::new(),
+        };
+        mih.plans = (0..=CACHED_PLANS).map(|r| mih.compute_plan(r)).collect();
+        mih
     }
 
     /// Nodes covered (the hash array's length when built).
@@ -109,9 +120,17 @@ impl Mih {
             .sum()
     }
 
-    /// Cheapest per-table radii that guarantee recall at `radius`: raise, one step at a time,
-    /// the table whose next step adds the fewest probes and candidates.
-    pub fn plan(&self, radius: u32) -> Plan {
+    /// Cheapest per-table radii that guarantee recall at `radius` (cached for common radii).
+    pub fn plan(&self, radius: u32) -> std::borrow::Cow<'_, Plan> {
+        match self.plans.get(radius as usize) {
+            Some(p) => std::borrow::Cow::Borrowed(p),
+            None => std::borrow::Cow::Owned(self.compute_plan(radius)),
+        }
+    }
+
+    /// Raises, one step at a time, the table whose next step adds the fewest probes and
+    /// candidates, until the pigeonhole bound holds for `radius`.
+    fn compute_plan(&self, radius: u32) -> Plan {
         let m = self.tables.len();
         let mut radii = vec![-1i32; m];
         let step_cost = |t: &Table, r: i32| -> f64 {

@@ -109,11 +109,26 @@ fn run_and_check<H: HashBits>(
     // Close and reopen: the persisted form must answer exactly as the live index.
     let reopened = reopen(&idx);
     prop_assert_eq!(reopened.len(), live.len());
+    // The bulk builder must give the same answers as incremental inserts.
+    let (bulk, skipped) = HammingIndex::build(live.iter().copied());
+    prop_assert_eq!((bulk.len(), skipped), (live.len(), 0));
     for &(qi, r) in queries {
         let q = pool[qi % pool.len()];
         let want = brute(&live, &q, r);
         prop_assert_eq!(idx.query(&q, r), want.clone(), "chosen strategy, r={}", r);
         prop_assert_eq!(reopened.query(&q, r), want.clone(), "reopened, r={}", r);
+        prop_assert_eq!(
+            reopen(&bulk).query(&q, r),
+            want.clone(),
+            "bulk-built and reopened, r={}",
+            r
+        );
+        prop_assert_eq!(
+            bulk.query_with(&q, r, Strategy::BkTree),
+            want.clone(),
+            "bulk BK-tree, r={}",
+            r
+        );
         for s in [Strategy::Scan, Strategy::BkTree, Strategy::Mih] {
             prop_assert_eq!(idx.query_with(&q, r, s), want.clone(), "{:?} r={}", s, r);
         }

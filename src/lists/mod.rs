@@ -232,28 +232,44 @@ pub enum ListIndex {
     Exact(ExactIndex<Vec<u8>>),
 }
 
-impl ListIndex {
+/// Hashes collected during an import; perceptual ones are indexed in one bulk build at the end.
+enum Pending {
+    Pdq(Vec<(Bits256, EntryId)>),
+    Hash64(Vec<(u64, EntryId)>),
+    Exact(ExactIndex<Vec<u8>>),
+}
+
+impl Pending {
     fn new(kind: HashKind) -> Self {
         match kind {
-            HashKind::Pdq => ListIndex::Pdq(HammingIndex::new()),
-            HashKind::Phash | HashKind::Dhash => ListIndex::Hash64(HammingIndex::new()),
-            _ => ListIndex::Exact(ExactIndex::new()),
+            HashKind::Pdq => Pending::Pdq(Vec::new()),
+            HashKind::Phash | HashKind::Dhash => Pending::Hash64(Vec::new()),
+            _ => Pending::Exact(ExactIndex::new()),
         }
     }
 
-    fn insert(&mut self, hash: &AnyHash, entry: EntryId) -> Result<(), crate::index::Error> {
+    fn push(&mut self, hash: &AnyHash, entry: EntryId) {
         match (self, hash) {
-            (ListIndex::Pdq(i), AnyHash::Pdq(h)) => i.insert(h.words(), entry),
-            (ListIndex::Hash64(i), AnyHash::Phash(h)) => i.insert(h.0, entry),
-            (ListIndex::Hash64(i), AnyHash::Dhash(h)) => i.insert(h.0, entry),
-            (ListIndex::Exact(i), h) => {
-                i.insert(hash_bytes(h), entry);
-                Ok(())
-            }
-            _ => Ok(()),
+            (Pending::Pdq(v), AnyHash::Pdq(h)) => v.push((h.words(), entry)),
+            (Pending::Hash64(v), AnyHash::Phash(h)) => v.push((h.0, entry)),
+            (Pending::Hash64(v), AnyHash::Dhash(h)) => v.push((h.0, entry)),
+            (Pending::Exact(i), h) => i.insert(hash_bytes(h), entry),
+            // The caller checks that the row's kind is the list's.
+            _ => {}
         }
     }
 
+    /// The list's index. Degenerate hashes were refused by the parser, so none is skipped here.
+    fn finish(self) -> ListIndex {
+        match self {
+            Pending::Pdq(v) => ListIndex::Pdq(HammingIndex::build(v).0),
+            Pending::Hash64(v) => ListIndex::Hash64(HammingIndex::build(v).0),
+            Pending::Exact(i) => ListIndex::Exact(i),
+        }
+    }
+}
+
+impl ListIndex {
     /// Entries within `radius` of `hash` (exactly equal for digests); empty for another kind.
     pub fn query(&self, hash: &AnyHash, radius: u32) -> Vec<Match> {
         match (self, hash) {
@@ -315,7 +331,7 @@ pub fn import(
     drop_version(store, name, version)?;
 
     let mut kind = opts.kind;
-    let mut index: Option<ListIndex> = kind.map(ListIndex::new);
+    let mut pending: Option<Pending> = kind.map(Pending::new);
     let mut batch = store.batch();
     let (mut entries, mut total, mut bad) = (0u32, 0u64, 0u64);
     let mut bad_rows = Vec::new();
@@ -347,17 +363,9 @@ pub fn import(
             }
             continue;
         }
-        let idx = index.get_or_insert_with(|| ListIndex::new(k));
-        if idx.insert(&row.hash, entries).is_err() {
-            bad += 1;
-            if bad_rows.len() < 100 {
-                bad_rows.push(BadRow {
-                    line: row.line,
-                    reason: "degenerate hash (never matches)".into(),
-                });
-            }
-            continue;
-        }
+        pending
+            .get_or_insert_with(|| Pending::new(k))
+            .push(&row.hash, entries);
         batch.put(
             store,
             Cf::Entries,
@@ -384,7 +392,7 @@ pub fn import(
         });
     }
     let kind = kind.unwrap_or(HashKind::Pdq);
-    let mut index = index.unwrap_or_else(|| ListIndex::new(kind));
+    let mut index = pending.unwrap_or_else(|| Pending::new(kind)).finish();
     persist_index(store, name, version, &mut index, &mut batch)?;
     store.write(batch)?;
 
