@@ -504,19 +504,15 @@ fn cli_imports_a_list_and_matches_against_it() {
     let list_path = tmp.path().join("list.txt");
     std::fs::write(&list_path, format!("{list}not-a-hash\n")).unwrap();
 
-    let (code, out, err) = hashguard(&[
-        "--data",
-        data_arg,
-        "lists",
-        "import",
-        "--list",
-        "demo",
-        "--kind",
-        "pdq",
-        "--max-bad-pct",
-        "10",
-        list_path.to_str().unwrap(),
-    ]);
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "--data", data_arg, "lists", "import", "--list", "demo", "--kind", "pdq",
+        ];
+        args.extend_from_slice(extra);
+        args.push(list_path.to_str().unwrap());
+        hashguard(&args)
+    };
+    let (code, out, err) = import(&["--max-bad-pct", "10"]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("version 1") && out.contains(&format!("{} pdq entries", names.len())),
@@ -557,17 +553,7 @@ fn cli_imports_a_list_and_matches_against_it() {
 
     // A writer is refused while another process holds the store; readers still work.
     let held = hashguard::store::Store::open(&data).unwrap();
-    let (code, _, err) = hashguard(&[
-        "--data",
-        data_arg,
-        "lists",
-        "import",
-        "--list",
-        "demo",
-        "--kind",
-        "pdq",
-        list_path.to_str().unwrap(),
-    ]);
+    let (code, _, err) = import(&[]);
     assert_eq!(code, 75, "{err}");
     assert!(err.contains("in use by another hashguard process"), "{err}");
     assert_eq!(hashguard(&["--data", data_arg, "match", &q]).0, 0);

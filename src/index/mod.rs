@@ -501,8 +501,8 @@ impl<H: HashBits> HammingIndex<H> {
         self.dirty_chunks.insert(id / CHUNK);
     }
 
-    /// Appends a node holding `entry`, as a child of `parent` at distance `parent_d` (or as the
-    /// root when `parent` is `NONE`), and returns its id.
+    /// Appends a node holding `entry` (`NONE` for none), as a child of `parent` at distance
+    /// `parent_d` (or as the root when `parent` is `NONE`), and returns its id.
     fn push_node(&mut self, hash: H, entry: EntryId, parent: u32, parent_d: u16) -> u32 {
         let id = self.hashes.len() as u32;
         // Prepend to the parent's child list.
@@ -517,7 +517,8 @@ impl<H: HashBits> HammingIndex<H> {
         self.parent.push(parent);
         self.parent_distance.push(parent_d);
         self.entry.push(entry);
-        self.live_entries += 1;
+        // A persisted node may hold no entry (all removed): it still routes the tree.
+        self.live_entries += usize::from(entry != NONE);
         id
     }
 
@@ -615,18 +616,7 @@ impl<H: HashBits> HammingIndex<H> {
                         what: "parent link",
                     });
                 }
-                if parent != NONE {
-                    idx.next_sibling.push(idx.first_child[parent as usize]);
-                    idx.first_child[parent as usize] = id;
-                } else {
-                    idx.next_sibling.push(NONE);
-                }
-                idx.hashes.push(hash);
-                idx.first_child.push(NONE);
-                idx.parent.push(parent);
-                idx.parent_distance.push(pdist);
-                idx.entry.push(entry);
-                idx.live_entries += usize::from(entry != NONE);
+                idx.push_node(hash, entry, parent, pdist);
             }
         }
         for (node, bytes) in extras {
