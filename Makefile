@@ -18,8 +18,14 @@ run: setup
 	cargo build --release --locked --all-targets
 	$(BIN) --help
 	@echo
-	@echo "== demo: hashguard hash testdata/images/base (first 5 records)"
-	@$(BIN) hash testdata/images/base | head -n 5
+	@echo "== demo: hashguard hash testdata/images/base (first 3 records)"
+	@$(BIN) hash testdata/images/base | head -n 3
+	@echo
+	@echo "== demo: the PDQ hashes of the synthetic scenes as a list in ./data, then a resized copy matched against it"
+	@$(BIN) hash --algo pdq --format tsv testdata/images/base | cut -f2 > $(CARGO_TARGET_DIR)/demo-list.txt
+	@$(BIN) --data ./data lists import --list demo --kind pdq $(CARGO_TARGET_DIR)/demo-list.txt
+	@$(BIN) hash --algo pdq --format tsv testdata/images/variants/p00_480x360_resize50.png \
+	  | cut -f2 | sed 's/^/pdq:/' | xargs $(BIN) --data ./data match
 
 ## test: set up, then formatting, lints and every test
 # Every cargo call selects the same targets (--all-targets): RocksDB's build-time dependencies
