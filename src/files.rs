@@ -70,7 +70,8 @@ fn special_kind(t: &std::fs::FileType) -> &'static str {
     }
 }
 
-fn io_detail(e: &std::io::Error) -> String {
+/// A short, stable description of an I/O error for records ("not found", "permission denied").
+pub fn io_detail(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "not found".to_string(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::files::io_detail;
 use crate::hashing::{
     DHash, DigestSet, Digester, HashKind, Md5Digest, PHash, PartialDigests, PdqHash, PdqHasher,
     Sha1Digest, Sha256Digest, perceptual,
@@ -369,12 +370,4 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
-}
-
-fn io_detail(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::NotFound => "not found".to_string(),
-        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => e.to_string(),
-    }
 }

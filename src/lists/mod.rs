@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::hashing::{AnyHash, HashKind};
-use crate::index::{Bits256, CHUNK, EntryId, ExactIndex, HammingIndex, HashBits, Match};
+use crate::index::{Bits256, EntryId, ExactIndex, HammingIndex, HashBits, Match};
 use crate::store::{self, Cf, Key, Store};
 pub use format::{BadRow, ListFormat, ListRow};
 
@@ -474,10 +474,8 @@ fn persist_index(
 /// (then its multi-index tables), the entries for exact kinds.
 pub fn load(store: &Store, meta: &ListMeta) -> Result<LoadedList, Error> {
     fn persisted<H: HashBits>(store: &Store, meta: &ListMeta) -> Result<HammingIndex<H>, Error> {
-        let chunks = store
-            .scan_prefix(Cf::Index, chunk_prefix(&meta.name, meta.version).bytes())?
-            .map(|r| r.map(|(_, v)| v.into_vec()))
-            .collect::<Result<Vec<_>, _>>()?;
+        // Extra-entry lists are few: read them first. Chunks then stream from the store into the
+        // index; a read error stops the stream and is returned after it.
         let prefix_len = extras_prefix(&meta.name, meta.version).bytes().len();
         let extras = store
             .scan_prefix(Cf::Index, extras_prefix(&meta.name, meta.version).bytes())?
@@ -491,15 +489,28 @@ pub fn load(store: &Store, meta: &ListMeta) -> Result<LoadedList, Error> {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let expect_chunks = (meta.entries as usize).div_ceil(CHUNK as usize);
-        if chunks.len() > expect_chunks {
+        let mut read_error = None;
+        let chunks = store
+            .scan_prefix(Cf::Index, chunk_prefix(&meta.name, meta.version).bytes())?
+            .map_while(|r| match r {
+                Ok((_, v)) => Some(v.into_vec()),
+                Err(e) => {
+                    read_error = Some(e);
+                    None
+                }
+            });
+        let idx = HammingIndex::from_persisted(chunks, extras)
+            .map_err(|e| Error::Corrupt(format!("list {}: {e}", meta.name)))?;
+        if let Some(e) = read_error {
+            return Err(e.into());
+        }
+        if idx.nodes() as u64 > meta.entries {
             return Err(Error::Corrupt(format!(
-                "list {} has more index chunks than entries",
+                "list {} has more index nodes than entries",
                 meta.name
             )));
         }
-        HammingIndex::from_persisted(chunks, extras)
-            .map_err(|e| Error::Corrupt(format!("list {}: {e}", meta.name)))
+        Ok(idx)
     }
     let index = match meta.kind {
         HashKind::Pdq => ListIndex::Pdq(persisted(store, meta)?),
