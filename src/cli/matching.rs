@@ -164,14 +164,17 @@ pub fn run(args: MatchArgs, data: &Path) -> i32 {
             let written = match args.format {
                 MatchFormat::Tsv => writeln!(out, "{qi}\t{}\t{}", entry.id, m.distance),
                 MatchFormat::Jsonl => {
-                    let rec = serde_json::json!({
+                    let mut rec = serde_json::json!({
                         "query": qi,
                         "list": l.meta.name,
                         "entry": entry.id,
                         "distance": m.distance,
                         "kind": l.meta.kind,
-                        "category": entry.category.or_else(|| l.meta.category.clone()),
                     });
+                    // The entry's own category, else the list's; absent when neither has one.
+                    if let Some(c) = entry.category.or_else(|| l.meta.category.clone()) {
+                        rec["category"] = c.into();
+                    }
                     writeln!(out, "{rec}")
                 }
             };
