@@ -233,7 +233,7 @@ impl<W: Write> Writer<W> {
             Sink::Csv(c) => {
                 let row = [
                     r.path.clone(),
-                    kind_name(r),
+                    r.kind.name().to_string(),
                     opt(r.format.clone()),
                     opt(r.size.map(|v| v.to_string())),
                     opt(r.md5.map(|h| h.to_hex())),
@@ -286,11 +286,4 @@ impl<W: Write> Writer<W> {
             Sink::Csv(c) => c.flush(),
         }
     }
-}
-
-fn kind_name(r: &FileRecord) -> String {
-    serde_json::to_value(r.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }

@@ -18,6 +18,10 @@ pub trait HashBits: Copy + Eq + Send + Sync + std::fmt::Debug + 'static {
 
     /// Inverse of [`HashBits::to_bytes`]; `None` when the length is wrong.
     fn from_bytes(b: &[u8]) -> Option<Self>;
+
+    /// True when every bit is equal (all zero or all one): such a hash matches nothing
+    /// meaningful.
+    fn is_degenerate(&self) -> bool;
 }
 
 /// 256 bits as four big-endian words (see [`PdqHash::words`]).
@@ -53,6 +57,10 @@ impl HashBits for Bits256 {
     fn from_bytes(b: &[u8]) -> Option<Self> {
         (b.len() == 32).then(|| PdqHash(b.try_into().unwrap_or([0; 32])).words())
     }
+
+    fn is_degenerate(&self) -> bool {
+        *self == [0; 4] || *self == [u64::MAX; 4]
+    }
 }
 
 impl HashBits for u64 {
@@ -74,6 +82,10 @@ impl HashBits for u64 {
 
     fn from_bytes(b: &[u8]) -> Option<Self> {
         b.try_into().ok().map(u64::from_be_bytes)
+    }
+
+    fn is_degenerate(&self) -> bool {
+        *self == 0 || *self == u64::MAX
     }
 }
 

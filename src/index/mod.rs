@@ -74,8 +74,8 @@ pub enum Error {
 /// values sequentially while an update rewrites only the chunks it touches.
 pub const CHUNK: u32 = 1024;
 
-/// Relative costs used to choose a strategy, in nanoseconds (measured by `benches/index.rs` on
-/// this project's machine; only their ratios matter).
+/// Relative costs used to choose a strategy, in rough nanoseconds on this project's machine
+/// (only their ratios matter; not calibrated per machine).
 #[derive(Debug, Clone, Copy)]
 pub struct CostModel {
     /// Comparing one node in a linear scan.
@@ -134,13 +134,6 @@ fn prefetch<T>(v: &T) {
     let _ = v;
 }
 
-/// A hash whose bits are all equal matches nothing meaningful.
-pub fn is_degenerate<H: HashBits>(h: &H) -> bool {
-    let zero = H::from_bytes(&vec![0u8; (H::BITS / 8) as usize]);
-    let ones = H::from_bytes(&vec![0xffu8; (H::BITS / 8) as usize]);
-    Some(*h) == zero || Some(*h) == ones
-}
-
 impl<H: HashBits> HammingIndex<H> {
     /// An empty index.
     pub fn new() -> Self {
@@ -172,7 +165,7 @@ impl<H: HashBits> HammingIndex<H> {
         let mut items: Vec<(H, EntryId)> = Vec::new();
         let mut skipped = 0;
         for (h, e) in entries {
-            if is_degenerate(&h) {
+            if h.is_degenerate() {
                 skipped += 1;
             } else {
                 items.push((h, e));
@@ -238,15 +231,10 @@ impl<H: HashBits> HammingIndex<H> {
             + self.mih.as_ref().map_or(0, Mih::memory_bytes)
     }
 
-    /// Replaces the strategy cost model.
-    pub fn set_cost_model(&mut self, costs: CostModel) {
-        self.costs = costs;
-    }
-
     /// Adds `entry` under `hash`. The same entry id may be added under several hashes; adding
     /// an identical (hash, entry) pair twice keeps one.
     pub fn insert(&mut self, hash: H, entry: EntryId) -> Result<(), Error> {
-        if is_degenerate(&hash) {
+        if hash.is_degenerate() {
             return Err(Error::Degenerate);
         }
         self.insert_walk(hash, entry);
@@ -305,14 +293,6 @@ impl<H: HashBits> HammingIndex<H> {
         self.parent_distance.shrink_to_fit();
         self.entry.shrink_to_fit();
         self.mih = (!self.hashes.is_empty()).then(|| Mih::build(&self.hashes));
-    }
-
-    /// Rebuilds the tables when the nodes not covered by them exceed 1/8 of those that are.
-    pub fn maybe_rebuild_tables(&mut self) {
-        let covered = self.mih.as_ref().map_or(0, Mih::len);
-        if self.hashes.len() - covered > (covered / 8).max(4096) {
-            self.rebuild_tables();
-        }
     }
 
     /// Every entry within `radius` of `query`, each once at its smallest distance, sorted by

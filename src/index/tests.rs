@@ -91,7 +91,7 @@ fn run_and_check<H: HashBits>(
                             live.push((h, e));
                         }
                     }
-                    Err(Error::Degenerate) => prop_assert!(is_degenerate(&h)),
+                    Err(Error::Degenerate) => prop_assert!(h.is_degenerate()),
                     Err(other) => return Err(TestCaseError::fail(format!("{other}"))),
                 }
             }

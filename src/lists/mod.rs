@@ -517,17 +517,19 @@ pub fn load(store: &Store, meta: &ListMeta) -> Result<LoadedList, Error> {
         HashKind::Phash | HashKind::Dhash => ListIndex::Hash64(persisted(store, meta)?),
         _ => {
             let mut exact = ExactIndex::new();
-            for (i, r) in store
-                .scan_prefix(
-                    Cf::Entries,
-                    entries_prefix(&meta.name, meta.version).bytes(),
-                )?
-                .enumerate()
-            {
-                let (_, v) = r?;
-                let e = decode_entry(&v)
-                    .ok_or_else(|| Error::Corrupt(format!("entry {i} of list {}", meta.name)))?;
-                exact.insert(e.hash, i as EntryId);
+            let prefix = entries_prefix(&meta.name, meta.version);
+            let at = prefix.bytes().len();
+            for r in store.scan_prefix(Cf::Entries, prefix.bytes())? {
+                let (k, v) = r?;
+                // The entry id is the key's last part, not the position in the scan.
+                let id = k
+                    .get(at..at + 4)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_be_bytes);
+                let (Some(id), Some(e)) = (id, decode_entry(&v)) else {
+                    return Err(Error::Corrupt(format!("an entry of list {}", meta.name)));
+                };
+                exact.insert(e.hash, id);
             }
             ListIndex::Exact(exact)
         }

@@ -33,6 +33,17 @@ pub enum Format {
     Unknown,
 }
 
+impl MediaKind {
+    /// The lowercase name used in records.
+    pub fn name(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Video => "video",
+            MediaKind::Other => "other",
+        }
+    }
+}
+
 impl Format {
     /// The media kind this format belongs to.
     pub fn kind(self) -> MediaKind {
