@@ -49,6 +49,7 @@ fn bench(c: &mut Criterion) {
             phash: false,
             dhash: false,
             digests: hashguard::hashing::DigestSet::NONE,
+            ..HashRequest::ALL
         };
         g.bench_function("file_to_pdq", |b| {
             b.iter(|| {

@@ -3,7 +3,6 @@
 //! A file that cannot be decoded still gets its digests and a reason code; nothing here panics
 //! or stops on bad input.
 
-use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
@@ -12,13 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::files::io_detail;
 use crate::hashing::{
-    DHash, DigestSet, Digester, HashKind, Md5Digest, PHash, PartialDigests, PdqHash, PdqHasher,
-    Sha1Digest, Sha256Digest, perceptual,
+    DHash, DigestSet, Digester, HashKind, Md5Digest, PHash, PartialDigests, PdqHash, Sha1Digest,
+    Sha256Digest, perceptual, with_pdq_hasher,
 };
-use crate::media::{self, Format, Limits, MediaKind};
+use crate::media::{self, Format, Limits, MediaKind, Sampling, VideoError, VideoOptions};
 
 /// Which hashes to compute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HashRequest {
     /// PDQ and its quality.
     pub pdq: bool,
@@ -28,6 +27,8 @@ pub struct HashRequest {
     pub dhash: bool,
     /// Exact digests.
     pub digests: DigestSet,
+    /// Which video frames get a PDQ hash (videos get PDQ frame hashes only, as vPDQ defines).
+    pub video: Sampling,
 }
 
 impl HashRequest {
@@ -37,6 +38,7 @@ impl HashRequest {
         phash: true,
         dhash: true,
         digests: DigestSet::ALL,
+        video: Sampling::Interval { seconds: 1.0 },
     };
 
     /// The request for a list of kinds.
@@ -51,6 +53,7 @@ impl HashRequest {
                 sha1: has(HashKind::Sha1),
                 sha256: has(HashKind::Sha256),
             },
+            video: Sampling::default(),
         }
     }
 
@@ -68,6 +71,8 @@ pub enum Reason {
     DecodeFailed,
     /// Over a size limit (pixels, dimensions, file size); refused before decoding.
     TooLarge,
+    /// A video over a length limit (duration, frame count, or the wall-clock cap).
+    TooLong,
     /// Not a format hashguard decodes (or not media at all).
     UnsupportedFormat,
     /// Could not be opened or read (missing, permission denied, I/O error).
@@ -82,6 +87,7 @@ impl Reason {
         match self {
             Reason::DecodeFailed => "decode_failed",
             Reason::TooLarge => "too_large",
+            Reason::TooLong => "too_long",
             Reason::UnsupportedFormat => "unsupported_format",
             Reason::Unreadable => "unreadable",
             Reason::Skipped => "skipped",
@@ -132,6 +138,12 @@ pub struct FileRecord {
     /// dHash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dhash: Option<DHash>,
+    /// Video duration in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    /// Hashed video frames in time order (also the part hashed before a video failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames: Option<Vec<FrameRecord>>,
     /// Why some requested hash is missing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Reason>,
@@ -163,6 +175,8 @@ impl FileRecord {
             pdq_quality: None,
             phash: None,
             dhash: None,
+            duration: None,
+            frames: None,
             error: None,
             detail: None,
         }
@@ -194,9 +208,39 @@ impl FileRecord {
     }
 }
 
-thread_local! {
-    // One set of PDQ work buffers per worker thread: the hot path allocates nothing per image.
-    static PDQ: RefCell<PdqHasher> = RefCell::new(PdqHasher::new());
+/// One hashed video frame in a record.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FrameRecord {
+    /// Presentation time in seconds.
+    pub ts: f64,
+    /// 0-based index among decoded frames (vPDQ's frame number).
+    pub frame: u64,
+    /// PDQ hash of the frame.
+    pub pdq: PdqHash,
+    /// PDQ quality, 0–100.
+    pub pdq_quality: u8,
+}
+
+impl From<&media::VideoFrame> for FrameRecord {
+    fn from(f: &media::VideoFrame) -> Self {
+        FrameRecord {
+            ts: f.ts(),
+            frame: f.number,
+            pdq: f.pdq,
+            pdq_quality: f.quality,
+        }
+    }
+}
+
+impl From<&FrameRecord> for media::VideoFrame {
+    fn from(f: &FrameRecord) -> Self {
+        media::VideoFrame {
+            number: f.frame,
+            ts_ms: (f.ts * 1000.0).round() as u64,
+            pdq: f.pdq,
+            quality: f.pdq_quality,
+        }
+    }
 }
 
 /// Hashes an in-memory file (an upload, or a file already read) into `rec`.
@@ -217,11 +261,9 @@ pub fn fingerprint_bytes(bytes: &[u8], req: &HashRequest, limits: &Limits, rec: 
     }
     match format {
         Format::Image(_) => {}
-        Format::Video(name) => {
-            return rec.fail(
-                Reason::UnsupportedFormat,
-                format!("{name} video: video hashing is not available yet"),
-            );
+        Format::Video(_) => {
+            let opts = video_options(req, limits);
+            return apply_video(rec, media::hash_video_bytes(bytes, &opts));
         }
         Format::UnsupportedImage(name) => {
             return rec.fail(
@@ -246,7 +288,7 @@ pub fn fingerprint_bytes(bytes: &[u8], req: &HashRequest, limits: &Limits, rec: 
     rec.height = Some(img.height());
     if req.pdq {
         let px = media::pixels_for_hashing(&img);
-        match PDQ.with(|h| h.borrow_mut().hash(&px.view())) {
+        match with_pdq_hasher(|h| h.hash(&px.view())) {
             Ok(out) => {
                 rec.pdq = Some(out.hash);
                 rec.pdq_quality = Some(out.quality);
@@ -264,6 +306,35 @@ pub fn fingerprint_bytes(bytes: &[u8], req: &HashRequest, limits: &Limits, rec: 
         (true, false) => rec.phash = Some(perceptual::phash(&img)),
         (false, true) => rec.dhash = Some(perceptual::dhash(&img)),
         (false, false) => {}
+    }
+}
+
+fn video_options(req: &HashRequest, limits: &Limits) -> VideoOptions {
+    VideoOptions {
+        sampling: req.video,
+        limits: limits.video,
+        decoder_threads: 0,
+    }
+}
+
+/// Copies a video's hashes (or its failure, with any frames hashed before it) into `rec`.
+fn apply_video(rec: &mut FileRecord, result: Result<media::VideoHashes, VideoError>) {
+    match result {
+        Ok(v) => {
+            rec.width = Some(v.width);
+            rec.height = Some(v.height);
+            rec.duration = Some(v.duration);
+            rec.frames = Some(v.frames.iter().map(FrameRecord::from).collect());
+        }
+        Err(VideoError::Decode { message, frames }) => {
+            if !frames.is_empty() {
+                rec.frames = Some(frames.iter().map(FrameRecord::from).collect());
+            }
+            rec.fail(Reason::DecodeFailed, message);
+        }
+        Err(e @ VideoError::TooLong(_)) => rec.fail(Reason::TooLong, e.to_string()),
+        Err(e @ VideoError::TooLarge { .. }) => rec.fail(Reason::TooLarge, e.to_string()),
+        Err(e @ VideoError::Memory(_)) => rec.fail(Reason::Unreadable, e.to_string()),
     }
 }
 
@@ -298,7 +369,7 @@ pub fn fingerprint_file(path: &Path, req: &HashRequest, limits: &Limits) -> File
         }
     };
     if size > limits.max_file_bytes {
-        return stream_large(file, size, req, limits, rec);
+        return stream_large(path, file, size, req, limits, rec);
     }
     let mut bytes = Vec::with_capacity(size as usize);
     if let Err(e) = file.read_to_end(&mut bytes) {
@@ -311,6 +382,7 @@ pub fn fingerprint_file(path: &Path, req: &HashRequest, limits: &Limits) -> File
 
 /// Digests of a file too large to hold in memory, and its kind from the first bytes.
 fn stream_large(
+    path: &Path,
     mut file: File,
     size: u64,
     req: &HashRequest,
@@ -346,7 +418,11 @@ fn stream_large(
             if format != Format::Unknown {
                 rec.format = Some(format.name().to_string());
             }
-            if req.needs_decode() {
+            if req.needs_decode() && rec.kind == MediaKind::Video {
+                // Videos are decoded from the path: FFmpeg streams them.
+                let opts = video_options(req, limits);
+                apply_video(&mut rec, media::hash_video_file(path, &opts));
+            } else if req.needs_decode() {
                 let e = media::Error::FileTooLarge {
                     size,
                     limit: limits.max_file_bytes,

@@ -2,25 +2,30 @@
 //! `hashguard` binary as a user runs it. One test binary (see README "Tests").
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hashguard::fingerprint::{FileRecord, HashRequest, Reason, fingerprint_file};
 use hashguard::hashing::{PdqHash, PdqHasher};
 use hashguard::media::{self, Limits};
 
 // ---------------------------------------------------------------- allocation tracking
-/// Counts the largest single allocation while tracking is on (one test at a time uses it).
+/// Counts the largest single allocation made by a thread that turned tracking on, so tests
+/// running in parallel don't disturb the count.
 struct Tracking;
-static TRACK: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    // Const-initialised with no destructor: safe to read from inside the allocator.
+    static TRACK: Cell<bool> = const { Cell::new(false) };
+}
 static LARGEST: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: delegates every call to the system allocator unchanged; only records sizes.
 unsafe impl GlobalAlloc for Tracking {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if TRACK.load(Ordering::Relaxed) {
+        if TRACK.try_with(Cell::get).unwrap_or(false) {
             LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
         }
         // SAFETY: same contract as the caller's.
@@ -34,6 +39,9 @@ unsafe impl GlobalAlloc for Tracking {
 
 #[global_allocator]
 static ALLOC: Tracking = Tracking;
+
+#[path = "integration/video.rs"]
+mod video;
 
 // ---------------------------------------------------------------- test data
 fn images_dir() -> PathBuf {
@@ -309,9 +317,9 @@ fn broken_files_get_reason_codes_and_digests() {
 fn dimension_bomb_is_refused_without_allocating() {
     let bomb = std::fs::read(images_dir().join("broken/bomb_60000x60000.png")).unwrap();
     LARGEST.store(0, Ordering::Relaxed);
-    TRACK.store(true, Ordering::Relaxed);
+    TRACK.with(|t| t.set(true));
     let result = media::decode_image(&bomb, &Limits::default());
-    TRACK.store(false, Ordering::Relaxed);
+    TRACK.with(|t| t.set(false));
     assert!(
         matches!(
             result,

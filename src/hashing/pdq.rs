@@ -132,6 +132,16 @@ static LUMA_B: LazyLock<[f64; 256]> = LazyLock::new(|| std::array::from_fn(|v| v
 static LUMA_GRAY: LazyLock<[f32; 256]> =
     LazyLock::new(|| std::array::from_fn(|v| (LUMA_R[v] + LUMA_G[v] + LUMA_B[v]) as f32));
 
+thread_local! {
+    // One set of work buffers per thread: the hot path allocates nothing per image or frame.
+    static THREAD_HASHER: std::cell::RefCell<PdqHasher> = std::cell::RefCell::new(PdqHasher::new());
+}
+
+/// Runs `f` with this thread's reusable [`PdqHasher`].
+pub fn with_pdq_hasher<R>(f: impl FnOnce(&mut PdqHasher) -> R) -> R {
+    THREAD_HASHER.with(|h| f(&mut h.borrow_mut()))
+}
+
 /// The reference's 16×64 DCT-II basis without the DC row: float32 entries computed in double.
 static DCT: LazyLock<[[f32; 64]; 16]> = LazyLock::new(|| {
     let scale = (2.0f64 / 64.0).sqrt() as f32;

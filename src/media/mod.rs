@@ -8,6 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::hashing::{PixelLayout, PixelView};
 
+pub mod video;
+
+pub use video::{
+    Sampling, VideoError, VideoFrame, VideoHashes, VideoLimits, VideoOptions, hash_video_bytes,
+    hash_video_file,
+};
+
 /// What a file is, judged from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -65,7 +72,7 @@ impl Format {
 }
 
 /// Limits that bound the work and memory one file may cost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Limits {
     /// Widest image decoded, in pixels.
@@ -76,8 +83,11 @@ pub struct Limits {
     pub max_pixels: u64,
     /// Most bytes the decoder may allocate for one image.
     pub max_alloc: u64,
-    /// Largest file read into memory to be decoded; larger files still get their digests.
+    /// Largest file read into memory to be decoded; larger files still get their digests (and
+    /// videos are then decoded from their path).
     pub max_file_bytes: u64,
+    /// Caps for videos.
+    pub video: VideoLimits,
 }
 
 impl Default for Limits {
@@ -90,6 +100,7 @@ impl Default for Limits {
             max_pixels: 80_000_000,
             max_alloc: 1 << 30,
             max_file_bytes: 256 << 20,
+            video: VideoLimits::default(),
         }
     }
 }

@@ -1,0 +1,650 @@
+//! Video frames through FFmpeg (the system libraries, via `ffmpeg-next`), hashed with PDQ the way
+//! Meta's vPDQ does: full-resolution RGB24 frames (swscale, area filter), one every
+//! `floor(interval × frame rate)` decoded frames, timestamp = frame number / frame rate.
+//!
+//! Hostile input is the normal case here: only the `file` protocol is allowed (no network, no
+//! playlists or concat lists, no external data references), only container demuxers on a
+//! whitelist, and every file is bounded by duration, frame count, pixels per frame and a
+//! wall-clock deadline that also interrupts FFmpeg's own I/O.
+
+use std::ffi::{CString, c_int, c_void};
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::ptr;
+use std::sync::Mutex;
+use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ffmpeg::ffi;
+use ffmpeg_next as ffmpeg;
+use serde::{Deserialize, Serialize};
+
+pub use crate::hashing::vpdq::{VideoFrame, parse_vpdq, write_vpdq};
+use crate::hashing::{PdqHash, PixelLayout, PixelView, with_pdq_hasher};
+
+/// Demuxers a video may be opened with: real containers only. Playlist and reference formats
+/// (hls, dash, concat, sdp, rtsp, …) would open further URLs, so they are refused.
+const DEMUXERS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,flv,asf,mpeg,mpegts,ogg";
+
+/// Which decoded frames are hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sampling {
+    /// vPDQ's choice: every `floor(seconds × frame rate)`-th decoded frame (at least every
+    /// frame). `seconds = 1.0` is vPDQ's default and gives hashes comparable with its lists.
+    Interval {
+        /// Seconds between hashed frames.
+        seconds: f64,
+    },
+    /// Every decoded frame (vPDQ with `seconds_per_hash = 0`).
+    EveryFrame,
+    /// Triage only, not vPDQ-compatible: the decoder skips every frame but keyframes, so only
+    /// keyframes are hashed, at their own timestamps.
+    Keyframes,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling::Interval { seconds: 1.0 }
+    }
+}
+
+/// Caps that bound the work one video may cost. Over a cap, the file gets `too_long` or
+/// `too_large` and its digests are still reported.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VideoLimits {
+    /// Longest video (declared or decoded), in seconds.
+    pub max_duration_secs: f64,
+    /// Most frames decoded.
+    pub max_frames: u64,
+    /// Most pixels in one frame.
+    pub max_frame_pixels: u64,
+    /// Most wall-clock time spent on one video, in seconds.
+    pub max_wall_secs: f64,
+}
+
+impl Default for VideoLimits {
+    /// 4 hours, 1,000,000 frames (4 h at 60 fps is 864,000), 8K UHD frames (33.2 MP, with
+    /// headroom to 36 MP), and 30 minutes of wall clock (a 4-hour 1080p film takes about 25
+    /// minutes on 2 cores).
+    fn default() -> Self {
+        VideoLimits {
+            max_duration_secs: 4.0 * 3600.0,
+            max_frames: 1_000_000,
+            max_frame_pixels: 36_000_000,
+            max_wall_secs: 1800.0,
+        }
+    }
+}
+
+/// How to hash a video.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VideoOptions {
+    /// Which frames are hashed.
+    pub sampling: Sampling,
+    /// Caps.
+    pub limits: VideoLimits,
+    /// Decoder threads (0: FFmpeg chooses from the core count).
+    pub decoder_threads: usize,
+}
+
+/// The hashes of a video and what was learned about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoHashes {
+    /// Hashed frames, in timestamp order.
+    pub frames: Vec<VideoFrame>,
+    /// Duration in seconds: the container's, or the last decoded frame's time when larger.
+    pub duration: f64,
+    /// Frame width.
+    pub width: u32,
+    /// Frame height.
+    pub height: u32,
+    /// Frame rate used for sampling (average, else the stream's base rate).
+    pub frame_rate: f64,
+    /// Frames decoded.
+    pub decoded_frames: u64,
+    /// Codec name.
+    pub codec: &'static str,
+}
+
+/// Why a video could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum VideoError {
+    /// Longer than a cap (duration, frame count, wall clock).
+    #[error("{0}")]
+    TooLong(String),
+    /// Frames larger than the pixel cap.
+    #[error("frames of {width}x{height} exceed the limit of {limit} pixels")]
+    TooLarge {
+        /// Frame width.
+        width: u32,
+        /// Frame height.
+        height: u32,
+        /// The cap.
+        limit: u64,
+    },
+    /// Broken, truncated or not a usable video. `frames` holds what was hashed before the
+    /// failure (a truncated video still yields its first part).
+    #[error("{message}")]
+    Decode {
+        /// What failed.
+        message: String,
+        /// Frames hashed before the failure, in timestamp order.
+        frames: Vec<VideoFrame>,
+    },
+    /// The in-memory file for an upload could not be made.
+    #[error("in-memory file: {0}")]
+    Memory(std::io::Error),
+}
+
+static INIT: Once = Once::new();
+
+fn init() {
+    INIT.call_once(|| {
+        // ffmpeg::init only registers devices/network on old FFmpeg; its result is not useful.
+        let _ = ffmpeg::init();
+        // FFmpeg's log names inputs and describes content; hashguard logs neither.
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Quiet);
+    });
+}
+
+/// Hashes the video at `path`. The path is opened as a local file, never as a URL.
+pub fn hash_video_file(path: &Path, opts: &VideoOptions) -> Result<VideoHashes, VideoError> {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    // The "file:" prefix stops FFmpeg from reading a protocol out of the name itself.
+    let mut url = b"file:".to_vec();
+    url.extend_from_slice(abs.as_os_str().as_encoded_bytes());
+    let url = CString::new(url).map_err(|_| VideoError::Decode {
+        message: "path contains a NUL byte".into(),
+        frames: Vec::new(),
+    })?;
+    hash_url(&url, opts)
+}
+
+/// Hashes a video held in memory (an upload). The bytes go to FFmpeg through an anonymous
+/// in-memory file (memfd), never through the file system.
+pub fn hash_video_bytes(bytes: &[u8], opts: &VideoOptions) -> Result<VideoHashes, VideoError> {
+    let fd = memfd(bytes).map_err(VideoError::Memory)?;
+    let url = CString::new(format!("file:/proc/self/fd/{}", fd.as_raw_fd()))
+        .expect("no NUL in a formatted fd path");
+    hash_url(&url, opts)
+}
+
+/// An anonymous, memory-backed file holding `bytes`.
+fn memfd(bytes: &[u8]) -> std::io::Result<OwnedFd> {
+    // SAFETY: memfd_create takes a NUL-terminated name and flags; the result is checked.
+    let raw = unsafe { libc::memfd_create(c"hashguard-upload".as_ptr(), libc::MFD_CLOEXEC) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor this function owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let mut file = std::fs::File::from(fd);
+    file.write_all(bytes)?;
+    Ok(file.into())
+}
+
+/// An opened container and the deadline its interrupt callback reads.
+struct Opened {
+    // Dropped first (field order), so the callback never reads a freed deadline.
+    input: ffmpeg::format::context::Input,
+    _deadline: Box<Instant>,
+}
+
+unsafe extern "C" fn interrupted(opaque: *mut c_void) -> c_int {
+    // SAFETY: `opaque` is the boxed deadline owned by `Opened`, alive while the context is.
+    let deadline = unsafe { &*(opaque as *const Instant) };
+    (Instant::now() >= *deadline) as c_int
+}
+
+fn open(url: &CString, deadline: Instant) -> Result<Opened, String> {
+    let mut dict = ffmpeg::Dictionary::new();
+    dict.set("protocol_whitelist", "file");
+    dict.set("format_whitelist", DEMUXERS);
+    // MP4 data references to other files or URLs are never followed (also FFmpeg's default).
+    dict.set("enable_drefs", "0");
+    let deadline = Box::new(deadline);
+    // SAFETY: the context is allocated here, handed to avformat_open_input (which frees it on
+    // failure) and otherwise owned by the returned Input; the options dictionary is returned to
+    // Rust ownership and freed.
+    unsafe {
+        let mut ps = ffi::avformat_alloc_context();
+        if ps.is_null() {
+            return Err("out of memory".into());
+        }
+        (*ps).interrupt_callback = ffi::AVIOInterruptCB {
+            callback: Some(interrupted),
+            opaque: &*deadline as *const Instant as *mut c_void,
+        };
+        let mut opts = dict.disown();
+        let r = ffi::avformat_open_input(&mut ps, url.as_ptr(), ptr::null(), &mut opts);
+        drop(ffmpeg::Dictionary::own(opts));
+        if r < 0 {
+            return Err(format!("cannot open container: {}", ffmpeg::Error::from(r)));
+        }
+        let r = ffi::avformat_find_stream_info(ps, ptr::null_mut());
+        if r < 0 {
+            ffi::avformat_close_input(&mut ps);
+            return Err(format!(
+                "cannot read stream info: {}",
+                ffmpeg::Error::from(r)
+            ));
+        }
+        Ok(Opened {
+            input: ffmpeg::format::context::Input::wrap(ps),
+            _deadline: deadline,
+        })
+    }
+}
+
+/// Converts decoded frames to packed RGB24 at full resolution, as vPDQ does.
+struct Rgb {
+    ctx: *mut ffi::SwsContext,
+}
+
+impl Rgb {
+    fn convert(&mut self, frame: &ffmpeg::frame::Video, out: &mut Vec<u8>) -> Result<(), String> {
+        let (w, h) = (frame.width() as i32, frame.height() as i32);
+        // SAFETY: the frame is a decoded video frame whose format, width and height describe
+        // its planes; sws_getCachedContext reuses or replaces `self.ctx`.
+        unsafe {
+            let f = frame.as_ptr();
+            self.ctx = ffi::sws_getCachedContext(
+                self.ctx,
+                w,
+                h,
+                std::mem::transmute::<c_int, ffi::AVPixelFormat>((*f).format),
+                w,
+                h,
+                ffi::AVPixelFormat::AV_PIX_FMT_RGB24,
+                ffi::SWS_AREA as c_int,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                ptr::null(),
+            );
+            if self.ctx.is_null() {
+                return Err("unsupported pixel format".into());
+            }
+            let stride = w as usize * 3;
+            // swscale's vector code may write a little past a row's end; pad the last row.
+            out.clear();
+            out.resize(stride * h as usize + 64, 0);
+            let dst = [
+                out.as_mut_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            ];
+            let dst_stride = [stride as c_int, 0, 0, 0];
+            let rows = ffi::sws_scale(
+                self.ctx,
+                (*f).data.as_ptr() as *const *const u8,
+                (*f).linesize.as_ptr(),
+                0,
+                h,
+                dst.as_ptr(),
+                dst_stride.as_ptr(),
+            );
+            out.truncate(stride * h as usize);
+            if rows != h {
+                return Err("frame conversion failed".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Rgb {
+    fn drop(&mut self) {
+        // SAFETY: the context came from sws_getCachedContext (or is null, which is allowed).
+        unsafe { ffi::sws_freeContext(self.ctx) }
+    }
+}
+
+fn hash_rgb(rgb: &[u8], width: u32, height: u32) -> Result<(PdqHash, u8), String> {
+    let view = PixelView {
+        width: width as usize,
+        height: height as usize,
+        layout: PixelLayout::Rgb8,
+        data: rgb,
+    };
+    with_pdq_hasher(|h| h.hash(&view))
+        .map(|o| (o.hash, o.quality))
+        .map_err(|e| e.to_string())
+}
+
+fn rational(r: ffmpeg::Rational) -> Option<f64> {
+    (r.numerator() > 0 && r.denominator() > 0)
+        .then(|| r.numerator() as f64 / r.denominator() as f64)
+}
+
+fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoError> {
+    init();
+    let limits = &opts.limits;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(limits.max_wall_secs.max(0.0));
+    let decode_err = |message: String| VideoError::Decode {
+        message,
+        frames: Vec::new(),
+    };
+    let mut opened = open(url, deadline).map_err(|m| {
+        if Instant::now() >= deadline {
+            wall_clock(limits)
+        } else {
+            decode_err(m)
+        }
+    })?;
+    let input = &mut opened.input;
+
+    let stream = input
+        .streams()
+        .best(ffmpeg::media::Type::Video)
+        .ok_or_else(|| decode_err("no video stream".into()))?;
+    let stream_index = stream.index();
+    let time_base = stream.time_base();
+    let tb = rational(time_base).unwrap_or(0.0);
+    let start_pts = match stream.start_time() {
+        ffi::AV_NOPTS_VALUE => 0,
+        t => t,
+    };
+    let frame_rate = rational(stream.avg_frame_rate())
+        .or_else(|| rational(stream.rate()))
+        .ok_or_else(|| decode_err("video frame rate is unknown".into()))?;
+    let declared_frames = stream.frames().max(0) as u64;
+    let stream_secs = match stream.duration() {
+        d if d > 0 && tb > 0.0 => d as f64 * tb,
+        _ => 0.0,
+    };
+    let declared = match input.duration() {
+        d if d > 0 => d as f64 / ffi::AV_TIME_BASE as f64,
+        _ => 0.0,
+    };
+    if declared > limits.max_duration_secs {
+        return Err(VideoError::TooLong(format!(
+            "declared duration of {declared:.0} s exceeds the limit of {:.0} s",
+            limits.max_duration_secs
+        )));
+    }
+
+    let mut ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
+        .map_err(|e| decode_err(format!("codec parameters: {e}")))?;
+    // SAFETY: setting plain integer fields of a codec context that is not yet open.
+    unsafe {
+        let c = ctx.as_mut_ptr();
+        (*c).thread_count = opts.decoder_threads as c_int;
+        (*c).thread_type = ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE;
+    }
+    let mut decoder = ctx
+        .decoder()
+        .video()
+        .map_err(|e| decode_err(format!("no decoder for this video: {e}")))?;
+    let codec = decoder.id().name();
+    let (width, height) = (decoder.width(), decoder.height());
+    check_pixels(width, height, limits)?;
+    if matches!(opts.sampling, Sampling::Keyframes) {
+        decoder.skip_frame(ffmpeg::codec::discard::Discard::NonKey);
+    }
+    let frame_mod = match opts.sampling {
+        Sampling::Interval { seconds } => ((seconds * frame_rate).floor() as u64).max(1),
+        Sampling::EveryFrame | Sampling::Keyframes => 1,
+    };
+
+    let shared = Shared {
+        results: Mutex::new(Vec::new()),
+        in_flight: AtomicUsize::new(0),
+        failed: Mutex::new(None),
+    };
+    let mut state = Decoding {
+        limits,
+        deadline,
+        frame_rate,
+        tb,
+        start_pts,
+        frame_mod,
+        decoded: 0,
+        last_ts: 0.0,
+        rgb: Rgb {
+            ctx: ptr::null_mut(),
+        },
+        frame: ffmpeg::frame::Video::empty(),
+        shared: &shared,
+        max_in_flight: 2 * rayon::current_num_threads(),
+        error: None,
+    };
+    let outcome =
+        rayon::in_place_scope(|scope| state.run(scope, input, &mut decoder, stream_index));
+    let (decoded, last_ts, mut error) = (state.decoded, state.last_ts, state.error.take());
+    drop(state);
+    let mut frames = shared
+        .results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    frames.sort_by_key(|f| (f.ts_ms, f.number));
+    if let Some(e) = shared
+        .failed
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+    {
+        error.get_or_insert(e);
+    }
+    // Demuxers report a cut-off file as a plain end of file; the container's own counts tell.
+    // (Keyframe-only decoding sees too few frames by design, so it is not judged.)
+    if outcome.is_ok() && decoded > 0 && opts.sampling != Sampling::Keyframes {
+        let interval = 1.0 / frame_rate;
+        if declared_frames > 0 && decoded + 2 < declared_frames {
+            error.get_or_insert(format!(
+                "truncated: {decoded} of {declared_frames} declared frames decoded"
+            ));
+        } else if declared_frames == 0
+            && stream_secs > 0.0
+            && last_ts + interval + 1.0 < stream_secs
+        {
+            error.get_or_insert(format!(
+                "truncated: frames end at {last_ts:.1} s of a declared {stream_secs:.1} s"
+            ));
+        }
+    }
+    if let Some(e) = error {
+        return Err(VideoError::Decode { message: e, frames });
+    }
+    match outcome {
+        Ok(()) => {}
+        Err(VideoError::Decode { message, .. }) => {
+            return Err(VideoError::Decode { message, frames });
+        }
+        Err(e) => return Err(e),
+    }
+    if decoded == 0 {
+        return Err(VideoError::Decode {
+            message: "no frame could be decoded".into(),
+            frames,
+        });
+    }
+    Ok(VideoHashes {
+        frames,
+        duration: declared.max(last_ts),
+        width,
+        height,
+        frame_rate,
+        decoded_frames: decoded,
+        codec,
+    })
+}
+
+fn check_pixels(width: u32, height: u32, limits: &VideoLimits) -> Result<(), VideoError> {
+    if width as u64 * height as u64 > limits.max_frame_pixels {
+        return Err(VideoError::TooLarge {
+            width,
+            height,
+            limit: limits.max_frame_pixels,
+        });
+    }
+    Ok(())
+}
+
+fn wall_clock(limits: &VideoLimits) -> VideoError {
+    VideoError::TooLong(format!(
+        "wall-clock limit of {} s reached",
+        limits.max_wall_secs
+    ))
+}
+
+/// The decode loop's state. Frames are converted on the decoding thread and hashed on rayon's
+/// pool; when too many are in flight the decoding thread hashes inline, which bounds memory
+/// without ever blocking a pool thread.
+struct Decoding<'a> {
+    limits: &'a VideoLimits,
+    deadline: Instant,
+    frame_rate: f64,
+    tb: f64,
+    start_pts: i64,
+    frame_mod: u64,
+    decoded: u64,
+    last_ts: f64,
+    rgb: Rgb,
+    frame: ffmpeg::frame::Video,
+    shared: &'a Shared,
+    max_in_flight: usize,
+    error: Option<String>,
+}
+
+/// What the hashing jobs share with the decoding thread.
+struct Shared {
+    results: Mutex<Vec<VideoFrame>>,
+    in_flight: AtomicUsize,
+    failed: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn hash(&self, rgb: &[u8], width: u32, height: u32, number: u64, ts_ms: u64) {
+        match hash_rgb(rgb, width, height) {
+            Ok((pdq, quality)) => lock(&self.results).push(VideoFrame {
+                number,
+                ts_ms,
+                pdq,
+                quality,
+            }),
+            // PDQ refuses only buffers that don't match their size, which conversion rules
+            // out; reported rather than dropped all the same.
+            Err(e) => {
+                lock(&self.failed).get_or_insert(format!("frame {number}: {e}"));
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panicking hash job cannot leave the data half-written: pushes are single operations.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Consecutive unreadable packets after which a container is judged broken.
+const MAX_READ_ERRORS: u32 = 64;
+
+impl<'s> Decoding<'s> {
+    fn run(
+        &mut self,
+        scope: &rayon::Scope<'s>,
+        input: &mut ffmpeg::format::context::Input,
+        decoder: &mut ffmpeg::decoder::Video,
+        stream_index: usize,
+    ) -> Result<(), VideoError> {
+        let mut packet = ffmpeg::Packet::empty();
+        let mut read_errors = 0u32;
+        let mut damaged: Option<String> = None;
+        loop {
+            if Instant::now() >= self.deadline {
+                return Err(wall_clock(self.limits));
+            }
+            match packet.read(input) {
+                Ok(()) => read_errors = 0,
+                Err(ffmpeg::Error::Eof) => break,
+                Err(e) => {
+                    if Instant::now() >= self.deadline {
+                        return Err(wall_clock(self.limits));
+                    }
+                    read_errors += 1;
+                    damaged.get_or_insert_with(|| format!("container damaged: {e}"));
+                    if read_errors >= MAX_READ_ERRORS {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            if packet.stream() != stream_index {
+                continue;
+            }
+            // Damaged packets are skipped as FFmpeg's own tools do; the damage is reported.
+            if let Err(e) = decoder.send_packet(&packet) {
+                damaged.get_or_insert_with(|| format!("damaged video data: {e}"));
+                continue;
+            }
+            self.drain(scope, decoder)?;
+        }
+        // Flushing a decoder that saw only garbage may fail; what was decoded still counts.
+        if decoder.send_eof().is_ok() {
+            self.drain(scope, decoder)?;
+        }
+        if let Some(d) = damaged {
+            self.error = Some(d);
+        }
+        Ok(())
+    }
+
+    fn drain(
+        &mut self,
+        scope: &rayon::Scope<'s>,
+        decoder: &mut ffmpeg::decoder::Video,
+    ) -> Result<(), VideoError> {
+        while decoder.receive_frame(&mut self.frame).is_ok() {
+            let number = self.decoded;
+            self.decoded += 1;
+            if self.decoded > self.limits.max_frames {
+                return Err(VideoError::TooLong(format!(
+                    "more than {} frames",
+                    self.limits.max_frames
+                )));
+            }
+            if Instant::now() >= self.deadline {
+                return Err(wall_clock(self.limits));
+            }
+            let (w, h) = (self.frame.width(), self.frame.height());
+            check_pixels(w, h, self.limits)?;
+            let ts = match self.frame.timestamp() {
+                Some(pts) if self.tb > 0.0 => ((pts - self.start_pts) as f64 * self.tb).max(0.0),
+                _ => number as f64 / self.frame_rate,
+            };
+            self.last_ts = self.last_ts.max(ts);
+            if ts > self.limits.max_duration_secs {
+                return Err(VideoError::TooLong(format!(
+                    "video runs past the limit of {:.0} s",
+                    self.limits.max_duration_secs
+                )));
+            }
+            if !number.is_multiple_of(self.frame_mod) {
+                continue;
+            }
+            let mut rgb = Vec::new();
+            if let Err(e) = self.rgb.convert(&self.frame, &mut rgb) {
+                self.error.get_or_insert(e);
+                continue;
+            }
+            let ts_ms = (ts * 1000.0).round() as u64;
+            let shared: &'s Shared = self.shared;
+            if shared.in_flight.load(Ordering::Relaxed) >= self.max_in_flight {
+                shared.hash(&rgb, w, h, number, ts_ms);
+            } else {
+                shared.in_flight.fetch_add(1, Ordering::Relaxed);
+                scope.spawn(move |_| {
+                    shared.hash(&rgb, w, h, number, ts_ms);
+                    shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
+        }
+        Ok(())
+    }
+}

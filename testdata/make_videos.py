@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Makes the synthetic test videos in testdata/video/ with the ffmpeg CLI (lavfi sources only:
+fractals, cellular automata, test patterns; no people), plus the broken files the video
+hardening tests need. Run by hand (`make testvideos`); the outputs are committed.
+
+Container byte layouts differ between FFmpeg builds, so rerunning may change the bytes; then
+rerun `make refvectors` too.
+"""
+import os
+import struct
+import subprocess
+import sys
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "video")
+# Fixed encoder settings: one thread so x264 output does not depend on the core count.
+X264 = ["-c:v", "libx264", "-preset", "medium", "-pix_fmt", "yuv420p", "-threads", "1",
+        "-bitexact", "-map_metadata", "-1"]
+
+
+def ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def path(name):
+    return os.path.join(OUT, name)
+
+
+def boxes(data, start, end):
+    """Yields (type, offset, size) of the ISO-BMFF boxes in data[start:end]."""
+    pos = start
+    while pos + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if size < 8:
+            raise ValueError("unsupported box size")
+        yield kind, pos, size
+        pos += size
+
+
+def find_box(data, route, start=0, end=None):
+    """Offset and size of the box reached by following `route` (a list of 4-byte types)."""
+    end = len(data) if end is None else end
+    kind, rest = route[0], route[1:]
+    for k, off, size in boxes(data, start, end):
+        if k == kind:
+            if not rest:
+                return off, size
+            # Container boxes: children start after the 8-byte header (stsd/dref have 8 more).
+            skip = 16 if k in (b"stsd", b"dref") else 8
+            return find_box(data, rest, off + skip, off + size)
+    raise KeyError(kind)
+
+
+def grow(data, route, delta):
+    """Adds delta to the size field of every box along route (after a child grew)."""
+    data = bytearray(data)
+    start, end = 0, len(data)
+    for i in range(len(route)):
+        off, size = find_box(bytes(data), route[i:i + 1], start, end)
+        struct.pack_into(">I", data, off, size + delta)
+        skip = 16 if route[i] in (b"stsd", b"dref") else 8
+        start, end = off + skip, off + size + delta
+    return bytes(data)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    # Originals: three codecs and containers.
+    ffmpeg("-f", "lavfi", "-i", "mandelbrot=size=320x180:rate=25", "-t", "12", *X264,
+           "-crf", "30", "-movflags", "+faststart", path("mandelbrot.mp4"))
+    ffmpeg("-f", "lavfi", "-i", "life=size=320x240:rate=15:seed=7:mold=10:life_color=#c0ffc0"
+           ":death_color=#203040:mold_color=#806020", "-t", "10", "-c:v", "libvpx-vp9",
+           "-b:v", "120k", "-deadline", "good", "-cpu-used", "4", "-threads", "1",
+           "-pix_fmt", "yuv420p", "-map_metadata", "-1", path("life.webm"))
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10", "-t", "6", "-c:v", "mjpeg",
+           "-q:v", "12", "-pix_fmt", "yuvj420p", "-map_metadata", "-1", path("testsrc2.avi"))
+    ffmpeg("-f", "lavfi", "-i", "cellauto=size=320x240:rate=20:rule=110:seed=3", "-t", "10",
+           *X264, "-crf", "30", "-movflags", "+faststart", path("cellauto.mp4"))
+    # The re-encoded copy: rescaled, lower quality, other frame rate.
+    ffmpeg("-i", path("mandelbrot.mp4"), "-vf", "scale=320:180", "-r", "30", *X264, "-crf",
+           "34", path("mandelbrot_reencoded.mp4"))
+    # Spliced: 5 s of cellauto, then mandelbrot 1-11 s (rescaled), then 5 s more cellauto.
+    ffmpeg("-f", "lavfi", "-i", "cellauto=size=320x180:rate=25:rule=18:seed=11", "-i",
+           path("mandelbrot.mp4"), "-filter_complex",
+           "[0:v]trim=0:10,setpts=PTS-STARTPTS,split[a][b];"
+           "[a]trim=0:5,setpts=PTS-STARTPTS[a1];[b]trim=5:10,setpts=PTS-STARTPTS[b1];"
+           "[1:v]trim=1:11,setpts=PTS-STARTPTS,setsar=1,fps=25[m];"
+           "[a1][m][b1]concat=n=3:v=1:a=0[v]", "-map", "[v]", *X264, "-crf", "32",
+           path("spliced.mp4"))
+
+    # Broken files derive from the smallest clip.
+    mp4 = open(path("cellauto.mp4"), "rb").read()
+    # Truncated: moov is at the front (faststart), so the cut removes the last 30% of frames.
+    open(path("broken_truncated.mp4"), "wb").write(mp4[: len(mp4) * 7 // 10])
+    # Moov missing: same clip with moov at the end, cut before it.
+    ffmpeg("-i", path("cellauto.mp4"), "-c", "copy", "-map_metadata", "-1",
+           path("tmp_moov_last.mp4"))
+    tail = open(path("tmp_moov_last.mp4"), "rb").read()
+    os.remove(path("tmp_moov_last.mp4"))
+    moov, _ = find_box(tail, [b"moov"])
+    open(path("broken_no_moov.mp4"), "wb").write(tail[:moov])
+    # Huge declared duration: mvhd and mdhd claim about 49 days.
+    data = bytearray(mp4)
+    for route in ([b"moov", b"mvhd"], [b"moov", b"trak", b"mdia", b"mdhd"]):
+        off, _ = find_box(bytes(data), route)
+        version = data[off + 8]
+        assert version == 0, "expected version-0 header"
+        # version/flags(4) creation(4) modification(4) timescale(4) duration(4)
+        struct.pack_into(">II", data, off + 8 + 12, 1000, 0xFFFF0000)
+    open(path("broken_huge_duration.mp4"), "wb").write(bytes(data))
+    # External reference: the track's data reference points at a URL and the file holds no
+    # media data (mdat removed), as a container whose frames live elsewhere would.
+    # The port is a placeholder the test replaces with a listener's port, to prove that no
+    # connection is attempted.
+    url = b"http://127.0.0.1:PPPPP/evil.mp4\0"
+    route = [b"moov", b"trak", b"mdia", b"minf", b"dinf", b"dref"]
+    off, size = find_box(mp4, route + [b"url "])
+    entry = struct.pack(">I4sI", 12 + len(url), b"url ", 0) + url  # flags 0: external
+    data = mp4[:off] + entry + mp4[off + size:]
+    data = grow(data, route, len(entry) - size)
+    # The chunk offsets (stco) point into mdat, which moved by the growth.
+    data = bytearray(data)
+    stco, stco_size = find_box(bytes(data), [b"moov", b"trak", b"mdia", b"minf", b"stbl",
+                                             b"stco"])
+    count = struct.unpack_from(">I", data, stco + 12)[0]
+    for i in range(count):
+        p = stco + 16 + 4 * i
+        struct.pack_into(">I", data, p, struct.unpack_from(">I", data, p)[0] + len(entry) - size)
+    moov, moov_size = find_box(bytes(data), [b"moov"])
+    open(path("broken_external_ref.mp4"), "wb").write(bytes(data[: moov + moov_size]))
+    # Not a video at all, but named like one and starting like an MP4.
+    open(path("broken_garbage.mp4"), "wb").write(b"\0\0\0\x18ftypisom" + os.urandom(0) +
+                                                 bytes((i * 37 + 11) % 256 for i in range(4000)))
+    for name in sorted(os.listdir(OUT)):
+        print(f"{os.path.getsize(path(name)):>9}  {name}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
