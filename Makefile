@@ -7,7 +7,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 BIN := $(CARGO_TARGET_DIR)/release/hashguard
 REF_VENV ?= $(HOME)/.cache/hashguard/ref-venv
 
-.PHONY: setup run test lint bench testdata refvectors clean
+.PHONY: setup run test lint bench bench-video testdata testvideos refvectors clean
 
 ## setup: install the system packages and Rust components the project needs (idempotent)
 setup:
@@ -45,15 +45,24 @@ lint:
 bench: setup
 	cargo bench --locked --bench hashing --bench index
 
+## bench-video: video hashing vs vpdq and ffmpeg on a 1080p clip (needs ../shared/bench peers)
+bench-video: setup
+	bash scripts/bench-video.sh
+
 ## testdata: regenerate the synthetic test images (deterministic; committed)
 testdata:
 	cargo run --release --locked --example gen_testdata -- testdata/images
 
-## refvectors: recompute PDQ reference vectors with Meta's reference (PyPI pdqhash); by hand only
+## testvideos: regenerate the synthetic test videos with the ffmpeg CLI (committed; by hand only)
+testvideos:
+	python3 testdata/make_videos.py
+
+## refvectors: recompute PDQ and vPDQ reference vectors with Meta's code (PyPI pdqhash, vpdq); by hand only
 refvectors:
 	@test -x $(REF_VENV)/bin/python || python3 -m venv $(REF_VENV)
 	$(REF_VENV)/bin/pip install --quiet -r testdata/ref-requirements.txt
 	$(REF_VENV)/bin/python testdata/refvectors.py
+	$(REF_VENV)/bin/python testdata/video_refvectors.py
 
 clean:
 	cargo clean

@@ -313,7 +313,8 @@ fn video_options(req: &HashRequest, limits: &Limits) -> VideoOptions {
     VideoOptions {
         sampling: req.video,
         limits: limits.video,
-        decoder_threads: 0,
+        // As many decoder threads as the pool hashing the files has (`--threads`).
+        decoder_threads: rayon::current_num_threads(),
     }
 }
 

@@ -10,7 +10,8 @@ use rayon::prelude::*;
 use hashguard::files::{self, Entry};
 use hashguard::fingerprint::{self, FileRecord, HashRequest, Reason};
 use hashguard::hashing::HashKind;
-use hashguard::media::Limits;
+use hashguard::hashing::vpdq::write_vpdq;
+use hashguard::media::{Limits, Sampling, VideoFrame, VideoLimits};
 
 use super::exit;
 
@@ -24,6 +25,20 @@ pub enum OutputFormat {
     /// Tab-separated without a header: path, then the requested hashes in --algo order
     /// (pdq is followed by its quality), then the error code.
     Tsv,
+    /// Videos' frames in Meta's vPDQ text form (frame_number,quality,pdq_hex,timestamp_sec),
+    /// each video after a "# PATH" line; other files get a "# PATH: not a video" line.
+    Vpdq,
+}
+
+/// Which video frames are hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VideoSampling {
+    /// One frame every --video-interval seconds, chosen as vPDQ does (comparable with vPDQ lists).
+    Interval,
+    /// Every frame.
+    EveryFrame,
+    /// Keyframes only: fast triage, NOT comparable with vPDQ hashes of the same video.
+    Keyframes,
 }
 
 /// Arguments of `hashguard hash`.
@@ -33,10 +48,16 @@ pub enum OutputFormat {
   hashguard hash --algo pdq --format tsv --paths-from list.txt
   find /mnt/seized -name '*.jpg' | hashguard hash --paths-from - --threads 2
 
+  hashguard hash --format vpdq clip.mp4 > clip.vpdq
+
 Each record has path, kind (image|video|other), size, the digests, and for images pdq,
 pdq_quality (0-100; below 50 the image is too flat to be good evidence), phash and dhash.
-A file that cannot be decoded keeps its digests and gets an `error` code: decode_failed,
-too_large, unsupported_format, unreadable or skipped (not a regular file).
+Videos get duration and frames: [{ts, frame, pdq, pdq_quality}], one frame per second chosen
+as Meta's vPDQ does (so hashes compare with vPDQ lists); animated GIF/WebP are images (first
+frame). A file that cannot be decoded keeps its digests and gets an `error` code:
+decode_failed, too_large, too_long (video over --max-video-seconds or the time cap),
+unsupported_format, unreadable or skipped (not a regular file). A truncated video keeps the
+frames hashed before the cut.
 Directories are walked in name order without following symlinks.
 
 Exit status: 0 every file got every requested hash, 2 some did not (see their `error`),
@@ -65,6 +86,31 @@ pub struct HashArgs {
     /// Largest image decoded, in megapixels; larger images get `too_large`.
     #[arg(long, value_name = "MP", default_value_t = 80)]
     max_megapixels: u64,
+
+    /// Which video frames get a PDQ hash.
+    #[arg(long, value_enum, default_value_t = VideoSampling::Interval)]
+    video_sampling: VideoSampling,
+
+    /// Seconds between hashed video frames (with --video-sampling interval; vPDQ's default 1).
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_interval)]
+    video_interval: f64,
+
+    /// Longest video hashed, in seconds; longer ones get `too_long`.
+    #[arg(long, value_name = "SECS", default_value_t = 14_400)]
+    max_video_seconds: u64,
+
+    /// Most wall-clock seconds spent on one video; past it the video gets `too_long`.
+    #[arg(long, value_name = "SECS", default_value_t = 1_800)]
+    max_video_wall_seconds: u64,
+}
+
+fn parse_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a number of seconds between 0 and 3600"
+        )),
+    }
 }
 
 fn parse_kind(s: &str) -> Result<HashKind, String> {
@@ -106,9 +152,23 @@ pub fn run(args: HashArgs) -> i32 {
             return exit::IO;
         }
     };
-    let req = HashRequest::from_kinds(&args.algo);
+    let req = HashRequest {
+        video: match args.video_sampling {
+            VideoSampling::Interval => Sampling::Interval {
+                seconds: args.video_interval,
+            },
+            VideoSampling::EveryFrame => Sampling::EveryFrame,
+            VideoSampling::Keyframes => Sampling::Keyframes,
+        },
+        ..HashRequest::from_kinds(&args.algo)
+    };
     let limits = Limits {
         max_pixels: args.max_megapixels.saturating_mul(1_000_000),
+        video: VideoLimits {
+            max_duration_secs: args.max_video_seconds as f64,
+            max_wall_secs: args.max_video_wall_seconds as f64,
+            ..VideoLimits::default()
+        },
         ..Limits::default()
     };
     let stdout = io::stdout().lock();
@@ -183,9 +243,10 @@ enum Sink<W: Write> {
     Jsonl(W),
     Csv(Box<csv::Writer<W>>),
     Tsv(W),
+    Vpdq(W),
 }
 
-const CSV_COLUMNS: [&str; 15] = [
+const CSV_COLUMNS: [&str; 17] = [
     "path",
     "kind",
     "format",
@@ -199,6 +260,8 @@ const CSV_COLUMNS: [&str; 15] = [
     "pdq_quality",
     "phash",
     "dhash",
+    "duration",
+    "frames",
     "error",
     "detail",
 ];
@@ -209,6 +272,7 @@ impl<W: Write> Writer<W> {
             OutputFormat::Jsonl => Sink::Jsonl(w),
             OutputFormat::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(w))),
             OutputFormat::Tsv => Sink::Tsv(w),
+            OutputFormat::Vpdq => Sink::Vpdq(w),
         };
         Writer {
             sink,
@@ -245,6 +309,8 @@ impl<W: Write> Writer<W> {
                     opt(r.pdq_quality.map(|v| v.to_string())),
                     opt(r.phash.map(|h| h.to_hex())),
                     opt(r.dhash.map(|h| h.to_hex())),
+                    opt(r.duration.map(|v| v.to_string())),
+                    opt(r.frames.as_ref().map(|f| f.len().to_string())),
                     opt(r.error.map(|e| e.code().to_string())),
                     opt(r.detail.clone()),
                 ];
@@ -277,12 +343,27 @@ impl<W: Write> Writer<W> {
                 line.push('\n');
                 w.write_all(line.as_bytes())
             }
+            Sink::Vpdq(w) => {
+                let path = r.path.replace('\n', "\\n");
+                match (&r.frames, r.error) {
+                    (Some(frames), error) => {
+                        match error {
+                            None => writeln!(w, "# {path}")?,
+                            Some(e) => writeln!(w, "# {path}: {} (frames before it)", e.code())?,
+                        }
+                        let frames: Vec<VideoFrame> = frames.iter().map(VideoFrame::from).collect();
+                        write_vpdq(&frames, w)
+                    }
+                    (None, Some(e)) => writeln!(w, "# {path}: {}", e.code()),
+                    (None, None) => writeln!(w, "# {path}: not a video"),
+                }
+            }
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.sink {
-            Sink::Jsonl(w) | Sink::Tsv(w) => w.flush(),
+            Sink::Jsonl(w) | Sink::Tsv(w) | Sink::Vpdq(w) => w.flush(),
             Sink::Csv(c) => c.flush(),
         }
     }

@@ -21,7 +21,7 @@ use ffmpeg::ffi;
 use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
 
-pub use crate::hashing::vpdq::{VideoFrame, parse_vpdq, write_vpdq};
+pub use crate::hashing::vpdq::VideoFrame;
 use crate::hashing::{PdqHash, PixelLayout, PixelView, with_pdq_hasher};
 
 /// Demuxers a video may be opened with: real containers only. Playlist and reference formats
@@ -271,8 +271,12 @@ impl Rgb {
             }
             let stride = w as usize * 3;
             // swscale's vector code may write a little past a row's end; pad the last row.
-            out.clear();
-            out.resize(stride * h as usize + 64, 0);
+            // A reused buffer of the right size is not cleared: swscale writes every byte.
+            let padded = stride * h as usize + 64;
+            if out.len() != padded {
+                out.clear();
+                out.resize(padded, 0);
+            }
             let dst = [
                 out.as_mut_ptr(),
                 ptr::null_mut(),
@@ -289,7 +293,6 @@ impl Rgb {
                 dst.as_ptr(),
                 dst_stride.as_ptr(),
             );
-            out.truncate(stride * h as usize);
             if rows != h {
                 return Err("frame conversion failed".into());
             }
@@ -306,11 +309,12 @@ impl Drop for Rgb {
 }
 
 fn hash_rgb(rgb: &[u8], width: u32, height: u32) -> Result<(PdqHash, u8), String> {
+    let len = (width as usize * 3 * height as usize).min(rgb.len());
     let view = PixelView {
         width: width as usize,
         height: height as usize,
         layout: PixelLayout::Rgb8,
-        data: rgb,
+        data: &rgb[..len],
     };
     with_pdq_hasher(|h| h.hash(&view))
         .map(|o| (o.hash, o.quality))
@@ -397,6 +401,7 @@ fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoErro
         results: Mutex::new(Vec::new()),
         in_flight: AtomicUsize::new(0),
         failed: Mutex::new(None),
+        buffers: Mutex::new(Vec::new()),
     };
     let mut state = Decoding {
         limits,
@@ -517,11 +522,16 @@ struct Shared {
     results: Mutex<Vec<VideoFrame>>,
     in_flight: AtomicUsize,
     failed: Mutex<Option<String>>,
+    /// Frame buffers handed back by finished jobs, so frames are not allocated one by one.
+    buffers: Mutex<Vec<Vec<u8>>>,
 }
 
 impl Shared {
-    fn hash(&self, rgb: &[u8], width: u32, height: u32, number: u64, ts_ms: u64) {
-        match hash_rgb(rgb, width, height) {
+    /// Hashes one converted frame and returns its buffer to the pool.
+    fn hash(&self, rgb: Vec<u8>, width: u32, height: u32, number: u64, ts_ms: u64) {
+        let result = hash_rgb(&rgb, width, height);
+        lock(&self.buffers).push(rgb);
+        match result {
             Ok((pdq, quality)) => lock(&self.results).push(VideoFrame {
                 number,
                 ts_ms,
@@ -628,7 +638,7 @@ impl<'s> Decoding<'s> {
             if !number.is_multiple_of(self.frame_mod) {
                 continue;
             }
-            let mut rgb = Vec::new();
+            let mut rgb = lock(&self.shared.buffers).pop().unwrap_or_default();
             if let Err(e) = self.rgb.convert(&self.frame, &mut rgb) {
                 self.error.get_or_insert(e);
                 continue;
@@ -636,11 +646,11 @@ impl<'s> Decoding<'s> {
             let ts_ms = (ts * 1000.0).round() as u64;
             let shared: &'s Shared = self.shared;
             if shared.in_flight.load(Ordering::Relaxed) >= self.max_in_flight {
-                shared.hash(&rgb, w, h, number, ts_ms);
+                shared.hash(rgb, w, h, number, ts_ms);
             } else {
                 shared.in_flight.fetch_add(1, Ordering::Relaxed);
                 scope.spawn(move |_| {
-                    shared.hash(&rgb, w, h, number, ts_ms);
+                    shared.hash(rgb, w, h, number, ts_ms);
                     shared.in_flight.fetch_sub(1, Ordering::Relaxed);
                 });
             }
