@@ -17,9 +17,9 @@ W="$PWD/scripts/vpdq-tsv.sh"
 T=$(nproc)
 mkdir -p "$PEERS_DIR/results"
 "$PEERS_DIR/venv/bin/python" "$BENCH" --video "$VIDEO" --repeat "${REPEAT:-3}" \
-  --external "hashguard 1fps threads=1=$W --threads 1 {video}" \
-  --external "hashguard 1fps threads=$T=$W --threads $T {video}" \
-  --external "hashguard every-frame threads=1=$W --threads 1 --video-sampling every-frame {video}" \
-  --external "hashguard every-frame threads=$T=$W --threads $T --video-sampling every-frame {video}" \
-  --external "hashguard keyframes (triage) threads=1=$W --threads 1 --video-sampling keyframes {video}" \
+  --external "hashguard 1fps t1=$W --threads 1 {video}" \
+  --external "hashguard 1fps t$T=$W --threads $T {video}" \
+  --external "hashguard every-frame t1=$W --threads 1 --video-sampling every-frame {video}" \
+  --external "hashguard every-frame t$T=$W --threads $T --video-sampling every-frame {video}" \
+  --external "hashguard keyframes (triage) t1=$W --threads 1 --video-sampling keyframes {video}" \
   --json "$PEERS_DIR/results/video-hashguard.json"

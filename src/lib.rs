@@ -11,6 +11,7 @@ pub mod hashing;
 pub mod index;
 pub mod lists;
 pub mod media;
+pub mod scan;
 pub mod store;
 pub mod synth;
 

@@ -40,6 +40,8 @@ unsafe impl GlobalAlloc for Tracking {
 #[global_allocator]
 static ALLOC: Tracking = Tracking;
 
+#[path = "integration/scan.rs"]
+mod scan;
 #[path = "integration/video.rs"]
 mod video;
 

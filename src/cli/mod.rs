@@ -4,6 +4,7 @@
 mod hash;
 mod lists;
 mod matching;
+mod scan;
 
 use std::path::PathBuf;
 
@@ -35,6 +36,7 @@ const AFTER_HELP: &str = "Examples:
   hashguard hash --algo pdq,sha256 --format csv a.jpg b.png > hashes.csv
   hashguard lists import --list ncmec --kind pdq ncmec-pdq.txt
   hashguard match pdq:f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22
+  hashguard scan /mnt/seized --case 2026-0413 --out report-0413
 
 Submitted and scanned media are never stored or logged; only hashes leave this program.";
 
@@ -58,13 +60,15 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Hash image files and folders: PDQ, pHash, dHash, MD5, SHA-1, SHA-256.
+    /// Hash images, videos and folders: PDQ (vPDQ frames for videos), pHash, dHash, digests.
     Hash(hash::HashArgs),
     /// Import and inspect hash lists.
     #[command(subcommand)]
     Lists(lists::ListsCommand),
     /// Look hashes up in the lists (Hamming radius for PDQ/pHash/dHash, exact for digests).
     Match(matching::MatchArgs),
+    /// Scan seized media against the lists: every file accounted for, resumable, signed report.
+    Scan(scan::ScanArgs),
 }
 
 /// Parses the command line, runs the command, and returns the process exit code.
@@ -86,5 +90,6 @@ pub fn run() -> i32 {
         Command::Hash(args) => hash::run(args),
         Command::Lists(cmd) => lists::run(cmd, &cli.data),
         Command::Match(args) => matching::run(args, &cli.data),
+        Command::Scan(args) => scan::run(args, &cli.data),
     }
 }

@@ -1,0 +1,304 @@
+//! `hashguard scan`: bulk scan of seized media into a signed, resumable report directory.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use hashguard::media::Limits;
+use hashguard::scan::{self, Lists, Outcome, ScanOptions, manifest};
+use hashguard::store::Store;
+
+use super::exit;
+
+/// Exit codes of `scan` (ripgrep/clamscan style) besides the sysexits ones.
+const MATCHES: i32 = 1;
+const INCOMPLETE: i32 = 2;
+const BOTH: i32 = 3;
+/// Configuration problem (EX_CONFIG): no lists to scan against.
+const CONFIG: i32 = 78;
+
+/// Arguments of `hashguard scan`.
+#[derive(Args, Debug)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Examples:
+  hashguard scan /mnt/seized --case 2026-0413 --out report-0413
+  hashguard scan /mnt/seized --case 2026-0413 --out report-0413 --resume   (after an interruption)
+  hashguard scan verify report-0413
+
+Every entry under PATH gets one line in DIR/files.jsonl with exactly one outcome: match, clean,
+decode_failed, unreadable, too_large or skipped (symlinks are recorded, not followed; FIFOs,
+sockets and devices are skipped), with size, SHA-256, SHA-1, MD5 and, for media, perceptual
+hashes. Hard links and identical files are hashed once; every path is recorded. DIR also gets
+matches.jsonl, summary.json (totals, lists and versions, tool version, times, host, case,
+operator), matches.csv, vics.json (VICS 2.0) and manifest.json: the SHA-256 of each output
+and hash chains over the records, signed with ed25519 (`hashguard scan verify DIR` checks it).
+Lists come from --data, opened read-only, so a scan runs beside a server.
+
+Exit status: 0 nothing matched, 1 matches found, 2 some files not processed (decode_failed,
+unreadable, too_large), 3 both; 64 bad arguments or output directory, 74 output could not be
+written, 78 no lists in --data."
+)]
+pub struct ScanArgs {
+    #[command(subcommand)]
+    verify: Option<ScanCommand>,
+
+    /// Files or directories to scan.
+    #[arg(value_name = "PATH", required = true)]
+    paths: Vec<PathBuf>,
+
+    /// Case identifier, written into every report.
+    #[arg(long = "case", value_name = "ID", required = true)]
+    case_id: Option<String>,
+
+    /// Output directory (new or empty, or an unfinished scan with --resume).
+    #[arg(long, value_name = "DIR", required = true)]
+    out: Option<PathBuf>,
+
+    /// Continue an interrupted scan in --out (same case, paths and options).
+    #[arg(long)]
+    resume: bool,
+
+    /// Worker threads (default: one per CPU).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+
+    /// Digests only: skip PDQ, pHash, dHash and video frames.
+    #[arg(long)]
+    no_perceptual: bool,
+
+    /// Name of the person running the scan, for the summary.
+    #[arg(long, value_name = "NAME", env = "HASHGUARD_OPERATOR")]
+    operator: Option<String>,
+
+    /// ed25519 signing key (64 hex characters), created when missing.
+    /// Default: DATA/keys/scan-signing.key.
+    #[arg(long, value_name = "FILE", env = "HASHGUARD_SIGNING_KEY")]
+    signing_key: Option<PathBuf>,
+
+    /// No progress output.
+    #[arg(long, short)]
+    quiet: bool,
+
+    /// Entries per checkpoint.
+    #[arg(long, default_value_t = 256, hide = true)]
+    batch: usize,
+}
+
+#[derive(Subcommand, Debug)]
+enum ScanCommand {
+    /// Check a finished scan's outputs against its signed manifest.
+    Verify {
+        /// The scan's output directory.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Also require this signer (64 hex characters).
+        #[arg(long, value_name = "HEX")]
+        public_key: Option<String>,
+    },
+}
+
+/// Runs `scan` or `scan verify`.
+pub fn run(args: ScanArgs, data: &Path) -> i32 {
+    if let Some(ScanCommand::Verify { dir, public_key }) = args.verify {
+        return verify(&dir, public_key.as_deref());
+    }
+    let (Some(case_id), Some(out)) = (args.case_id.clone(), args.out.clone()) else {
+        eprintln!("hashguard: scan needs --case and --out (see hashguard scan --help)");
+        return exit::USAGE;
+    };
+    if case_id.trim().is_empty() {
+        eprintln!("hashguard: --case must not be empty");
+        return exit::USAGE;
+    }
+    let store = match Store::open_read_only(data) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "hashguard: no hash lists to scan against in {}: {e} (import lists with `hashguard lists import`, or give --data)",
+                data.display()
+            );
+            return CONFIG;
+        }
+    };
+    let lists = match Lists::load_all(store) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("hashguard: loading lists: {e}");
+            return CONFIG;
+        }
+    };
+    let key_path = args
+        .signing_key
+        .clone()
+        .unwrap_or_else(|| data.join("keys/scan-signing.key"));
+    let key = match manifest::load_or_create_key(&key_path) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("hashguard: signing key: {e}");
+            return exit::USAGE;
+        }
+    };
+    let opts = ScanOptions {
+        case_id,
+        operator: args.operator.clone(),
+        out,
+        resume: args.resume,
+        perceptual: !args.no_perceptual,
+        limits: Limits::default(),
+        batch: args.batch,
+    };
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.map_or(0, usize::from))
+        .build()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("hashguard: cannot start worker threads: {e}");
+            return exit::IO;
+        }
+    };
+
+    let mut reporter = Reporter::new(args.quiet, &args.paths);
+    let result = pool.install(|| {
+        scan::scan(&args.paths, &lists, &opts, &key, &mut |p| {
+            reporter.update(p)
+        })
+    });
+    reporter.finish();
+    match result {
+        Ok(done) => {
+            let t = &done.totals;
+            if !args.quiet {
+                eprintln!(
+                    "hashguard: scanned {} entries ({} match, {} clean, {} decode_failed, {} unreadable, {} too_large, {} skipped) into {}",
+                    t.found,
+                    t.count(Outcome::Match),
+                    t.count(Outcome::Clean),
+                    t.count(Outcome::DecodeFailed),
+                    t.count(Outcome::Unreadable),
+                    t.count(Outcome::TooLarge),
+                    t.count(Outcome::Skipped),
+                    opts.out.display()
+                );
+            }
+            let matched = t.count(Outcome::Match) > 0;
+            let incomplete = Outcome::ALL
+                .iter()
+                .any(|o| o.is_incomplete() && t.count(*o) > 0);
+            match (matched, incomplete) {
+                (false, false) => exit::OK,
+                (true, false) => MATCHES,
+                (false, true) => INCOMPLETE,
+                (true, true) => BOTH,
+            }
+        }
+        Err(e @ (scan::Error::Usage(_) | scan::Error::Resume(_))) => {
+            eprintln!("hashguard: {e}");
+            exit::USAGE
+        }
+        Err(e @ scan::Error::Lists(_)) => {
+            eprintln!("hashguard: {e}");
+            CONFIG
+        }
+        Err(e @ scan::Error::Io { .. }) => {
+            eprintln!("hashguard: {e}");
+            exit::IO
+        }
+    }
+}
+
+fn verify(dir: &Path, public_key: Option<&str>) -> i32 {
+    let expected = match public_key {
+        None => None,
+        Some(hex_key) => {
+            let parsed = hex::decode(hex_key)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok());
+            match parsed {
+                Some(k) => Some(k),
+                None => {
+                    eprintln!(
+                        "hashguard: --public-key must be 64 hex characters of an ed25519 key"
+                    );
+                    return exit::USAGE;
+                }
+            }
+        }
+    };
+    match manifest::verify(dir, expected.as_ref()) {
+        Ok(m) => {
+            let records = m.chains.first().map_or(0, |c| c.records);
+            println!(
+                "verified: case {}, {} records, {} outputs, signed by {}",
+                m.case_id,
+                records,
+                m.files.len() + 1,
+                m.public_key
+            );
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("hashguard: verification FAILED: {e}");
+            exit::DATA_ERR
+        }
+    }
+}
+
+/// A progress bar on a terminal, a summary line every 10 s otherwise, nothing with --quiet.
+struct Reporter {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    started: Instant,
+    last_line: Instant,
+}
+
+impl Reporter {
+    fn new(quiet: bool, paths: &[PathBuf]) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            // Counting first gives the bar a length and an ETA; it only lists directories.
+            let total = hashguard::files::walk(paths.iter().cloned()).count() as u64;
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30} {pos}/{len} files {per_sec} {msg} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Reporter {
+            bar,
+            quiet,
+            started: Instant::now(),
+            last_line: Instant::now(),
+        }
+    }
+
+    fn update(&mut self, p: scan::Progress) {
+        let mb_s = p.bytes as f64 / 1e6 / self.started.elapsed().as_secs_f64().max(1e-3);
+        if let Some(bar) = &self.bar {
+            bar.set_position(p.files);
+            bar.set_message(format!("{mb_s:.1} MB/s, {} matched", p.matched));
+        } else if !self.quiet && self.last_line.elapsed() >= Duration::from_secs(10) {
+            self.last_line = Instant::now();
+            eprintln!(
+                "hashguard: scan: {} entries, {:.1} MB ({mb_s:.1} MB/s), {} matched",
+                p.files,
+                p.bytes as f64 / 1e6,
+                p.matched
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
