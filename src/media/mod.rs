@@ -185,6 +185,11 @@ pub fn sniff(head: &[u8]) -> Format {
             | ImageFormat::Bmp
             | ImageFormat::Tiff),
         ) => Format::Image(f),
+        // PNM's magic is two bytes ("P1".."P7"): one random file in 13,000 starts that way, so
+        // it counts only when the whitespace the format requires follows.
+        Ok(ImageFormat::Pnm) if !head.get(2).is_some_and(u8::is_ascii_whitespace) => {
+            Format::Unknown
+        }
         Ok(f) => Format::UnsupportedImage(f.extensions_str().first().copied().unwrap_or("image")),
         Err(_) => Format::Unknown,
     }
@@ -409,6 +414,12 @@ pub fn pixels_for_hashing(img: &DynamicImage) -> Pixels<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_byte_pnm_magic_alone_is_not_an_image() {
+        assert_eq!(sniff(b"P4\xff\x00random"), Format::Unknown);
+        assert_eq!(sniff(b"P6\n3 2\n255\n"), Format::UnsupportedImage("pbm"));
+    }
 
     #[test]
     fn dimension_bomb_is_refused_from_the_header() {
