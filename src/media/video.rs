@@ -109,6 +109,8 @@ pub struct VideoHashes {
     pub decoded_frames: u64,
     /// Codec name.
     pub codec: &'static str,
+    /// Parts decoded in parallel, each from its own keyframe (1: one pass).
+    pub segments: usize,
 }
 
 /// Why a video could not be hashed.
@@ -326,104 +328,422 @@ fn rational(r: ffmpeg::Rational) -> Option<f64> {
         .then(|| r.numerator() as f64 / r.denominator() as f64)
 }
 
-fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoError> {
-    init();
-    let limits = &opts.limits;
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs_f64(limits.max_wall_secs.max(0.0));
-    let decode_err = |message: String| VideoError::Decode {
+/// What the container says about the video stream.
+struct Info {
+    stream_index: usize,
+    tb: f64,
+    start_pts: i64,
+    frame_rate: f64,
+    /// Average and base frame rates agree, so frame numbers follow from timestamps.
+    constant_rate: bool,
+    declared_frames: u64,
+    stream_secs: f64,
+    declared: f64,
+}
+
+fn decode_err(message: String) -> VideoError {
+    VideoError::Decode {
         message,
         frames: Vec::new(),
-    };
-    let mut opened = open(url, deadline).map_err(|m| {
+    }
+}
+
+fn open_input(
+    url: &CString,
+    deadline: Instant,
+    limits: &VideoLimits,
+) -> Result<Opened, VideoError> {
+    open(url, deadline).map_err(|m| {
         if Instant::now() >= deadline {
             wall_clock(limits)
         } else {
             decode_err(m)
         }
-    })?;
-    let input = &mut opened.input;
+    })
+}
 
+fn probe(input: &ffmpeg::format::context::Input, limits: &VideoLimits) -> Result<Info, VideoError> {
     let stream = input
         .streams()
         .best(ffmpeg::media::Type::Video)
         .ok_or_else(|| decode_err("no video stream".into()))?;
-    let stream_index = stream.index();
-    let time_base = stream.time_base();
-    let tb = rational(time_base).unwrap_or(0.0);
-    let start_pts = match stream.start_time() {
-        ffi::AV_NOPTS_VALUE => 0,
-        t => t,
-    };
-    let frame_rate = rational(stream.avg_frame_rate())
-        .or_else(|| rational(stream.rate()))
+    let tb = rational(stream.time_base()).unwrap_or(0.0);
+    let avg = rational(stream.avg_frame_rate());
+    let base = rational(stream.rate());
+    let frame_rate = avg
+        .or(base)
         .ok_or_else(|| decode_err("video frame rate is unknown".into()))?;
-    let declared_frames = stream.frames().max(0) as u64;
-    let stream_secs = match stream.duration() {
-        d if d > 0 && tb > 0.0 => d as f64 * tb,
-        _ => 0.0,
+    let info = Info {
+        stream_index: stream.index(),
+        tb,
+        start_pts: match stream.start_time() {
+            ffi::AV_NOPTS_VALUE => 0,
+            t => t,
+        },
+        frame_rate,
+        constant_rate: matches!((avg, base), (Some(a), Some(b)) if (a - b).abs() < 1e-9),
+        declared_frames: stream.frames().max(0) as u64,
+        stream_secs: match stream.duration() {
+            d if d > 0 && tb > 0.0 => d as f64 * tb,
+            _ => 0.0,
+        },
+        declared: match input.duration() {
+            d if d > 0 => d as f64 / ffi::AV_TIME_BASE as f64,
+            _ => 0.0,
+        },
     };
-    let declared = match input.duration() {
-        d if d > 0 => d as f64 / ffi::AV_TIME_BASE as f64,
-        _ => 0.0,
-    };
-    if declared > limits.max_duration_secs {
+    if info.declared > limits.max_duration_secs {
         return Err(VideoError::TooLong(format!(
-            "declared duration of {declared:.0} s exceeds the limit of {:.0} s",
-            limits.max_duration_secs
+            "declared duration of {:.0} s exceeds the limit of {:.0} s",
+            info.declared, limits.max_duration_secs
         )));
     }
+    Ok(info)
+}
 
+fn open_decoder(
+    input: &ffmpeg::format::context::Input,
+    info: &Info,
+    threads: usize,
+    sampling: Sampling,
+    limits: &VideoLimits,
+) -> Result<ffmpeg::decoder::Video, VideoError> {
+    let stream = input
+        .stream(info.stream_index)
+        .ok_or_else(|| decode_err("no video stream".into()))?;
     let mut ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
         .map_err(|e| decode_err(format!("codec parameters: {e}")))?;
     // SAFETY: setting plain integer fields of a codec context that is not yet open.
     unsafe {
         let c = ctx.as_mut_ptr();
-        (*c).thread_count = opts.decoder_threads as c_int;
+        (*c).thread_count = threads as c_int;
         (*c).thread_type = ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE;
     }
     let mut decoder = ctx
         .decoder()
         .video()
         .map_err(|e| decode_err(format!("no decoder for this video: {e}")))?;
-    let codec = decoder.id().name();
-    let (width, height) = (decoder.width(), decoder.height());
-    check_pixels(width, height, limits)?;
-    if matches!(opts.sampling, Sampling::Keyframes) {
+    check_pixels(decoder.width(), decoder.height(), limits)?;
+    if matches!(sampling, Sampling::Keyframes) {
         decoder.skip_frame(ffmpeg::codec::discard::Discard::NonKey);
     }
-    let frame_mod = match opts.sampling {
-        Sampling::Interval { seconds } => ((seconds * frame_rate).floor() as u64).max(1),
-        Sampling::EveryFrame | Sampling::Keyframes => 1,
-    };
+    Ok(decoder)
+}
 
-    let shared = Shared {
-        results: Mutex::new(Vec::new()),
-        in_flight: AtomicUsize::new(0),
-        failed: Mutex::new(None),
-        buffers: Mutex::new(Vec::new()),
+/// A stretch of the video by presentation time: frames with a timestamp in `[from, until)`,
+/// the first of them numbered `offset`.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    from: Option<i64>,
+    until: Option<i64>,
+    offset: u64,
+}
+
+const WHOLE: Segment = Segment {
+    from: None,
+    until: None,
+    offset: 0,
+};
+
+/// What decoding one segment gave.
+struct SegmentResult {
+    decoded: u64,
+    last_ts: f64,
+    error: Option<String>,
+    outcome: Result<(), VideoError>,
+}
+
+/// Shortest segment worth its own decoder, in seconds.
+const MIN_SEGMENT_SECS: f64 = 5.0;
+
+/// Splits a constant-rate video at keyframes near equal times, one segment per thread, so
+/// each is decoded independently (frame-threaded decoding of one stream scales poorly). Frame
+/// numbers of later segments follow from their first timestamp; the caller checks them against
+/// the counts actually decoded and falls back to one pass when they disagree.
+fn plan_segments(
+    input: &mut ffmpeg::format::context::Input,
+    info: &Info,
+    opts: &VideoOptions,
+) -> Vec<Segment> {
+    let threads = match opts.decoder_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let secs = info.stream_secs.max(info.declared);
+    let n = threads.min((secs / MIN_SEGMENT_SECS) as usize).min(8);
+    if n < 2 || !info.constant_rate || info.tb <= 0.0 || opts.sampling == Sampling::Keyframes {
+        return vec![WHOLE];
+    }
+    let span = (secs / info.tb) as i64;
+    let by_cost = cost_targets(input, info.stream_index, n);
+    let mut starts: Vec<i64> = Vec::new();
+    for k in 1..n {
+        let target = match &by_cost {
+            Some(t) => t[k - 1],
+            None => info.start_pts + span * k as i64 / n as i64,
+        };
+        let Some(key) = keyframe_near(input, info.stream_index, target) else {
+            return vec![WHOLE];
+        };
+        if key <= info.start_pts || starts.last().is_some_and(|&s| key <= s) {
+            continue;
+        }
+        starts.push(key);
+    }
+    if starts.is_empty() {
+        return vec![WHOLE];
+    }
+    let offset =
+        |pts: i64| ((pts - info.start_pts) as f64 * info.tb * info.frame_rate).round() as u64;
+    let mut segments = vec![Segment {
+        from: None,
+        until: Some(starts[0]),
+        offset: 0,
+    }];
+    for (i, &s) in starts.iter().enumerate() {
+        segments.push(Segment {
+            from: Some(s),
+            until: starts.get(i + 1).copied(),
+            offset: offset(s),
+        });
+    }
+    segments
+}
+
+/// Where to cut a video into `n` parts of about equal decoding work, from the demuxer's
+/// index (MP4 and AVI list every frame with its size): a frame costs a fixed part (the average
+/// frame size) plus its own size. Split by time instead, a scene that is harder to decode
+/// would leave one thread working alone. `None` when the index does not list the frames.
+fn cost_targets(
+    input: &ffmpeg::format::context::Input,
+    stream: usize,
+    n: usize,
+) -> Option<Vec<i64>> {
+    // SAFETY: reading the index entries of one of the input's streams; the pointers stay
+    // valid while the input is open and not read from.
+    let entries: Vec<(i64, u64)> = unsafe {
+        let st = *(*input.as_ptr()).streams.add(stream);
+        let count = ffi::avformat_index_get_entries_count(st);
+        (0..count)
+            .filter_map(|i| {
+                let e = ffi::avformat_index_get_entry(st, i);
+                (!e.is_null()).then(|| ((*e).timestamp, (*e).size() as u64))
+            })
+            .collect()
+    };
+    let total: u64 = entries.iter().map(|e| e.1).sum();
+    if entries.len() < 2 * n || total == 0 {
+        return None;
+    }
+    let mean = total / entries.len() as u64;
+    let all = total + mean * entries.len() as u64;
+    let mut targets = Vec::with_capacity(n - 1);
+    let mut acc = 0u64;
+    let mut k = 1;
+    for &(ts, size) in &entries {
+        if k < n && acc >= all * k as u64 / n as u64 {
+            targets.push(ts);
+            k += 1;
+        }
+        acc += size + mean;
+    }
+    (targets.len() == n - 1).then_some(targets)
+}
+
+/// The timestamp of the keyframe nearest `target`: the last one at or before it (found by a
+/// backward seek) or the first one after it, whichever is closer. Only packets are read.
+fn keyframe_near(
+    input: &mut ffmpeg::format::context::Input,
+    stream: usize,
+    target: i64,
+) -> Option<i64> {
+    seek(input, stream, target).ok()?;
+    let mut packet = ffmpeg::Packet::empty();
+    let mut before = None;
+    for _ in 0..100_000 {
+        if packet.read(input).is_err() {
+            break;
+        }
+        if packet.stream() != stream || !packet.is_key() {
+            continue;
+        }
+        let Some(pts) = packet.pts().or(packet.dts()) else {
+            continue;
+        };
+        match before {
+            None if pts <= target => before = Some(pts),
+            None => return Some(pts),
+            Some(b) if pts > target => {
+                return Some(if pts - target < target - b { pts } else { b });
+            }
+            Some(_) => before = Some(pts),
+        }
+        // Past twice the distance, a later keyframe cannot be closer.
+        if let Some(b) = before
+            && pts > target + (target - b)
+        {
+            break;
+        }
+    }
+    before
+}
+
+fn seek(input: &mut ffmpeg::format::context::Input, stream: usize, ts: i64) -> Result<(), String> {
+    // SAFETY: an open input context and one of its stream indexes.
+    let r = unsafe {
+        ffi::av_seek_frame(
+            input.as_mut_ptr(),
+            stream as c_int,
+            ts,
+            ffi::AVSEEK_FLAG_BACKWARD,
+        )
+    };
+    if r < 0 {
+        return Err(format!("seek failed: {}", ffmpeg::Error::from(r)));
+    }
+    Ok(())
+}
+
+/// Decodes one segment on the calling thread, with its own container and decoder.
+#[allow(clippy::too_many_arguments)]
+fn decode_segment(
+    url: &CString,
+    info: &Info,
+    seg: Segment,
+    opts: &VideoOptions,
+    threads: usize,
+    deadline: Instant,
+    frame_mod: u64,
+    shared: &Shared,
+) -> SegmentResult {
+    let failed = |e: VideoError| SegmentResult {
+        decoded: 0,
+        last_ts: 0.0,
+        error: None,
+        outcome: Err(e),
+    };
+    let mut opened = match open_input(url, deadline, &opts.limits) {
+        Ok(o) => o,
+        Err(e) => return failed(e),
+    };
+    let input = &mut opened.input;
+    if let Some(from) = seg.from
+        && let Err(e) = seek(input, info.stream_index, from)
+    {
+        return failed(decode_err(e));
+    }
+    let mut decoder = match open_decoder(input, info, threads, opts.sampling, &opts.limits) {
+        Ok(d) => d,
+        Err(e) => return failed(e),
     };
     let mut state = Decoding {
-        limits,
+        limits: &opts.limits,
         deadline,
-        frame_rate,
-        tb,
-        start_pts,
+        frame_rate: info.frame_rate,
+        tb: info.tb,
+        start_pts: info.start_pts,
         frame_mod,
+        seg,
+        done: false,
         decoded: 0,
         last_ts: 0.0,
         rgb: Rgb {
             ctx: ptr::null_mut(),
         },
         frame: ffmpeg::frame::Video::empty(),
-        shared: &shared,
+        shared,
         max_in_flight: 2 * rayon::current_num_threads(),
         error: None,
     };
     let outcome =
-        rayon::in_place_scope(|scope| state.run(scope, input, &mut decoder, stream_index));
-    let (decoded, last_ts, mut error) = (state.decoded, state.last_ts, state.error.take());
-    drop(state);
+        rayon::in_place_scope(|scope| state.run(scope, input, &mut decoder, info.stream_index));
+    SegmentResult {
+        decoded: state.decoded,
+        last_ts: state.last_ts,
+        error: state.error.take(),
+        outcome,
+    }
+}
+
+fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoError> {
+    init();
+    let limits = &opts.limits;
+    let deadline = Instant::now() + Duration::from_secs_f64(limits.max_wall_secs.max(0.0));
+    let mut opened = open_input(url, deadline, limits)?;
+    let info = probe(&opened.input, limits)?;
+    let decoder = open_decoder(&opened.input, &info, 1, opts.sampling, limits)?;
+    let codec = decoder.id().name();
+    let (width, height) = (decoder.width(), decoder.height());
+    drop(decoder);
+    let frame_mod = match opts.sampling {
+        Sampling::Interval { seconds } => ((seconds * info.frame_rate).floor() as u64).max(1),
+        Sampling::EveryFrame | Sampling::Keyframes => 1,
+    };
+    let segments = plan_segments(&mut opened.input, &info, opts);
+    drop(opened);
+
+    let shared = Shared::new();
+    let mut result = None;
+    let mut used_segments = 1;
+    if segments.len() > 1 {
+        let parts: Vec<Mutex<Option<SegmentResult>>> =
+            segments.iter().map(|_| Mutex::new(None)).collect();
+        rayon::scope(|s| {
+            for (seg, slot) in segments.iter().zip(&parts) {
+                let (info, shared) = (&info, &shared);
+                s.spawn(move |_| {
+                    let r = decode_segment(url, info, *seg, opts, 1, deadline, frame_mod, shared);
+                    *lock(slot) = Some(r);
+                });
+            }
+        });
+        let parts: Vec<SegmentResult> = parts
+            .into_iter()
+            .filter_map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+            .collect();
+        // Each segment must have decoded exactly the frames up to the next one's first number,
+        // cleanly; otherwise one pass decides (and reports damage the way it always does).
+        let consistent = parts.len() == segments.len()
+            && parts.iter().all(|p| p.outcome.is_ok() && p.error.is_none())
+            && segments
+                .windows(2)
+                .zip(&parts)
+                .all(|(w, p)| w[0].offset + p.decoded == w[1].offset);
+        if consistent {
+            used_segments = segments.len();
+            result = Some(SegmentResult {
+                decoded: parts.iter().map(|p| p.decoded).sum(),
+                last_ts: parts.iter().map(|p| p.last_ts).fold(0.0, f64::max),
+                error: None,
+                outcome: Ok(()),
+            });
+        } else if let Some(Err(e @ VideoError::TooLong(_))) =
+            parts.into_iter().map(|p| p.outcome).find(|o| o.is_err())
+        {
+            return Err(e);
+        } else {
+            lock(&shared.results).clear();
+        }
+    }
+    let result = match result {
+        Some(r) => r,
+        None => decode_segment(
+            url,
+            &info,
+            WHOLE,
+            opts,
+            opts.decoder_threads,
+            deadline,
+            frame_mod,
+            &shared,
+        ),
+    };
+    let SegmentResult {
+        decoded,
+        last_ts,
+        mut error,
+        outcome,
+    } = result;
     let mut frames = shared
         .results
         .into_inner()
@@ -436,10 +756,11 @@ fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoErro
     {
         error.get_or_insert(e);
     }
+    let (declared_frames, stream_secs) = (info.declared_frames, info.stream_secs);
     // Demuxers report a cut-off file as a plain end of file; the container's own counts tell.
     // (Keyframe-only decoding sees too few frames by design, so it is not judged.)
     if outcome.is_ok() && decoded > 0 && opts.sampling != Sampling::Keyframes {
-        let interval = 1.0 / frame_rate;
+        let interval = 1.0 / info.frame_rate;
         if declared_frames > 0 && decoded + 2 < declared_frames {
             error.get_or_insert(format!(
                 "truncated: {decoded} of {declared_frames} declared frames decoded"
@@ -471,12 +792,13 @@ fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoErro
     }
     Ok(VideoHashes {
         frames,
-        duration: declared.max(last_ts),
+        duration: info.declared.max(last_ts),
         width,
         height,
-        frame_rate,
+        frame_rate: info.frame_rate,
         decoded_frames: decoded,
         codec,
+        segments: used_segments,
     })
 }
 
@@ -508,6 +830,9 @@ struct Decoding<'a> {
     tb: f64,
     start_pts: i64,
     frame_mod: u64,
+    seg: Segment,
+    /// The segment's end was reached.
+    done: bool,
     decoded: u64,
     last_ts: f64,
     rgb: Rgb,
@@ -527,6 +852,15 @@ struct Shared {
 }
 
 impl Shared {
+    fn new() -> Self {
+        Shared {
+            results: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            failed: Mutex::new(None),
+            buffers: Mutex::new(Vec::new()),
+        }
+    }
+
     /// Hashes one converted frame and returns its buffer to the pool.
     fn hash(&self, rgb: Vec<u8>, width: u32, height: u32, number: u64, ts_ms: u64) {
         let result = hash_rgb(&rgb, width, height);
@@ -594,9 +928,12 @@ impl<'s> Decoding<'s> {
                 continue;
             }
             self.drain(scope, decoder)?;
+            if self.done {
+                break;
+            }
         }
         // Flushing a decoder that saw only garbage may fail; what was decoded still counts.
-        if decoder.send_eof().is_ok() {
+        if !self.done && decoder.send_eof().is_ok() {
             self.drain(scope, decoder)?;
         }
         if let Some(d) = damaged {
@@ -611,9 +948,21 @@ impl<'s> Decoding<'s> {
         decoder: &mut ffmpeg::decoder::Video,
     ) -> Result<(), VideoError> {
         while decoder.receive_frame(&mut self.frame).is_ok() {
-            let number = self.decoded;
+            let pts = self.frame.timestamp();
+            if let (Some(from), Some(p)) = (self.seg.from, pts)
+                && p < from
+            {
+                continue; // the previous segment's frame, decoded after a seek
+            }
+            if let (Some(until), Some(p)) = (self.seg.until, pts)
+                && p >= until
+            {
+                self.done = true;
+                return Ok(());
+            }
+            let number = self.seg.offset + self.decoded;
             self.decoded += 1;
-            if self.decoded > self.limits.max_frames {
+            if number >= self.limits.max_frames {
                 return Err(VideoError::TooLong(format!(
                     "more than {} frames",
                     self.limits.max_frames
@@ -624,7 +973,7 @@ impl<'s> Decoding<'s> {
             }
             let (w, h) = (self.frame.width(), self.frame.height());
             check_pixels(w, h, self.limits)?;
-            let ts = match self.frame.timestamp() {
+            let ts = match pts {
                 Some(pts) if self.tb > 0.0 => ((pts - self.start_pts) as f64 * self.tb).max(0.0),
                 _ => number as f64 / self.frame_rate,
             };

@@ -140,6 +140,37 @@ fn video_from_memory_hashes_like_the_file() {
 }
 
 #[test]
+fn parallel_segments_give_the_one_pass_result() {
+    for clip in ["spliced.mp4", "mandelbrot.mp4", "cellauto.mp4"] {
+        let path = video_dir().join(clip);
+        for sampling in [Sampling::default(), Sampling::EveryFrame] {
+            let with = |threads| {
+                hash_video_file(
+                    &path,
+                    &VideoOptions {
+                        sampling,
+                        decoder_threads: threads,
+                        ..VideoOptions::default()
+                    },
+                )
+                .unwrap()
+            };
+            let one = with(1);
+            let two = with(2);
+            assert_eq!(one.segments, 1);
+            assert_eq!(
+                (&one.frames, one.decoded_frames),
+                (&two.frames, two.decoded_frames),
+                "{clip} {sampling:?}"
+            );
+            if clip == "spliced.mp4" {
+                assert_eq!(two.segments, 2, "the 20 s clip is split at a keyframe");
+            }
+        }
+    }
+}
+
+#[test]
 fn every_frame_and_keyframe_sampling() {
     let path = video_dir().join("mandelbrot.mp4");
     let every = hash_video_file(
