@@ -29,6 +29,9 @@ pub struct HashRequest {
     pub digests: DigestSet,
     /// Which video frames get a PDQ hash (videos get PDQ frame hashes only, as vPDQ defines).
     pub video: Sampling,
+    /// Also keep the PDQ hashes of an image's 8 rotations and flips (for matching; not
+    /// written in records).
+    pub pdq_dihedral: bool,
 }
 
 impl HashRequest {
@@ -39,6 +42,7 @@ impl HashRequest {
         dhash: true,
         digests: DigestSet::ALL,
         video: Sampling::Interval { seconds: 1.0 },
+        pdq_dihedral: false,
     };
 
     /// The request for a list of kinds.
@@ -54,6 +58,7 @@ impl HashRequest {
                 sha256: has(HashKind::Sha256),
             },
             video: Sampling::default(),
+            pdq_dihedral: false,
         }
     }
 
@@ -138,6 +143,10 @@ pub struct FileRecord {
     /// dHash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dhash: Option<DHash>,
+    /// PDQ of the image's rotations and flips, in [`crate::hashing::Dihedral::ALL`] order,
+    /// when asked for; kept for matching only, never written.
+    #[serde(skip)]
+    pub pdq_variants: Option<[PdqHash; 8]>,
     /// Video duration in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<f64>,
@@ -175,6 +184,7 @@ impl FileRecord {
             pdq_quality: None,
             phash: None,
             dhash: None,
+            pdq_variants: None,
             duration: None,
             frames: None,
             error: None,
@@ -288,10 +298,16 @@ pub fn fingerprint_bytes(bytes: &[u8], req: &HashRequest, limits: &Limits, rec: 
     rec.height = Some(img.height());
     if req.pdq {
         let px = media::pixels_for_hashing(&img);
-        match with_pdq_hasher(|h| h.hash(&px.view())) {
-            Ok(out) => {
-                rec.pdq = Some(out.hash);
-                rec.pdq_quality = Some(out.quality);
+        let hashed = if req.pdq_dihedral {
+            with_pdq_hasher(|h| h.hash_dihedral(&px.view())).map(|(v, q)| (v[0], q, Some(v)))
+        } else {
+            with_pdq_hasher(|h| h.hash(&px.view())).map(|o| (o.hash, o.quality, None))
+        };
+        match hashed {
+            Ok((hash, quality, variants)) => {
+                rec.pdq = Some(hash);
+                rec.pdq_quality = Some(quality);
+                rec.pdq_variants = variants;
             }
             // Unreachable for a decoded image (its buffer always fits), but never hidden.
             Err(e) => return rec.fail(Reason::DecodeFailed, e.to_string()),

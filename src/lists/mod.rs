@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::hashing::{AnyHash, HashKind};
+use crate::hashing::{AnyHash, HashKind, PdqHash};
 use crate::index::{Bits256, EntryId, ExactIndex, HammingIndex, HashBits, Match};
 use crate::store::{self, Cf, Key, Store};
 pub use format::{BadRow, ListFormat, ListRow};
@@ -281,6 +281,18 @@ impl ListIndex {
                 .iter()
                 .map(|&entry| Match { entry, distance: 0 })
                 .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Entries within `radius` of any of a PDQ hash's 8 dihedral variants, each once with its
+    /// smallest distance and the variant's index; empty for lists of other kinds.
+    pub fn query_pdq_variants(&self, variants: &[PdqHash; 8], radius: u32) -> Vec<(Match, usize)> {
+        match self {
+            ListIndex::Pdq(i) => {
+                let words: Vec<Bits256> = variants.iter().map(PdqHash::words).collect();
+                i.query_variants(&words, radius)
+            }
             _ => Vec::new(),
         }
     }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::files::{self, Entry, io_detail};
 use crate::fingerprint::{self, FileRecord, HashRequest, Reason};
-use crate::hashing::{AnyHash, DigestSet, HashKind, Sha256Digest};
+use crate::hashing::{AnyHash, DigestSet, Dihedral, HashKind, Sha256Digest};
 use crate::lists::{self, LoadedList};
 use crate::media::{Limits, MediaKind};
 use crate::store::Store;
@@ -136,6 +136,9 @@ pub struct MatchRecord {
     /// For videos: how many frames matched this entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frames_matched: Option<u32>,
+    /// For images: the rotation or flip of the file that matched, when not the original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dihedral: Option<Dihedral>,
 }
 
 /// Why a scan could not run or finish.
@@ -210,11 +213,13 @@ impl Lists {
     /// Every match of a file's hashes (and its video frames), one per list entry.
     fn matches(&self, seq: u64, rec: &FileRecord) -> Result<Vec<MatchRecord>, Error> {
         let mut queries: Vec<(AnyHash, Option<f64>)> = Vec::new();
+        // With its rotations and flips at hand, an image's PDQ is queried through them below.
+        let plain_pdq = rec.pdq.filter(|_| rec.pdq_variants.is_none());
         let digests = [
             rec.md5.map(AnyHash::Md5),
             rec.sha1.map(AnyHash::Sha1),
             rec.sha256.map(AnyHash::Sha256),
-            rec.pdq.map(AnyHash::Pdq),
+            plain_pdq.map(AnyHash::Pdq),
             rec.phash.map(AnyHash::Phash),
             rec.dhash.map(AnyHash::Dhash),
         ];
@@ -222,15 +227,21 @@ impl Lists {
         for f in rec.frames.iter().flatten() {
             queries.push((AnyHash::Pdq(f.pdq), Some(f.ts)));
         }
-        // (list, entry) -> (best distance, first frame time, frames matched)
-        let mut found: HashMap<(usize, u32), (u32, Option<f64>, u32)> = HashMap::new();
+        let mut found: HashMap<(usize, u32), Found> = HashMap::new();
         for (li, l) in self.lists.iter().enumerate() {
+            if let (HashKind::Pdq, Some(variants)) = (l.meta.kind, &rec.pdq_variants) {
+                for (m, v) in l.index.query_pdq_variants(variants, l.meta.radius) {
+                    found.insert((li, m.entry), (m.distance, None, 0, v));
+                }
+            }
             for (q, ts) in &queries {
                 if q.kind() != l.meta.kind {
                     continue;
                 }
                 for m in l.index.query(q, l.meta.radius) {
-                    let e = found.entry((li, m.entry)).or_insert((m.distance, *ts, 0));
+                    let e = found
+                        .entry((li, m.entry))
+                        .or_insert((m.distance, *ts, 0, 0));
                     e.0 = e.0.min(m.distance);
                     if ts.is_some() {
                         e.2 += 1;
@@ -241,7 +252,7 @@ impl Lists {
         let mut keys: Vec<_> = found.into_iter().collect();
         keys.sort_by_key(|((li, entry), _)| (*li, *entry));
         let mut out = Vec::with_capacity(keys.len());
-        for ((li, entry), (distance, frame_ts, frames)) in keys {
+        for ((li, entry), (distance, frame_ts, frames, variant)) in keys {
             let l = &self.lists[li];
             let store = self.store.as_ref().expect("lists come from a store");
             let stored = lists::entry(store, &l.meta, entry)?;
@@ -256,11 +267,16 @@ impl Lists {
                 category: stored.category.or_else(|| l.meta.category.clone()),
                 frame_ts,
                 frames_matched: (frames > 0).then_some(frames),
+                dihedral: (variant > 0).then(|| Dihedral::ALL[variant]),
             });
         }
         Ok(out)
     }
 }
+
+/// One list entry's best hit for a file: (distance, first frame time, frames matched,
+/// dihedral variant index).
+type Found = (u32, Option<f64>, u32, usize);
 
 /// How to scan.
 #[derive(Debug, Clone)]
@@ -395,6 +411,8 @@ pub fn scan(
     };
     // Every digest, always: exact lists are MD5 and SHA-1 first, and records are evidence.
     req.digests = DigestSet::ALL;
+    // Mirrored and rotated copies of listed images are matched too.
+    req.pdq_dihedral = opts.perceptual;
 
     let done = state.totals.found;
     let mut walk = files::walk(inputs.iter().cloned()).enumerate().peekable();

@@ -183,12 +183,11 @@ fn make_tree(base: &Path) -> Tree {
             .iter()
             .take(60)
             .map(|n| n.to_string_lossy().into_owned())
-            // Near copies within PDQ's radius: rescaled, recompressed, brightened. (Crops go
-            // beyond it; mirrored and rotated copies need dihedral queries, which scan does not
-            // make yet.)
+            // Near copies within PDQ's radius: rescaled, recompressed, brightened, mirrored
+            // and rotated (through the dihedral variants). Crops go beyond it.
             .filter(|n| {
                 n.starts_with(&format!("{scene}_"))
-                    && ["resize50", "jpeg_q50", "bright130"]
+                    && ["resize50", "jpeg_q50", "bright130", "mirror", "rot90"]
                         .iter()
                         .any(|t| n.contains(t))
             })
@@ -367,6 +366,11 @@ fn scan_accounts_for_every_file_and_finds_planted_matches() {
         (video["frame_ts"].as_f64().unwrap() - 6.0).abs() <= 1.0,
         "{video}"
     );
+    let mirrored = matches
+        .iter()
+        .find(|m| m["path"].as_str().unwrap().contains("_mirror"))
+        .expect("the mirrored copy matches");
+    assert_eq!(mirrored["dihedral"], "flip_y", "{mirrored}");
     let exact = matches
         .iter()
         .find(|m| m["path"].as_str().unwrap().ends_with("planted_exact.dat"))
