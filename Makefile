@@ -21,6 +21,9 @@ run: setup
 	@echo "== demo: hashguard hash testdata/images/base (first 3 records)"
 	@$(BIN) hash testdata/images/base | head -n 3
 	@echo
+	@echo "== demo: a synthetic video's vPDQ frame hashes (one per second)"
+	@$(BIN) hash --format vpdq testdata/video/testsrc2.avi
+	@echo
 	@echo "== demo: the PDQ hashes of the synthetic scenes as a list in ./data, then a resized copy matched against it"
 	@$(BIN) hash --algo pdq --format tsv testdata/images/base | cut -f2 > $(CARGO_TARGET_DIR)/demo-list.txt
 	@$(BIN) --data ./data lists import --list demo --kind pdq $(CARGO_TARGET_DIR)/demo-list.txt
