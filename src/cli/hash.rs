@@ -142,15 +142,8 @@ pub fn run(args: HashArgs) -> i32 {
         );
         return exit::USAGE;
     }
-    let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.map_or(0, usize::from))
-        .build()
-    {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("hashguard: cannot start worker threads: {e}");
-            return exit::IO;
-        }
+    let Some(pool) = super::worker_pool(args.threads.map_or(0, usize::from)) else {
+        return exit::IO;
     };
     let req = HashRequest {
         video: match args.video_sampling {

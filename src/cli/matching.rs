@@ -120,15 +120,8 @@ pub fn run(args: MatchArgs, data: &Path) -> i32 {
             return ERROR;
         }
     };
-    let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.unwrap_or(0))
-        .build()
-    {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("hashguard: cannot start worker threads: {e}");
-            return ERROR;
-        }
+    let Some(pool) = super::worker_pool(args.threads.unwrap_or(0)) else {
+        return ERROR;
     };
     let results: Vec<Vec<(usize, hashguard::index::Match)>> = pool.install(|| {
         queries

@@ -71,6 +71,17 @@ enum Command {
     Scan(scan::ScanArgs),
 }
 
+/// A pool of `threads` workers (0: one per CPU); says why on stderr when none can be started.
+fn worker_pool(threads: usize) -> Option<rayon::ThreadPool> {
+    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            eprintln!("hashguard: cannot start worker threads: {e}");
+            None
+        }
+    }
+}
+
 /// Parses the command line, runs the command, and returns the process exit code.
 pub fn run() -> i32 {
     let cli = match Cli::try_parse() {

@@ -152,15 +152,8 @@ pub fn run(args: ScanArgs, data: &Path) -> i32 {
         limits: Limits::default(),
         batch: args.batch,
     };
-    let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.map_or(0, usize::from))
-        .build()
-    {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("hashguard: cannot start worker threads: {e}");
-            return exit::IO;
-        }
+    let Some(pool) = super::worker_pool(args.threads.map_or(0, usize::from)) else {
+        return exit::IO;
     };
 
     let mut reporter = Reporter::new(args.quiet, &args.paths);

@@ -116,20 +116,11 @@ fn make_tree(base: &Path) -> Tree {
         hex::encode(Md5::digest(&secret))
     };
     std::fs::write(base.join("md5.txt"), format!("{md5}\n")).unwrap();
-    let (code, _, err) = run(&[
-        os("--data"),
-        data.as_os_str(),
-        os("lists"),
-        os("import"),
-        os("--list"),
-        os("police-md5"),
-        os("--kind"),
-        os("md5"),
-        os("--category"),
-        os("1"),
-        base.join("md5.txt").as_os_str(),
-    ]);
-    assert_eq!(code, 0, "{err}");
+    import(
+        &data,
+        &["--list", "police-md5", "--kind", "md5", "--category", "1"],
+        &base.join("md5.txt"),
+    );
     let first_variant = names[0].to_string_lossy().into_owned();
     let scene = first_variant.split('_').next().unwrap().to_string();
     let base_img = std::fs::read_dir(testdata().join("images/base"))
@@ -160,18 +151,11 @@ fn make_tree(base: &Path) -> Tree {
         ),
     )
     .unwrap();
-    let (code, _, err) = run(&[
-        os("--data"),
-        data.as_os_str(),
-        os("lists"),
-        os("import"),
-        os("--list"),
-        os("intl-pdq"),
-        os("--format"),
-        os("jsonl"),
-        base.join("pdq.jsonl").as_os_str(),
-    ]);
-    assert_eq!(code, 0, "{err}");
+    import(
+        &data,
+        &["--list", "intl-pdq", "--format", "jsonl"],
+        &base.join("pdq.jsonl"),
+    );
     let mut planted = vec![
         "dir03/planted_exact.dat".to_string(),
         "dir07/copy_of_planted.dat".to_string(),
@@ -198,6 +182,15 @@ fn make_tree(base: &Path) -> Tree {
         data,
         planted,
     }
+}
+
+/// `hashguard --data DATA lists import OPTIONS FILE`, which must succeed.
+fn import(data: &Path, options: &[&str], file: &Path) {
+    let mut args = vec![os("--data"), data.as_os_str(), os("lists"), os("import")];
+    args.extend(options.iter().map(|o| os(o)));
+    args.push(file.as_os_str());
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
 }
 
 fn scan_args<'a>(tree: &'a Tree, out: &'a Path, extra: &[&'a str]) -> Vec<&'a OsStr> {
