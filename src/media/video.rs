@@ -463,17 +463,9 @@ const MIN_SEGMENT_SECS: f64 = 5.0;
 fn plan_segments(
     input: &mut ffmpeg::format::context::Input,
     info: &Info,
-    opts: &VideoOptions,
+    n: usize,
 ) -> Vec<Segment> {
-    let threads = match opts.decoder_threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
     let secs = info.stream_secs.max(info.declared);
-    let n = threads.min((secs / MIN_SEGMENT_SECS) as usize).min(8);
-    if n < 2 || !info.constant_rate || info.tb <= 0.0 || opts.sampling == Sampling::Keyframes {
-        return vec![WHOLE];
-    }
     let span = (secs / info.tb) as i64;
     let by_cost = cost_targets(input, info.stream_index, n);
     let mut starts: Vec<i64> = Vec::new();
@@ -604,10 +596,28 @@ fn seek(input: &mut ffmpeg::format::context::Input, stream: usize, ts: i64) -> R
     Ok(())
 }
 
-/// Decodes one segment on the calling thread, with its own container and decoder.
+/// How many segments to decode in parallel (1: one pass). Only constant-rate videos long
+/// enough to give each thread `MIN_SEGMENT_SECS` are split.
+fn segment_count(info: &Info, opts: &VideoOptions) -> usize {
+    let threads = match opts.decoder_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let secs = info.stream_secs.max(info.declared);
+    let n = threads.min((secs / MIN_SEGMENT_SECS) as usize).min(8);
+    if n < 2 || !info.constant_rate || info.tb <= 0.0 || opts.sampling == Sampling::Keyframes {
+        1
+    } else {
+        n
+    }
+}
+
+/// Decodes one segment on the calling thread with its own decoder, on the container `reuse`
+/// (still at its start) or a fresh one.
 #[allow(clippy::too_many_arguments)]
 fn decode_segment(
     url: &CString,
+    reuse: Option<Opened>,
     info: &Info,
     seg: Segment,
     opts: &VideoOptions,
@@ -622,7 +632,7 @@ fn decode_segment(
         error: None,
         outcome: Err(e),
     };
-    let mut opened = match open_input(url, deadline, &opts.limits) {
+    let mut opened = match reuse.map_or_else(|| open_input(url, deadline, &opts.limits), Ok) {
         Ok(o) => o,
         Err(e) => return failed(e),
     };
@@ -679,8 +689,11 @@ fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoErro
         Sampling::Interval { seconds } => ((seconds * info.frame_rate).floor() as u64).max(1),
         Sampling::EveryFrame | Sampling::Keyframes => 1,
     };
-    let segments = plan_segments(&mut opened.input, &info, opts);
-    drop(opened);
+    // One pass decodes on the container already open; segments each open their own.
+    let (segments, mut reuse) = match segment_count(&info, opts) {
+        1 => (vec![WHOLE], Some(opened)),
+        n => (plan_segments(&mut opened.input, &info, n), None),
+    };
 
     let shared = Shared::new();
     let mut result = None;
@@ -692,7 +705,8 @@ fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoErro
             for (seg, slot) in segments.iter().zip(&parts) {
                 let (info, shared) = (&info, &shared);
                 s.spawn(move |_| {
-                    let r = decode_segment(url, info, *seg, opts, 1, deadline, frame_mod, shared);
+                    let r =
+                        decode_segment(url, None, info, *seg, opts, 1, deadline, frame_mod, shared);
                     *lock(slot) = Some(r);
                 });
             }
@@ -729,6 +743,7 @@ fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoErro
         Some(r) => r,
         None => decode_segment(
             url,
+            reuse.take(),
             &info,
             WHOLE,
             opts,
