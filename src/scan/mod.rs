@@ -575,9 +575,13 @@ fn entry_path(e: &Entry) -> &Path {
     }
 }
 
-/// An entry after the parallel step: its plan and, when it was read, its record and whether
-/// it changed while read.
-type Hashed = (u64, Plan, Option<(FileRecord, bool)>);
+/// An entry after the parallel step: its plan and, when it was read, its record, whether it
+/// changed while read, and its matches (looked up in parallel too; unused for a duplicate).
+type Hashed = (
+    u64,
+    Plan,
+    Option<(FileRecord, bool, Result<Vec<MatchRecord>, Error>)>,
+);
 
 /// What one entry needs before it is hashed.
 enum Plan {
@@ -655,8 +659,9 @@ fn process_batch(
             Plan::Hash {
                 ref path, before, ..
             } => {
-                let r = hash_file(path, before, req, limits, contents);
-                (seq, plan, Some(r))
+                let (file, changed) = hash_file(path, before, req, limits, contents);
+                let ms = lists.matches(seq, &file);
+                (seq, plan, Some((file, changed, ms)))
             }
             other => (seq, other, None),
         })
@@ -701,7 +706,7 @@ fn process_batch(
                     }
                 }
             }
-            (Plan::Hash { path, inode, .. }, Some((file, changed))) => {
+            (Plan::Hash { path, inode, .. }, Some((file, changed, ms))) => {
                 let earlier = file.sha256.and_then(|sha| {
                     seen.contents
                         .get(&sha)
@@ -723,7 +728,7 @@ fn process_batch(
                         if let Some(sha) = file.sha256 {
                             batch_firsts.entry(sha).or_insert(seq);
                         }
-                        let ms = lists.matches(seq, &file)?;
+                        let ms = ms?;
                         let rec = ScanRecord {
                             seq,
                             outcome: outcome_of(&file, ms.len()),
