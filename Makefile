@@ -13,7 +13,7 @@ REF_VENV ?= $(HOME)/.cache/hashguard/ref-venv
 setup:
 	@bash scripts/setup.sh
 
-## run: set up, build, and run hashguard on its defaults (a demo over the synthetic images)
+## run: set up, build, run the demos over the synthetic media, then serve gRPC on 127.0.0.1:50051
 run: setup
 	cargo build --release --locked --all-targets
 	$(BIN) --help
@@ -29,6 +29,7 @@ run: setup
 	@$(BIN) --data ./data lists import --list demo --kind pdq $(CARGO_TARGET_DIR)/demo-list.txt
 	@$(BIN) hash --algo pdq --format tsv testdata/images/variants/p00_480x360_resize50.png \
 	  | cut -f2 | sed 's/^/pdq:/' | xargs $(BIN) --data ./data match
+	@DEMO_LIST=$(CARGO_TARGET_DIR)/demo-list.txt bash scripts/demo-serve.sh $(BIN) ./data
 
 ## test: set up, then formatting, lints and every test
 # Every cargo call selects the same targets (--all-targets): RocksDB's build-time dependencies

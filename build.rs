@@ -1,6 +1,6 @@
 //! Build script: records the source revision, so every record and report can name the exact
-//! build that produced it (chain of custody). The gRPC code generation joins here with the
-//! service.
+//! build that produced it (chain of custody), and compiles the gRPC contract in `proto/` with a
+//! file descriptor set for reflection.
 
 use std::process::Command;
 
@@ -20,5 +20,17 @@ fn main() {
         if std::path::Path::new(path).exists() {
             println!("cargo:rerun-if-changed={path}");
         }
+    }
+
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    println!("cargo:rerun-if-changed=proto");
+    if let Err(e) = tonic_prost_build::configure()
+        .file_descriptor_set_path(out.join("hashguard_descriptor.bin"))
+        .compile_protos(&["proto/hashguard/v1/hashguard.proto"], &["proto"])
+    {
+        // protoc comes from scripts/setup.sh (Debian's protobuf-compiler).
+        panic!(
+            "compiling proto/hashguard/v1/hashguard.proto: {e} (is protoc installed? run `make setup`)"
+        );
     }
 }

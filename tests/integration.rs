@@ -42,6 +42,8 @@ static ALLOC: Tracking = Tracking;
 
 #[path = "integration/scan.rs"]
 mod scan;
+#[path = "integration/server.rs"]
+mod server;
 #[path = "integration/video.rs"]
 mod video;
 

@@ -5,6 +5,7 @@ mod hash;
 mod lists;
 mod matching;
 mod scan;
+mod serve;
 
 use std::path::PathBuf;
 
@@ -69,6 +70,11 @@ enum Command {
     Match(matching::MatchArgs),
     /// Scan seized media against the lists: every file accounted for, resumable, signed report.
     Scan(scan::ScanArgs),
+    /// Run the gRPC service for operators, investigators and admins.
+    Serve(serve::ServeArgs),
+    /// Show or check the service configuration.
+    #[command(subcommand)]
+    Config(serve::ConfigCommand),
 }
 
 /// A pool of `threads` workers (0: one per CPU); says why on stderr when none can be started.
@@ -102,5 +108,7 @@ pub fn run() -> i32 {
         Command::Lists(cmd) => lists::run(cmd, &cli.data),
         Command::Match(args) => matching::run(args, &cli.data),
         Command::Scan(args) => scan::run(args, &cli.data),
+        Command::Serve(args) => serve::run(args, &cli.data),
+        Command::Config(cmd) => serve::config(cmd),
     }
 }

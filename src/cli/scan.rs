@@ -125,7 +125,7 @@ pub fn run(args: ScanArgs, data: &Path) -> i32 {
             return CONFIG;
         }
     };
-    let lists = match Lists::load_all(store) {
+    let lists = match Lists::load_all(std::sync::Arc::new(store)) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("hashguard: loading lists: {e}");

@@ -15,6 +15,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
@@ -125,6 +126,8 @@ pub struct MatchRecord {
     pub entry: String,
     /// Hash kind that matched.
     pub kind: HashKind,
+    /// The entry's hash, hex.
+    pub entry_hash: String,
     /// Hamming distance (0 for digests).
     pub distance: u32,
     /// Category of the entry, else of the list.
@@ -170,13 +173,13 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
 
 /// The lists a scan matches against.
 pub struct Lists {
-    store: Option<Store>,
+    store: Option<Arc<Store>>,
     lists: Vec<LoadedList>,
 }
 
 impl Lists {
     /// Every list in the store, loaded.
-    pub fn load_all(store: Store) -> Result<Self, lists::Error> {
+    pub fn load_all(store: Arc<Store>) -> Result<Self, lists::Error> {
         let metas = lists::all(&store)?;
         let lists = metas
             .iter()
@@ -196,6 +199,11 @@ impl Lists {
         }
     }
 
+    /// The loaded lists.
+    pub fn loaded(&self) -> &[LoadedList] {
+        &self.lists
+    }
+
     /// Name, kind, version and entry count of each list.
     pub fn used(&self) -> Vec<report::ListUsed> {
         self.lists
@@ -211,7 +219,7 @@ impl Lists {
     }
 
     /// Every match of a file's hashes (and its video frames), one per list entry.
-    fn matches(&self, seq: u64, rec: &FileRecord) -> Result<Vec<MatchRecord>, Error> {
+    pub fn matches(&self, seq: u64, rec: &FileRecord) -> Result<Vec<MatchRecord>, Error> {
         let mut queries: Vec<(AnyHash, Option<f64>)> = Vec::new();
         // With its rotations and flips at hand, an image's PDQ is queried through them below.
         let plain_pdq = rec.pdq.filter(|_| rec.pdq_variants.is_none());
@@ -263,6 +271,7 @@ impl Lists {
                 list_version: l.meta.version,
                 entry: stored.id,
                 kind: l.meta.kind,
+                entry_hash: hex::encode(&stored.hash),
                 distance,
                 category: stored.category.or_else(|| l.meta.category.clone()),
                 frame_ts,

@@ -24,11 +24,13 @@ pub enum Cf {
     Entries,
     /// Persisted index nodes (BK-tree) by list, version and hash kind.
     Index,
+    /// Match reports, by unit and cursor, and their id index.
+    Reports,
 }
 
 impl Cf {
     /// Every column family.
-    pub const ALL: [Cf; 3] = [Cf::Meta, Cf::Entries, Cf::Index];
+    pub const ALL: [Cf; 4] = [Cf::Meta, Cf::Entries, Cf::Index, Cf::Reports];
 
     /// The column family's name in RocksDB.
     pub fn name(self) -> &'static str {
@@ -36,6 +38,7 @@ impl Cf {
             Cf::Meta => "meta",
             Cf::Entries => "entries",
             Cf::Index => "index",
+            Cf::Reports => "reports",
         }
     }
 }
@@ -143,7 +146,13 @@ impl Store {
             });
         }
         let opts = Options::default();
-        let cfs = Cf::ALL.map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(cf)));
+        // A store written by an older version may lack newer column families; a reader opens
+        // those that exist (reading a missing one reports it).
+        let existing = rocksdb::DB::list_cf(&opts, path).unwrap_or_default();
+        let cfs = Cf::ALL
+            .into_iter()
+            .filter(|cf| existing.is_empty() || existing.iter().any(|n| n == cf.name()))
+            .map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(cf)));
         let db = rocksdb::DB::open_cf_descriptors_read_only(&opts, path, cfs, false)
             .map_err(|e| open_error(path, e))?;
         Ok(Store {
@@ -308,6 +317,12 @@ impl Key {
 
     /// Appends a big-endian u32 (so numeric order is key order).
     pub fn u32(mut self, v: u32) -> Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    /// Appends a big-endian u64 (so numeric order is key order).
+    pub fn u64(mut self, v: u64) -> Self {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
     }

@@ -1,0 +1,311 @@
+//! Match reports: one durable record per match event, routed to the investigating unit of the
+//! list that matched. Each unit has its own stream numbered by a cursor (1, 2, …), so an
+//! investigator can page through it or follow it from any point without gaps or repeats.
+//!
+//! Keys in the `reports` column family: `R unit cursor` → the report (JSON), and
+//! `I id` → `unit cursor`, to acknowledge by id. Every write is one synced batch: a report the
+//! service acknowledged to an operator survives a crash.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::hashing::{Dihedral, HashKind};
+use crate::store::{self, Cf, Key, Store};
+
+const REPORT: u8 = b'R';
+const ID: u8 = b'I';
+
+/// One matching list entry in a report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportMatch {
+    /// List name.
+    pub list: String,
+    /// List version that matched.
+    pub list_version: u32,
+    /// The list's id of the entry.
+    pub entry_id: String,
+    /// The entry's hash, hex.
+    pub entry_hash: String,
+    /// Hamming distance (0 for digests).
+    pub distance: u32,
+    /// Hash kind.
+    pub kind: HashKind,
+    /// Rotation or flip of the submitted image that matched, when not the original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dihedral: Option<Dihedral>,
+    /// Category of the entry, else of the list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// For videos: the matching frame's time in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_ts: Option<f64>,
+}
+
+/// A durable report of one match event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Unique id (random, says nothing about the unit or the list).
+    pub id: String,
+    /// Position in the unit's stream.
+    pub cursor: u64,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_at: u64,
+    /// Submitting tenant.
+    pub tenant: String,
+    /// The tenant's reference for the submission.
+    pub tenant_reference: String,
+    /// Investigating unit.
+    pub unit: String,
+    /// SHA-256 of the media, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// MD5 of the media, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
+    /// SHA-1 of the media, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+    /// The matches.
+    pub matches: Vec<ReportMatch>,
+    /// Acknowledged by the unit.
+    #[serde(default)]
+    pub acked: bool,
+}
+
+/// A report before it is filed (no id, cursor or time yet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewReport {
+    /// Submitting tenant.
+    pub tenant: String,
+    /// The tenant's reference.
+    pub tenant_reference: String,
+    /// Investigating unit.
+    pub unit: String,
+    /// Digests of the media, hex.
+    pub sha256: Option<String>,
+    /// MD5, hex.
+    pub md5: Option<String>,
+    /// SHA-1, hex.
+    pub sha1: Option<String>,
+    /// The matches.
+    pub matches: Vec<ReportMatch>,
+}
+
+/// Why a report operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    /// A stored report does not decode.
+    #[error("corrupt stored report: {0}")]
+    Corrupt(String),
+}
+
+/// Files, lists and acknowledges reports in a store.
+pub struct Reports {
+    /// Last cursor per unit, loaded lazily from the store; the lock also orders the writes of
+    /// one unit's stream.
+    last: Mutex<HashMap<String, u64>>,
+}
+
+impl Default for Reports {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn new_id() -> String {
+    let mut b = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+    hex::encode(b)
+}
+
+fn decode(bytes: &[u8]) -> Result<Report, Error> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+impl Reports {
+    /// A report book over whatever the store holds.
+    pub fn new() -> Self {
+        Reports {
+            last: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn last_cursor(store: &Store, unit: &str) -> Result<u64, Error> {
+        let prefix = Key::new(REPORT).str(unit);
+        let mut last = 0;
+        // Streams are read once per unit per process; a reverse seek would be faster but the
+        // store exposes forward scans only.
+        for kv in store.scan_prefix(Cf::Reports, prefix.bytes())? {
+            let (k, _) = kv?;
+            let tail: [u8; 8] = k[k.len() - 8..]
+                .try_into()
+                .map_err(|_| Error::Corrupt("short report key".into()))?;
+            last = u64::from_be_bytes(tail);
+        }
+        Ok(last)
+    }
+
+    /// Files a report durably (synced) and returns it with its id, cursor and time.
+    pub fn file(&self, store: &Store, new: NewReport) -> Result<Report, Error> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let cursor = match last.get(&new.unit) {
+            Some(c) => *c + 1,
+            None => Self::last_cursor(store, &new.unit)? + 1,
+        };
+        let report = Report {
+            id: new_id(),
+            cursor,
+            created_at: now(),
+            tenant: new.tenant,
+            tenant_reference: new.tenant_reference,
+            unit: new.unit,
+            sha256: new.sha256,
+            md5: new.md5,
+            sha1: new.sha1,
+            matches: new.matches,
+            acked: false,
+        };
+        let body = serde_json::to_vec(&report).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let mut b = store.batch();
+        b.put(
+            store,
+            Cf::Reports,
+            Key::new(REPORT).str(&report.unit).u64(cursor).bytes(),
+            &body,
+        )?;
+        b.put(
+            store,
+            Cf::Reports,
+            Key::new(ID).str(&report.id).bytes(),
+            Key::new(0).str(&report.unit).u64(cursor).bytes(),
+        )?;
+        store.write(b)?;
+        last.insert(report.unit.clone(), cursor);
+        Ok(report)
+    }
+
+    /// Up to `limit` reports of `unit` after `cursor`, oldest first.
+    pub fn list(
+        store: &Store,
+        unit: &str,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<Vec<Report>, Error> {
+        let prefix = Key::new(REPORT).str(unit);
+        let mut out = Vec::new();
+        for kv in store.scan_prefix(Cf::Reports, prefix.bytes())? {
+            let (k, v) = kv?;
+            let c = u64::from_be_bytes(
+                k[k.len() - 8..]
+                    .try_into()
+                    .map_err(|_| Error::Corrupt("short report key".into()))?,
+            );
+            if c <= cursor {
+                continue;
+            }
+            out.push(decode(&v)?);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Marks the reports of `unit` with these ids as acknowledged; ids of other units are
+    /// ignored (and not revealed). Returns how many were newly acknowledged.
+    pub fn ack(&self, store: &Store, unit: &str, ids: &[String]) -> Result<u32, Error> {
+        let _order = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let mut b = store.batch();
+        let mut n = 0;
+        for id in ids {
+            let Some(loc) = store.get(Cf::Reports, Key::new(ID).str(id).bytes())? else {
+                continue;
+            };
+            let key = [&[store::SCHEMA, REPORT][..], &loc[2..]].concat();
+            let Some(v) = store.get(Cf::Reports, &key)? else {
+                continue;
+            };
+            let mut r = decode(&v)?;
+            if r.unit != unit || r.acked {
+                continue;
+            }
+            r.acked = true;
+            let body = serde_json::to_vec(&r).map_err(|e| Error::Corrupt(e.to_string()))?;
+            b.put(store, Cf::Reports, &key, &body)?;
+            n += 1;
+        }
+        if n > 0 {
+            store.write(b)?;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(unit: &str, entry: &str) -> NewReport {
+        NewReport {
+            tenant: "acme".into(),
+            tenant_reference: "upload-1".into(),
+            unit: unit.into(),
+            sha256: Some("ab".repeat(32)),
+            md5: None,
+            sha1: None,
+            matches: vec![ReportMatch {
+                list: "l".into(),
+                list_version: 1,
+                entry_id: entry.into(),
+                entry_hash: "cd".repeat(16),
+                distance: 0,
+                kind: HashKind::Md5,
+                dihedral: None,
+                category: Some("A1".into()),
+                frame_ts: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn cursors_per_unit_survive_reopen_and_acks_stay_in_their_unit() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = {
+            let store = Store::open(dir.path()).unwrap();
+            let book = Reports::new();
+            let a1 = book.file(&store, new("unit-a", "e1")).unwrap();
+            let b1 = book.file(&store, new("unit-b", "e2")).unwrap();
+            let a2 = book.file(&store, new("unit-a", "e3")).unwrap();
+            assert_eq!((a1.cursor, b1.cursor, a2.cursor), (1, 1, 2));
+            assert_ne!(a1.id, a2.id);
+            vec![a1.id, b1.id, a2.id]
+        };
+        let store = Store::open(dir.path()).unwrap();
+        let book = Reports::new();
+        let a3 = book.file(&store, new("unit-a", "e4")).unwrap();
+        assert_eq!(a3.cursor, 3, "the cursor continues after a restart");
+        let page = Reports::list(&store, "unit-a", 1, 10).unwrap();
+        assert_eq!(
+            page.iter().map(|r| r.cursor).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        // unit-a cannot acknowledge unit-b's report.
+        assert_eq!(book.ack(&store, "unit-a", &ids).unwrap(), 2);
+        assert_eq!(book.ack(&store, "unit-a", &ids).unwrap(), 0);
+        let b = Reports::list(&store, "unit-b", 0, 10).unwrap();
+        assert!(!b[0].acked);
+        assert!(Reports::list(&store, "unit-a", 0, 1).unwrap()[0].acked);
+    }
+}

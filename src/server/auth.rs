@@ -1,0 +1,208 @@
+//! Bearer-token authentication: tokens are kept as SHA-256 hashes (a stolen tokens file does not
+//! hand out access) and compared in constant time; each token carries one role and the tenant
+//! or unit it acts for.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tonic::{Request, Status};
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A platform operator submitting media for a tenant.
+    Operator {
+        /// The tenant.
+        tenant: String,
+    },
+    /// An investigator of one unit.
+    Investigator {
+        /// The unit.
+        unit: String,
+    },
+    /// An administrator.
+    Admin {
+        /// Name for the audit trail.
+        name: String,
+    },
+}
+
+impl Principal {
+    /// The role's name.
+    pub fn role(&self) -> &'static str {
+        match self {
+            Principal::Operator { .. } => "operator",
+            Principal::Investigator { .. } => "investigator",
+            Principal::Admin { .. } => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRow {
+    /// SHA-256 of the token, hex.
+    sha256: String,
+    role: String,
+    #[serde(default)]
+    tenant: Option<String>,
+    #[serde(default)]
+    unit: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensFile {
+    #[serde(default)]
+    token: Vec<TokenRow>,
+}
+
+/// The accepted tokens.
+#[derive(Debug, Clone, Default)]
+pub struct Tokens {
+    entries: Vec<([u8; 32], Principal)>,
+}
+
+/// SHA-256 of a token, hex (what the tokens file stores).
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Tokens {
+    /// Reads a tokens file (TOML, `[[token]]` tables with `sha256`, `role`, and `tenant`,
+    /// `unit` or `name`).
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read tokens file {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("tokens file {}: {e}", path.display()))
+    }
+
+    /// Parses a tokens file.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let file: TokensFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut entries = Vec::new();
+        for (i, t) in file.token.into_iter().enumerate() {
+            let n = i + 1;
+            let hash: [u8; 32] = hex::decode(t.sha256.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| format!("token {n}: sha256 must be 64 hex characters"))?;
+            let need = |v: Option<String>, what: &str| {
+                v.filter(|s| !s.is_empty())
+                    .ok_or_else(|| format!("token {n}: role {} needs `{what}`", t.role))
+            };
+            let p = match t.role.as_str() {
+                "operator" => Principal::Operator {
+                    tenant: need(t.tenant, "tenant")?,
+                },
+                "investigator" => Principal::Investigator {
+                    unit: need(t.unit, "unit")?,
+                },
+                "admin" => Principal::Admin {
+                    name: t.name.unwrap_or_else(|| "admin".into()),
+                },
+                other => {
+                    return Err(format!(
+                        "token {n}: unknown role {other:?} (operator, investigator or admin)"
+                    ));
+                }
+            };
+            entries.push((hash, p));
+        }
+        Ok(Tokens { entries })
+    }
+
+    /// The principal of a presented token. Every stored hash is compared, in constant time, so
+    /// timing says nothing about which (or whether a prefix) matched.
+    pub fn check(&self, token: &str) -> Option<Principal> {
+        let h: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut found = None;
+        for (stored, p) in &self.entries {
+            if bool::from(stored.ct_eq(&h)) {
+                found = Some(p.clone());
+            }
+        }
+        found
+    }
+
+    /// True when no token is configured.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The interceptor: a valid `authorization: Bearer <token>` puts its [`Principal`] into the
+/// request; anything else is UNAUTHENTICATED.
+pub fn interceptor(
+    tokens: std::sync::Arc<Tokens>,
+) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
+    move |mut req: Request<()>| {
+        let token = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| Status::unauthenticated("missing `authorization: Bearer <token>`"))?;
+        let p = tokens
+            .check(token.trim())
+            .ok_or_else(|| Status::unauthenticated("unknown token"))?;
+        req.extensions_mut().insert(p);
+        Ok(req)
+    }
+}
+
+/// The caller, checked to have `role`.
+pub fn require<T>(req: &Request<T>, role: &'static str) -> Result<Principal, Status> {
+    let p = req
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("not authenticated"))?;
+    if p.role() != role {
+        return Err(Status::permission_denied(format!(
+            "this call needs the {role} role; the token is an {} token",
+            p.role()
+        )));
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_checked_by_hash_and_carry_their_role() {
+        let text = format!(
+            "[[token]]\nsha256 = \"{}\"\nrole = \"operator\"\ntenant = \"acme\"\n\n\
+             [[token]]\nsha256 = \"{}\"\nrole = \"investigator\"\nunit = \"unit-a\"\n",
+            token_hash("op-secret"),
+            token_hash("inv-secret")
+        );
+        let t = Tokens::parse(&text).unwrap();
+        assert_eq!(
+            t.check("op-secret"),
+            Some(Principal::Operator {
+                tenant: "acme".into()
+            })
+        );
+        assert_eq!(
+            t.check("inv-secret"),
+            Some(Principal::Investigator {
+                unit: "unit-a".into()
+            })
+        );
+        assert_eq!(t.check("op-secre"), None);
+        let bad = "[[token]]\nsha256 = \"00\"\nrole = \"operator\"\ntenant = \"x\"\n";
+        assert!(Tokens::parse(bad).unwrap_err().contains("64 hex"));
+        let bad = format!(
+            "[[token]]\nsha256 = \"{}\"\nrole = \"operator\"\n",
+            token_hash("x")
+        );
+        assert!(Tokens::parse(&bad).unwrap_err().contains("tenant"));
+    }
+}

@@ -1,0 +1,834 @@
+//! `hashguard serve`: the gRPC front end (design §5) over the library. Operators submit hashes
+//! or media and get a verdict; every match is filed as a durable report before the call
+//! answers, routed to the investigating unit of the list; investigators page through or follow
+//! their unit's reports; admins read list state. Health (NOT_SERVING until the lists are
+//! loaded, and first on shutdown) and reflection are served beside them.
+
+pub mod auth;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+
+use serde::Deserialize;
+use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::fingerprint::{FileRecord, HashRequest, fingerprint_bytes};
+use crate::hashing::{AnyHash, HashKind};
+use crate::lists;
+use crate::media::Limits;
+use crate::proto;
+use crate::reports::{NewReport, Report, ReportMatch, Reports};
+use crate::scan::{Lists, MatchRecord};
+use crate::store::Store;
+use auth::{Principal, Tokens, require};
+
+/// Service configuration: embedded defaults, then an optional TOML file, then
+/// `HASHGUARD__SECTION__KEY` environment variables, then flags.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// Tokens file (see [`auth::Tokens::load`]).
+    pub tokens: Option<PathBuf>,
+    /// Where matches are routed.
+    pub routing: Routing,
+    /// Request limits.
+    pub limits: ServeLimits,
+    /// TLS; required on any address but loopback.
+    pub tls: Option<Tls>,
+}
+
+/// Which unit investigates a list's matches.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Routing {
+    /// Unit for lists not named below.
+    pub default_unit: String,
+    /// List name → unit.
+    pub lists: BTreeMap<String, String>,
+}
+
+/// Request limits.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeLimits {
+    /// Largest upload, bytes.
+    pub max_upload_bytes: u64,
+    /// Hashes per MatchHashes call.
+    pub max_batch: usize,
+    /// Hashing jobs at once; beyond it, RESOURCE_EXHAUSTED at once.
+    pub max_jobs: usize,
+    /// Largest gRPC message, bytes.
+    pub max_message_bytes: usize,
+}
+
+/// TLS files.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
+    /// CA of client certificates (mTLS), PEM.
+    pub client_ca: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:50051".into(),
+            tokens: None,
+            routing: Routing::default(),
+            limits: ServeLimits::default(),
+            tls: None,
+        }
+    }
+}
+
+impl Default for Routing {
+    fn default() -> Self {
+        Routing {
+            default_unit: "national".into(),
+            lists: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for ServeLimits {
+    /// 64 MiB uploads (a minute of phone video), 1,000 hashes a call, two hashing jobs per
+    /// core, 4 MiB messages (uploads come in chunks).
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        ServeLimits {
+            max_upload_bytes: 64 << 20,
+            max_batch: 1000,
+            max_jobs: 2 * cores,
+            max_message_bytes: 4 << 20,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, overlaid by `file` (TOML) and then by `HASHGUARD__SECTION__KEY` variables
+    /// from `env` (values parsed as TOML, else taken as strings).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, String> {
+        let mut table: toml::Table = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read config {}: {e}", p.display()))?;
+                text.parse()
+                    .map_err(|e| format!("config {}: {e}", p.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (k, v) in env {
+            let Some(path) = k.strip_prefix("HASHGUARD__") else {
+                continue;
+            };
+            let parts: Vec<String> = path.split("__").map(str::to_lowercase).collect();
+            let value: toml::Value = format!("v = {v}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or(toml::Value::String(v));
+            let mut at = &mut table;
+            for p in &parts[..parts.len() - 1] {
+                at = at
+                    .entry(p.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                    .as_table_mut()
+                    .ok_or_else(|| format!("{k}: {p} is not a section"))?;
+            }
+            at.insert(parts[parts.len() - 1].clone(), value);
+        }
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| format!("config: {e}"))
+    }
+}
+
+/// What the services share.
+struct State {
+    store: Arc<Store>,
+    lists: RwLock<Option<Arc<Lists>>>,
+    reports: Reports,
+    new_reports: broadcast::Sender<Report>,
+    jobs: Arc<Semaphore>,
+    config: Config,
+}
+
+impl State {
+    fn lists(&self) -> Result<Arc<Lists>, Status> {
+        self.lists
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| Status::unavailable("lists are still loading"))
+    }
+
+    fn unit_of(&self, list: &str) -> String {
+        self.config
+            .routing
+            .lists
+            .get(list)
+            .cloned()
+            .unwrap_or_else(|| self.config.routing.default_unit.clone())
+    }
+
+    /// Files one report per unit for a submission's matches; returns the verdict.
+    fn verdict(
+        &self,
+        tenant: &str,
+        reference: &str,
+        rec: &FileRecord,
+        matches: Vec<MatchRecord>,
+    ) -> Result<proto::Verdict, Status> {
+        if matches.is_empty() {
+            return Ok(proto::Verdict::default());
+        }
+        let categories: BTreeSet<String> =
+            matches.iter().filter_map(|m| m.category.clone()).collect();
+        let mut by_unit: BTreeMap<String, Vec<ReportMatch>> = BTreeMap::new();
+        for m in matches {
+            by_unit
+                .entry(self.unit_of(&m.list))
+                .or_default()
+                .push(ReportMatch {
+                    list: m.list,
+                    list_version: m.list_version,
+                    entry_id: m.entry,
+                    entry_hash: m.entry_hash,
+                    distance: m.distance,
+                    kind: m.kind,
+                    dihedral: m.dihedral,
+                    category: m.category,
+                    frame_ts: m.frame_ts,
+                });
+        }
+        let mut first_id = String::new();
+        for (unit, matches) in by_unit {
+            let report = self
+                .reports
+                .file(
+                    &self.store,
+                    NewReport {
+                        tenant: tenant.to_string(),
+                        tenant_reference: reference.to_string(),
+                        unit,
+                        sha256: rec.sha256.map(|h| h.to_hex()),
+                        md5: rec.md5.map(|h| h.to_hex()),
+                        sha1: rec.sha1.map(|h| h.to_hex()),
+                        matches,
+                    },
+                )
+                .map_err(|e| Status::internal(format!("filing the report failed: {e}")))?;
+            if first_id.is_empty() {
+                first_id = report.id.clone();
+            }
+            // Followers may be absent; the report is on disk either way.
+            let _ = self.new_reports.send(report);
+        }
+        Ok(proto::Verdict {
+            matched: true,
+            categories: categories.into_iter().collect(),
+            report_id: first_id,
+        })
+    }
+}
+
+fn kind_of(k: i32) -> Result<HashKind, String> {
+    Ok(match proto::HashKind::try_from(k) {
+        Ok(proto::HashKind::Pdq) => HashKind::Pdq,
+        Ok(proto::HashKind::Phash) => HashKind::Phash,
+        Ok(proto::HashKind::Dhash) => HashKind::Dhash,
+        Ok(proto::HashKind::Md5) => HashKind::Md5,
+        Ok(proto::HashKind::Sha1) => HashKind::Sha1,
+        Ok(proto::HashKind::Sha256) => HashKind::Sha256,
+        _ => return Err("hash kind not set".into()),
+    })
+}
+
+fn proto_kind(k: HashKind) -> proto::HashKind {
+    match k {
+        HashKind::Pdq => proto::HashKind::Pdq,
+        HashKind::Phash => proto::HashKind::Phash,
+        HashKind::Dhash => proto::HashKind::Dhash,
+        HashKind::Md5 => proto::HashKind::Md5,
+        HashKind::Sha1 => proto::HashKind::Sha1,
+        HashKind::Sha256 => proto::HashKind::Sha256,
+    }
+}
+
+/// A record holding just one submitted hash, to match like a file's.
+fn record_of(h: AnyHash) -> FileRecord {
+    let mut rec = FileRecord::new(Path::new(""));
+    match h {
+        AnyHash::Pdq(p) => rec.pdq = Some(p),
+        AnyHash::Phash(p) => rec.phash = Some(p),
+        AnyHash::Dhash(d) => rec.dhash = Some(d),
+        AnyHash::Md5(d) => rec.md5 = Some(d),
+        AnyHash::Sha1(d) => rec.sha1 = Some(d),
+        AnyHash::Sha256(d) => rec.sha256 = Some(d),
+    }
+    rec
+}
+
+fn fingerprint_of(rec: &FileRecord) -> proto::Fingerprint {
+    let hex = |o: Option<String>| o.unwrap_or_default();
+    proto::Fingerprint {
+        kind: rec.kind.name().to_string(),
+        size: rec.size.unwrap_or(0),
+        md5: hex(rec.md5.map(|h| h.to_hex())),
+        sha1: hex(rec.sha1.map(|h| h.to_hex())),
+        sha256: hex(rec.sha256.map(|h| h.to_hex())),
+        pdq: hex(rec.pdq.map(|h| h.to_hex())),
+        pdq_quality: rec.pdq_quality.unwrap_or(0) as u32,
+        phash: hex(rec.phash.map(|h| h.to_hex())),
+        dhash: hex(rec.dhash.map(|h| h.to_hex())),
+        frames: rec
+            .frames
+            .iter()
+            .flatten()
+            .map(|f| proto::FrameHash {
+                ts: f.ts,
+                pdq: f.pdq.to_hex(),
+                pdq_quality: f.pdq_quality as u32,
+            })
+            .collect(),
+        duration: rec.duration.unwrap_or(0.0),
+        error: rec.error.map(|e| e.code().to_string()).unwrap_or_default(),
+    }
+}
+
+fn report_to_proto(r: &Report) -> proto::Report {
+    proto::Report {
+        id: r.id.clone(),
+        cursor: r.cursor,
+        created_at: r.created_at,
+        tenant: r.tenant.clone(),
+        tenant_reference: r.tenant_reference.clone(),
+        unit: r.unit.clone(),
+        sha256: r.sha256.clone().unwrap_or_default(),
+        md5: r.md5.clone().unwrap_or_default(),
+        sha1: r.sha1.clone().unwrap_or_default(),
+        matches: r
+            .matches
+            .iter()
+            .map(|m| proto::ReportMatch {
+                list: m.list.clone(),
+                list_version: m.list_version,
+                entry_id: m.entry_id.clone(),
+                entry_hash: m.entry_hash.clone(),
+                distance: m.distance,
+                kind: proto_kind(m.kind) as i32,
+                dihedral: m
+                    .dihedral
+                    .and_then(|d| serde_json::to_value(d).ok())
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                category: m.category.clone().unwrap_or_default(),
+                frame_ts: m.frame_ts.unwrap_or(-1.0),
+            })
+            .collect(),
+        acked: r.acked,
+    }
+}
+
+/// Runs a blocking library call off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Status> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(format!("worker failed: {e}")))?
+}
+
+struct MatcherService(Arc<State>);
+
+impl MatcherService {
+    /// Receives an upload: metadata first, then bytes, within the size limit.
+    async fn receive(
+        &self,
+        mut stream: Streaming<proto::MediaChunk>,
+    ) -> Result<(proto::MediaMetadata, Vec<u8>), Status> {
+        let limit = self.0.config.limits.max_upload_bytes;
+        let first = stream
+            .next()
+            .await
+            .ok_or_else(|| Status::invalid_argument("empty upload: send metadata, then bytes"))?
+            .map_err(|e| Status::cancelled(format!("upload interrupted: {}", e.message())))?;
+        let Some(proto::media_chunk::Part::Metadata(meta)) = first.part else {
+            return Err(Status::invalid_argument(
+                "the first message of an upload must carry metadata",
+            ));
+        };
+        if meta.declared_size > limit {
+            return Err(Status::resource_exhausted(format!(
+                "upload of {} bytes exceeds the limit of {limit} bytes",
+                meta.declared_size
+            )));
+        }
+        let mut bytes = Vec::new();
+        while let Some(msg) = stream.next().await {
+            let msg =
+                msg.map_err(|e| Status::cancelled(format!("upload interrupted: {}", e.message())))?;
+            match msg.part {
+                Some(proto::media_chunk::Part::Data(d)) => {
+                    if bytes.len() as u64 + d.len() as u64 > limit {
+                        return Err(Status::resource_exhausted(format!(
+                            "upload exceeds the limit of {limit} bytes"
+                        )));
+                    }
+                    bytes.extend_from_slice(&d);
+                }
+                _ => {
+                    return Err(Status::invalid_argument(
+                        "metadata may only be sent once, first",
+                    ));
+                }
+            }
+        }
+        if bytes.is_empty() {
+            return Err(Status::invalid_argument("the upload holds no bytes"));
+        }
+        if meta.declared_size > 0 && meta.declared_size != bytes.len() as u64 {
+            return Err(Status::invalid_argument(format!(
+                "upload truncated: {} of {} declared bytes received",
+                bytes.len(),
+                meta.declared_size
+            )));
+        }
+        Ok((meta, bytes))
+    }
+
+    /// Hashes an upload on a job slot, or refuses at once when all slots are busy.
+    async fn hash(&self, bytes: Vec<u8>) -> Result<FileRecord, Status> {
+        let permit = self.0.jobs.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted("server busy: every hashing slot is in use; retry later")
+        })?;
+        blocking(move || {
+            let _permit = permit;
+            let req = HashRequest {
+                pdq_dihedral: true,
+                ..HashRequest::ALL
+            };
+            let mut rec = FileRecord::new(Path::new(""));
+            fingerprint_bytes(&bytes, &req, &Limits::default(), &mut rec);
+            Ok(rec)
+        })
+        .await
+    }
+}
+
+#[tonic::async_trait]
+impl proto::matcher_server::Matcher for MatcherService {
+    async fn match_hashes(
+        &self,
+        req: Request<proto::MatchHashesRequest>,
+    ) -> Result<Response<proto::MatchHashesResponse>, Status> {
+        let Principal::Operator { tenant } = require(&req, "operator")? else {
+            unreachable!("require checked the role")
+        };
+        let lists = self.0.lists()?;
+        let body = req.into_inner();
+        if body.hashes.len() > self.0.config.limits.max_batch {
+            return Err(Status::invalid_argument(format!(
+                "{} hashes in one call; at most {}",
+                body.hashes.len(),
+                self.0.config.limits.max_batch
+            )));
+        }
+        let mut parsed = Vec::with_capacity(body.hashes.len());
+        for (i, h) in body.hashes.iter().enumerate() {
+            let kind =
+                kind_of(h.kind).map_err(|e| Status::invalid_argument(format!("hash {i}: {e}")))?;
+            let hash = AnyHash::parse(kind, h.hex.trim())
+                .map_err(|e| Status::invalid_argument(format!("hash {i}: {e}")))?;
+            parsed.push(hash);
+        }
+        let state = self.0.clone();
+        let reference = body.tenant_reference;
+        let verdicts = blocking(move || {
+            parsed
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let rec = record_of(h);
+                    let ms = lists
+                        .matches(i as u64, &rec)
+                        .map_err(|e| Status::internal(e.to_string()))?;
+                    state.verdict(&tenant, &reference, &rec, ms)
+                })
+                .collect::<Result<Vec<_>, Status>>()
+        })
+        .await?;
+        Ok(Response::new(proto::MatchHashesResponse { verdicts }))
+    }
+
+    async fn match_media(
+        &self,
+        req: Request<Streaming<proto::MediaChunk>>,
+    ) -> Result<Response<proto::MediaVerdict>, Status> {
+        let Principal::Operator { tenant } = require(&req, "operator")? else {
+            unreachable!("require checked the role")
+        };
+        let lists = self.0.lists()?;
+        let (meta, bytes) = self.receive(req.into_inner()).await?;
+        let rec = self.hash(bytes).await?;
+        let state = self.0.clone();
+        let verdict = blocking(move || {
+            let ms = lists
+                .matches(0, &rec)
+                .map_err(|e| Status::internal(e.to_string()))?;
+            let v = state.verdict(&tenant, &meta.tenant_reference, &rec, ms)?;
+            Ok(proto::MediaVerdict {
+                verdict: Some(v),
+                fingerprint: Some(fingerprint_of(&rec)),
+            })
+        })
+        .await?;
+        Ok(Response::new(verdict))
+    }
+
+    async fn hash_media(
+        &self,
+        req: Request<Streaming<proto::MediaChunk>>,
+    ) -> Result<Response<proto::Fingerprint>, Status> {
+        require(&req, "operator")?;
+        let (_, bytes) = self.receive(req.into_inner()).await?;
+        let rec = self.hash(bytes).await?;
+        Ok(Response::new(fingerprint_of(&rec)))
+    }
+}
+
+struct ReportsService(Arc<State>);
+
+type ReportStream = Pin<Box<dyn Stream<Item = Result<proto::Report, Status>> + Send>>;
+
+fn unit_of(p: Principal) -> String {
+    match p {
+        Principal::Investigator { unit } => unit,
+        _ => unreachable!("require checked the role"),
+    }
+}
+
+#[tonic::async_trait]
+impl proto::reports_server::Reports for ReportsService {
+    async fn list_reports(
+        &self,
+        req: Request<proto::ListReportsRequest>,
+    ) -> Result<Response<proto::ListReportsResponse>, Status> {
+        let unit = unit_of(require(&req, "investigator")?);
+        let body = req.into_inner();
+        let limit = match body.limit {
+            0 => 100,
+            n => n.min(1000) as usize,
+        };
+        let state = self.0.clone();
+        let reports = blocking(move || {
+            Reports::list(&state.store, &unit, body.cursor, limit)
+                .map_err(|e| Status::internal(e.to_string()))
+        })
+        .await?;
+        let next_cursor = reports.last().map_or(body.cursor, |r| r.cursor);
+        Ok(Response::new(proto::ListReportsResponse {
+            reports: reports.iter().map(report_to_proto).collect(),
+            next_cursor,
+        }))
+    }
+
+    type FollowReportsStream = ReportStream;
+
+    async fn follow_reports(
+        &self,
+        req: Request<proto::FollowReportsRequest>,
+    ) -> Result<Response<Self::FollowReportsStream>, Status> {
+        let unit = unit_of(require(&req, "investigator")?);
+        let mut cursor = req.into_inner().cursor;
+        let state = self.0.clone();
+        // Subscribe before replaying, so nothing filed during the replay is missed; the cursor
+        // drops what the replay already sent.
+        let mut live = state.new_reports.subscribe();
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                // Replay everything after the cursor from the store.
+                loop {
+                    let (st, u) = (state.clone(), unit.clone());
+                    let page = blocking(move || {
+                        Reports::list(&st.store, &u, cursor, 500)
+                            .map_err(|e| Status::internal(e.to_string()))
+                    })
+                    .await;
+                    let page = match page {
+                        Ok(p) => p,
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
+                    };
+                    if page.is_empty() {
+                        break;
+                    }
+                    for r in &page {
+                        if tx.send(Ok(report_to_proto(r))).await.is_err() {
+                            return; // the client went away
+                        }
+                        cursor = r.cursor;
+                    }
+                }
+                // Then follow live reports until the subscriber falls behind.
+                loop {
+                    match live.recv().await {
+                        Ok(r) if r.unit == unit && r.cursor > cursor => {
+                            cursor = r.cursor;
+                            if tx.send(Ok(report_to_proto(&r))).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                        // Missed some: replay them from the store.
+                        Err(broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn ack_reports(
+        &self,
+        req: Request<proto::AckReportsRequest>,
+    ) -> Result<Response<proto::AckReportsResponse>, Status> {
+        let unit = unit_of(require(&req, "investigator")?);
+        let ids = req.into_inner().ids;
+        let state = self.0.clone();
+        let acked = blocking(move || {
+            state
+                .reports
+                .ack(&state.store, &unit, &ids)
+                .map_err(|e| Status::internal(e.to_string()))
+        })
+        .await?;
+        Ok(Response::new(proto::AckReportsResponse { acked }))
+    }
+}
+
+struct ListsService(Arc<State>);
+
+fn list_info(state: &State, m: &lists::ListMeta) -> proto::ListInfo {
+    proto::ListInfo {
+        name: m.name.clone(),
+        kind: proto_kind(m.kind) as i32,
+        radius: m.radius,
+        version: m.version,
+        entries: m.entries,
+        category: m.category.clone().unwrap_or_default(),
+        unit: state.unit_of(&m.name),
+        published_at: m.published_at,
+    }
+}
+
+#[tonic::async_trait]
+impl proto::lists_server::Lists for ListsService {
+    async fn list_lists(
+        &self,
+        req: Request<proto::ListListsRequest>,
+    ) -> Result<Response<proto::ListListsResponse>, Status> {
+        require(&req, "admin")?;
+        let state = self.0.clone();
+        let lists = blocking(move || {
+            let all = lists::all(&state.store).map_err(|e| Status::internal(e.to_string()))?;
+            Ok(all.iter().map(|m| list_info(&state, m)).collect())
+        })
+        .await?;
+        Ok(Response::new(proto::ListListsResponse { lists }))
+    }
+
+    async fn list_status(
+        &self,
+        req: Request<proto::ListStatusRequest>,
+    ) -> Result<Response<proto::ListInfo>, Status> {
+        require(&req, "admin")?;
+        let name = req.into_inner().name;
+        let state = self.0.clone();
+        let info = blocking(move || match lists::get(&state.store, &name) {
+            Ok(m) => Ok(list_info(&state, &m)),
+            Err(lists::Error::NoSuchList { .. }) => {
+                Err(Status::not_found(format!("no list named {name:?}")))
+            }
+            Err(e) => Err(Status::internal(e.to_string())),
+        })
+        .await?;
+        Ok(Response::new(info))
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad configuration.
+    #[error("{0}")]
+    Config(String),
+    /// The data store could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    /// The listener or transport failed.
+    #[error("serving failed: {0}")]
+    Transport(String),
+}
+
+/// Serves until SIGTERM or SIGINT. `ready` gets the bound address once listening.
+pub async fn serve(
+    config: Config,
+    data: &Path,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), Error> {
+    let addr: SocketAddr = config
+        .listen
+        .parse()
+        .map_err(|e| Error::Config(format!("listen address {:?}: {e}", config.listen)))?;
+    if config.tls.is_none() && !addr.ip().is_loopback() {
+        return Err(Error::Config(format!(
+            "refusing to serve plaintext gRPC on {addr}: only loopback addresses may go without \
+             TLS (set [tls] cert and key, or listen on 127.0.0.1)"
+        )));
+    }
+    let tokens = match &config.tokens {
+        Some(p) => Tokens::load(p).map_err(Error::Config)?,
+        None => {
+            return Err(Error::Config(
+                "no tokens file: set `tokens` in the config (or --tokens); every call needs a token"
+                    .into(),
+            ));
+        }
+    };
+    let tokens = Arc::new(tokens);
+    let store = Arc::new(Store::open(data)?);
+    let (new_reports, _) = broadcast::channel(1024);
+    let state = Arc::new(State {
+        store: store.clone(),
+        lists: RwLock::new(None),
+        reports: Reports::new(),
+        new_reports,
+        jobs: Arc::new(Semaphore::new(config.limits.max_jobs.max(1))),
+        config: config.clone(),
+    });
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_not_serving::<proto::matcher_server::MatcherServer<MatcherService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| Error::Config(format!("reflection: {e}")))?;
+
+    let max = config.limits.max_message_bytes;
+    let matcher = proto::matcher_server::MatcherServer::new(MatcherService(state.clone()))
+        .max_decoding_message_size(max);
+    let reports = proto::reports_server::ReportsServer::new(ReportsService(state.clone()));
+    let lists_svc = proto::lists_server::ListsServer::new(ListsService(state.clone()));
+    let intercept = auth::interceptor(tokens);
+
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        let read = |p: &PathBuf| {
+            std::fs::read(p).map_err(|e| Error::Config(format!("TLS file {}: {e}", p.display())))
+        };
+        let mut tc = tonic::transport::ServerTlsConfig::new().identity(
+            tonic::transport::Identity::from_pem(read(&tls.cert)?, read(&tls.key)?),
+        );
+        if let Some(ca) = &tls.client_ca {
+            tc = tc.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?));
+        }
+        builder = builder
+            .tls_config(tc)
+            .map_err(|e| Error::Config(format!("TLS: {e}")))?;
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Transport(format!("cannot listen on {addr}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::Transport(e.to_string()))?;
+    ready(bound);
+    tracing::info!(%bound, "listening");
+
+    // Lists load in the background; until then Matcher answers UNAVAILABLE and health says
+    // NOT_SERVING.
+    {
+        let (state, health) = (state.clone(), health.clone());
+        tokio::spawn(async move {
+            let st = state.clone();
+            let loaded =
+                tokio::task::spawn_blocking(move || Lists::load_all(st.store.clone())).await;
+            match loaded {
+                Ok(Ok(l)) => {
+                    tracing::info!(lists = l.loaded().len(), "lists loaded");
+                    *state.lists.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(l));
+                    health
+                        .set_serving::<proto::matcher_server::MatcherServer<MatcherService>>()
+                        .await;
+                }
+                Ok(Err(e)) => tracing::error!("loading lists failed: {e}"),
+                Err(e) => tracing::error!("loading lists failed: {e}"),
+            }
+        });
+    }
+
+    let shutdown = async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        health
+            .set_not_serving::<proto::matcher_server::MatcherServer<MatcherService>>()
+            .await;
+    };
+    builder
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            matcher,
+            intercept.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            reports,
+            intercept.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            lists_svc, intercept,
+        ))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
+        .await
+        .map_err(|e| Error::Transport(e.to_string()))
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,505 @@
+//! `hashguard serve` as a separate process on an ephemeral loopback port, driven by tonic
+//! clients: verdicts, every error path, unit isolation, durability across SIGKILL, and
+//! FollowReports across a reconnect.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hashguard::proto::{
+    self, HashKind, MatchHashesRequest, MediaChunk, MediaMetadata, TypedHash, media_chunk::Part,
+};
+use hashguard::server::auth::token_hash;
+use tonic::{Code, Request};
+
+const OPERATOR: &str = "op-token-acme";
+const UNIT_A: &str = "inv-token-unit-a";
+const UNIT_B: &str = "inv-token-unit-b";
+const ADMIN: &str = "admin-token";
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
+}
+
+fn hashguard(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Data with two lists routed to two units, a tokens file and a config.
+fn setup(dir: &Path) -> (PathBuf, PathBuf, String, String) {
+    let data = dir.join("data");
+    let secret: Vec<u8> = (0..4000).map(|i| (i * 13 % 251) as u8).collect();
+    let md5 = {
+        use md5::{Digest, Md5};
+        hex::encode(Md5::digest(&secret))
+    };
+    std::fs::write(dir.join("secret.bin"), &secret).unwrap();
+    std::fs::write(dir.join("md5.txt"), format!("{md5}\n")).unwrap();
+    let d = data.to_str().unwrap();
+    hashguard(&[
+        "--data",
+        d,
+        "lists",
+        "import",
+        "--list",
+        "police-md5",
+        "--kind",
+        "md5",
+        "--category",
+        "1",
+        dir.join("md5.txt").to_str().unwrap(),
+    ]);
+    let scene = hashguard::fingerprint::fingerprint_file(
+        &testdata().join("images/base/p00_480x360.png"),
+        &hashguard::fingerprint::HashRequest::ALL,
+        &hashguard::media::Limits::default(),
+    )
+    .pdq
+    .unwrap();
+    std::fs::write(
+        dir.join("pdq.jsonl"),
+        format!(
+            "{{\"id\":\"scene-p00\",\"kind\":\"pdq\",\"hash\":\"{scene}\",\"category\":\"A1\"}}\n"
+        ),
+    )
+    .unwrap();
+    hashguard(&[
+        "--data",
+        d,
+        "lists",
+        "import",
+        "--list",
+        "intl-pdq",
+        "--format",
+        "jsonl",
+        dir.join("pdq.jsonl").to_str().unwrap(),
+    ]);
+    let tokens = dir.join("tokens.toml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "[[token]]\nsha256 = \"{}\"\nrole = \"operator\"\ntenant = \"acme\"\n\n\
+             [[token]]\nsha256 = \"{}\"\nrole = \"investigator\"\nunit = \"unit-a\"\n\n\
+             [[token]]\nsha256 = \"{}\"\nrole = \"investigator\"\nunit = \"unit-b\"\n\n\
+             [[token]]\nsha256 = \"{}\"\nrole = \"admin\"\n",
+            token_hash(OPERATOR),
+            token_hash(UNIT_A),
+            token_hash(UNIT_B),
+            token_hash(ADMIN)
+        ),
+    )
+    .unwrap();
+    let config = dir.join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ntokens = \"{}\"\n\n[routing]\ndefault_unit = \"unit-b\"\n\
+             [routing.lists]\npolice-md5 = \"unit-a\"\n\n[limits]\nmax_upload_bytes = 2000000\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    (data, config, md5, scene.to_hex())
+}
+
+fn start(data: &Path, config: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .args(["--data", data.to_str().unwrap(), "serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(a) = line.strip_prefix("hashguard: listening on ") {
+                let _ = tx.send(a.parse::<SocketAddr>().unwrap());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server did not start");
+    Server { child, addr }
+}
+
+fn authed<T>(msg: T, token: &str) -> Request<T> {
+    let mut r = Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
+async fn wait_serving(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    loop {
+        let r = client
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "hashguard.v1.Matcher".into(),
+            })
+            .await;
+        if let Ok(r) = r
+            && r.into_inner().status == 1
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never SERVING");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn hashes(kind: HashKind, hex: &str) -> MatchHashesRequest {
+    MatchHashesRequest {
+        hashes: vec![TypedHash {
+            kind: kind as i32,
+            hex: hex.into(),
+        }],
+        tenant_reference: "upload-42".into(),
+    }
+}
+
+fn upload(bytes: &[u8], declared: u64) -> Vec<MediaChunk> {
+    let mut v = vec![MediaChunk {
+        part: Some(Part::Metadata(MediaMetadata {
+            tenant_reference: "upload-7".into(),
+            content_type: String::new(),
+            declared_size: declared,
+        })),
+    }];
+    v.extend(bytes.chunks(64 * 1024).map(|c| MediaChunk {
+        part: Some(Part::Data(c.to_vec())),
+    }));
+    v
+}
+
+#[test]
+fn service_verdicts_errors_isolation_durability_and_follow() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, md5, _scene) = setup(tmp.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut server = start(&data, &config);
+    rt.block_on(async {
+        let addr = server.addr;
+        wait_serving(addr).await;
+        let url = format!("http://{addr}");
+        let mut matcher = proto::matcher_client::MatcherClient::connect(url.clone())
+            .await
+            .unwrap();
+        let mut reports = proto::reports_client::ReportsClient::connect(url.clone())
+            .await
+            .unwrap();
+        let mut lists = proto::lists_client::ListsClient::connect(url.clone())
+            .await
+            .unwrap();
+
+        // Hashes: a match, a miss, and the errors.
+        let v = matcher
+            .match_hashes(authed(hashes(HashKind::Md5, &md5), OPERATOR))
+            .await
+            .unwrap()
+            .into_inner();
+        let hit = &v.verdicts[0];
+        assert!(hit.matched && !hit.report_id.is_empty(), "{hit:?}");
+        assert_eq!(hit.categories, vec!["1".to_string()]);
+        let miss = matcher
+            .match_hashes(authed(hashes(HashKind::Md5, &"ab".repeat(16)), OPERATOR))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!miss.verdicts[0].matched && miss.verdicts[0].report_id.is_empty());
+        let e = matcher
+            .match_hashes(authed(hashes(HashKind::Pdq, "abcd"), OPERATOR))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(e.message().contains("hash 0"), "{}", e.message());
+        let e = matcher
+            .match_hashes(authed(hashes(HashKind::Unspecified, &md5), OPERATOR))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        let e = matcher
+            .match_hashes(Request::new(hashes(HashKind::Md5, &md5)))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated);
+        let e = matcher
+            .match_hashes(authed(hashes(HashKind::Md5, &md5), "wrong-token"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated);
+        let e = matcher
+            .match_hashes(authed(hashes(HashKind::Md5, &md5), UNIT_A))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+
+        // Uploads: a resized copy of the listed scene matches; a video hashes; limits hold.
+        let image =
+            std::fs::read(testdata().join("images/variants/p00_480x360_resize50.png")).unwrap();
+        let v = matcher
+            .match_media(authed(
+                tokio_stream::iter(upload(&image, image.len() as u64)),
+                OPERATOR,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let verdict = v.verdict.unwrap();
+        assert!(verdict.matched, "{verdict:?}");
+        assert_eq!(verdict.categories, vec!["A1".to_string()]);
+        assert_eq!(v.fingerprint.unwrap().kind, "image");
+        let video = std::fs::read(testdata().join("video/testsrc2.avi")).unwrap();
+        let f = matcher
+            .hash_media(authed(tokio_stream::iter(upload(&video, 0)), OPERATOR))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((f.kind.as_str(), f.frames.len()), ("video", 6));
+        let e = matcher
+            .hash_media(authed(
+                tokio_stream::iter(upload(&image, 3_000_000)),
+                OPERATOR,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+        let big = vec![7u8; 2_100_000];
+        let e = matcher
+            .hash_media(authed(tokio_stream::iter(upload(&big, 0)), OPERATOR))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+        let e = matcher
+            .hash_media(authed(
+                tokio_stream::iter(upload(&image[..100], 5000)),
+                OPERATOR,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(e.message().contains("truncated"), "{}", e.message());
+        let e = matcher
+            .hash_media(authed(
+                tokio_stream::iter(vec![MediaChunk {
+                    part: Some(Part::Data(image.clone())),
+                }]),
+                OPERATOR,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+
+        // Reports: unit A sees the MD5 report, unit B the PDQ one; neither sees the other's.
+        let a = reports
+            .list_reports(authed(
+                proto::ListReportsRequest {
+                    cursor: 0,
+                    limit: 0,
+                },
+                UNIT_A,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(a.reports.len(), 1);
+        assert_eq!(a.reports[0].id, hit.report_id);
+        let m = &a.reports[0].matches[0];
+        assert_eq!(
+            (m.list.as_str(), m.entry_id.as_str(), m.entry_hash.as_str()),
+            ("police-md5", "0", md5.as_str())
+        );
+        assert_eq!(a.reports[0].tenant, "acme");
+        assert_eq!(a.reports[0].tenant_reference, "upload-42");
+        let b = reports
+            .list_reports(authed(
+                proto::ListReportsRequest {
+                    cursor: 0,
+                    limit: 0,
+                },
+                UNIT_B,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(b.reports.len(), 1);
+        assert_eq!(b.reports[0].matches[0].list, "intl-pdq");
+        let acked = reports
+            .ack_reports(authed(
+                proto::AckReportsRequest {
+                    ids: vec![b.reports[0].id.clone()],
+                },
+                UNIT_A,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(acked.acked, 0, "unit A cannot acknowledge unit B's report");
+        let e = reports
+            .list_reports(authed(proto::ListReportsRequest::default(), OPERATOR))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+        let l = lists
+            .list_lists(authed(proto::ListListsRequest {}, ADMIN))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(l.lists.len(), 2);
+        assert_eq!(
+            l.lists
+                .iter()
+                .find(|x| x.name == "police-md5")
+                .unwrap()
+                .unit,
+            "unit-a"
+        );
+
+        // FollowReports: replay, then live; reconnecting from the last cursor repeats nothing.
+        let mut follow = reports
+            .follow_reports(authed(proto::FollowReportsRequest { cursor: 0 }, UNIT_A))
+            .await
+            .unwrap()
+            .into_inner();
+        let first = follow.message().await.unwrap().unwrap();
+        assert_eq!(first.id, hit.report_id);
+        for _ in 0..3 {
+            matcher
+                .match_hashes(authed(hashes(HashKind::Md5, &md5), OPERATOR))
+                .await
+                .unwrap();
+        }
+        let mut seen = vec![first.cursor];
+        for _ in 0..2 {
+            seen.push(follow.message().await.unwrap().unwrap().cursor);
+        }
+        drop(follow); // the investigator's connection drops after 3 of 4
+        let mut follow = reports
+            .follow_reports(authed(
+                proto::FollowReportsRequest {
+                    cursor: *seen.last().unwrap(),
+                },
+                UNIT_A,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        matcher
+            .match_hashes(authed(hashes(HashKind::Md5, &md5), OPERATOR))
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            seen.push(follow.message().await.unwrap().unwrap().cursor);
+        }
+        assert_eq!(seen, vec![1, 2, 3, 4, 5], "no gap, no repeat");
+    });
+
+    // A report acknowledged to the operator survives SIGKILL and a restart.
+    let before_kill = rt.block_on(async {
+        let url = format!("http://{}", server.addr);
+        let mut matcher = proto::matcher_client::MatcherClient::connect(url)
+            .await
+            .unwrap();
+        matcher
+            .match_hashes(authed(hashes(HashKind::Md5, &md5), OPERATOR))
+            .await
+            .unwrap()
+            .into_inner()
+            .verdicts[0]
+            .report_id
+            .clone()
+    });
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    let server = start(&data, &config);
+    rt.block_on(async {
+        wait_serving(server.addr).await;
+        let mut reports =
+            proto::reports_client::ReportsClient::connect(format!("http://{}", server.addr))
+                .await
+                .unwrap();
+        let a = reports
+            .list_reports(authed(
+                proto::ListReportsRequest {
+                    cursor: 0,
+                    limit: 100,
+                },
+                UNIT_A,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(a.reports.iter().any(|r| r.id == before_kill), "report lost");
+        assert_eq!(a.reports.len(), 6);
+    });
+}
+
+#[test]
+fn plaintext_off_loopback_is_refused_and_config_is_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tokens = tmp.path().join("tokens.toml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "[[token]]\nsha256 = \"{}\"\nrole = \"admin\"\n",
+            token_hash(ADMIN)
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .args(["--data"])
+        .arg(tmp.path().join("data"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--tokens"])
+        .arg(&tokens)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .args(["config", "check", "--tokens"])
+        .arg(&tokens)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .args(["config", "show"])
+        .env("HASHGUARD__LIMITS__MAX_JOBS", "3")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("max_jobs = 3"));
+}
