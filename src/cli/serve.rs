@@ -78,8 +78,10 @@ fn effective(args: &ConfigArgs) -> Result<Config, String> {
 pub fn run(args: ServeArgs, data: &Path) -> i32 {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HASHGUARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match args.log_format {
         LogFormat::Text => builder.init(),
