@@ -67,6 +67,9 @@ pub struct ServeLimits {
     pub max_jobs: usize,
     /// Largest gRPC message, bytes.
     pub max_message_bytes: usize,
+    /// Matcher calls per second allowed to one tenant (0: no quota); bursts up to one second's
+    /// worth.
+    pub tenant_rate: f64,
 }
 
 /// TLS files.
@@ -112,6 +115,7 @@ impl Default for ServeLimits {
             max_batch: 1000,
             max_jobs: 2 * cores,
             max_message_bytes: 4 << 20,
+            tenant_rate: 0.0,
         }
     }
 }
@@ -165,10 +169,32 @@ struct State {
     reports: Reports,
     new_reports: broadcast::Sender<Report>,
     jobs: Arc<Semaphore>,
+    /// Per-tenant token buckets: (tokens left, last refill).
+    quotas: std::sync::Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
     config: Config,
 }
 
 impl State {
+    /// Takes one call from the tenant's quota, or refuses with RESOURCE_EXHAUSTED.
+    fn charge(&self, tenant: &str) -> Result<(), Status> {
+        let rate = self.config.limits.tenant_rate;
+        if rate <= 0.0 {
+            return Ok(());
+        }
+        let now = std::time::Instant::now();
+        let mut q = self.quotas.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = q.entry(tenant.to_string()).or_insert((rate.max(1.0), now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(rate.max(1.0));
+        *last = now;
+        if *tokens < 1.0 {
+            return Err(Status::resource_exhausted(format!(
+                "tenant quota of {rate} calls per second exceeded; retry later"
+            )));
+        }
+        *tokens -= 1.0;
+        Ok(())
+    }
+
     fn lists(&self) -> Result<Arc<Lists>, Status> {
         self.lists
             .read()
@@ -440,6 +466,7 @@ impl proto::matcher_server::Matcher for MatcherService {
         let Principal::Operator { tenant } = require(&req, "operator")? else {
             unreachable!("require checked the role")
         };
+        self.0.charge(&tenant)?;
         let lists = self.0.lists()?;
         let body = req.into_inner();
         if body.hashes.len() > self.0.config.limits.max_batch {
@@ -483,6 +510,7 @@ impl proto::matcher_server::Matcher for MatcherService {
         let Principal::Operator { tenant } = require(&req, "operator")? else {
             unreachable!("require checked the role")
         };
+        self.0.charge(&tenant)?;
         let lists = self.0.lists()?;
         let (meta, bytes) = self.receive(req.into_inner()).await?;
         let rec = self.hash(bytes).await?;
@@ -505,7 +533,9 @@ impl proto::matcher_server::Matcher for MatcherService {
         &self,
         req: Request<Streaming<proto::MediaChunk>>,
     ) -> Result<Response<proto::Fingerprint>, Status> {
-        require(&req, "operator")?;
+        if let Principal::Operator { tenant } = require(&req, "operator")? {
+            self.0.charge(&tenant)?;
+        }
         let (_, bytes) = self.receive(req.into_inner()).await?;
         let rec = self.hash(bytes).await?;
         Ok(Response::new(fingerprint_of(&rec)))
@@ -724,6 +754,7 @@ pub async fn serve(
         reports: Reports::new(),
         new_reports,
         jobs: Arc::new(Semaphore::new(config.limits.max_jobs.max(1))),
+        quotas: std::sync::Mutex::new(std::collections::HashMap::new()),
         config: config.clone(),
     });
 

@@ -465,6 +465,37 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
 }
 
 #[test]
+fn tenant_quota_answers_resource_exhausted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, md5, _) = setup(tmp.path());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replace("[limits]\n", "[limits]\ntenant_rate = 5.0\n");
+    std::fs::write(&config, text).unwrap();
+    let server = start(&data, &config);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        wait_serving(server.addr).await;
+        let mut matcher =
+            proto::matcher_client::MatcherClient::connect(format!("http://{}", server.addr))
+                .await
+                .unwrap();
+        let mut codes = Vec::new();
+        for _ in 0..20 {
+            let r = matcher
+                .match_hashes(authed(hashes(HashKind::Md5, &"cd".repeat(16)), OPERATOR))
+                .await;
+            codes.push(r.err().map(|e| e.code()));
+        }
+        let refused = codes
+            .iter()
+            .filter(|c| **c == Some(Code::ResourceExhausted))
+            .count();
+        assert!((10..=15).contains(&refused), "{codes:?}");
+        let _ = md5;
+    });
+}
+
+#[test]
 fn plaintext_off_loopback_is_refused_and_config_is_checked() {
     let tmp = tempfile::tempdir().unwrap();
     let tokens = tmp.path().join("tokens.toml");
