@@ -438,11 +438,20 @@ impl MatcherService {
         Ok((meta, bytes))
     }
 
-    /// Hashes an upload on a job slot, or refuses at once when all slots are busy.
-    async fn hash(&self, bytes: Vec<u8>) -> Result<FileRecord, Status> {
-        let permit = self.0.jobs.clone().try_acquire_owned().map_err(|_| {
+    /// A hashing slot, taken before the upload is received so that an overloaded server
+    /// refuses at once instead of after the transfer.
+    fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+        self.0.jobs.clone().try_acquire_owned().map_err(|_| {
             Status::resource_exhausted("server busy: every hashing slot is in use; retry later")
-        })?;
+        })
+    }
+
+    /// Hashes an upload on its slot.
+    async fn hash(
+        &self,
+        bytes: Vec<u8>,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<FileRecord, Status> {
         blocking(move || {
             let _permit = permit;
             let req = HashRequest {
@@ -512,8 +521,9 @@ impl proto::matcher_server::Matcher for MatcherService {
         };
         self.0.charge(&tenant)?;
         let lists = self.0.lists()?;
+        let permit = self.slot()?;
         let (meta, bytes) = self.receive(req.into_inner()).await?;
-        let rec = self.hash(bytes).await?;
+        let rec = self.hash(bytes, permit).await?;
         let state = self.0.clone();
         let verdict = blocking(move || {
             let ms = lists
@@ -536,8 +546,9 @@ impl proto::matcher_server::Matcher for MatcherService {
         if let Principal::Operator { tenant } = require(&req, "operator")? {
             self.0.charge(&tenant)?;
         }
+        let permit = self.slot()?;
         let (_, bytes) = self.receive(req.into_inner()).await?;
-        let rec = self.hash(bytes).await?;
+        let rec = self.hash(bytes, permit).await?;
         Ok(Response::new(fingerprint_of(&rec)))
     }
 }
