@@ -173,7 +173,7 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
 
 /// The lists a scan matches against.
 pub struct Lists {
-    store: Option<Arc<Store>>,
+    store: Arc<Store>,
     lists: Vec<LoadedList>,
 }
 
@@ -185,18 +185,7 @@ impl Lists {
             .iter()
             .map(|m| lists::load(&store, m))
             .collect::<Result<_, _>>()?;
-        Ok(Lists {
-            store: Some(store),
-            lists,
-        })
-    }
-
-    /// No lists (digests and hashes only).
-    pub fn none() -> Self {
-        Lists {
-            store: None,
-            lists: Vec::new(),
-        }
+        Ok(Lists { store, lists })
     }
 
     /// The loaded lists.
@@ -262,8 +251,7 @@ impl Lists {
         let mut out = Vec::with_capacity(keys.len());
         for ((li, entry), (distance, frame_ts, frames, variant)) in keys {
             let l = &self.lists[li];
-            let store = self.store.as_ref().expect("lists come from a store");
-            let stored = lists::entry(store, &l.meta, entry)?;
+            let stored = lists::entry(&self.store, &l.meta, entry)?;
             out.push(MatchRecord {
                 seq,
                 path: rec.path.clone(),
