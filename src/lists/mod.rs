@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::hashing::{AnyHash, HashKind, PdqHash};
 use crate::index::{Bits256, EntryId, ExactIndex, HammingIndex, HashBits, Match};
 use crate::store::{self, Cf, Key, Store};
-pub use format::{BadRow, ListFormat, ListRow};
+pub use format::{BadRow, ListFormat, ListRow, Op};
 
 /// Why a list operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -172,14 +172,14 @@ pub fn get(store: &Store, name: &str) -> Result<ListMeta, Error> {
 }
 
 /// Stored form of an entry: external id, category, hash bytes.
-fn encode_entry(row: &ListRow) -> Vec<u8> {
-    let mut out = Vec::with_capacity(row.id.len() + 40);
-    out.extend_from_slice(&(row.id.len() as u16).to_be_bytes());
-    out.extend_from_slice(row.id.as_bytes());
-    let cat = row.category.as_deref().unwrap_or("");
+fn encode_entry(id: &str, category: Option<&str>, hash: &AnyHash) -> Vec<u8> {
+    let mut out = Vec::with_capacity(id.len() + 40);
+    out.extend_from_slice(&(id.len() as u16).to_be_bytes());
+    out.extend_from_slice(id.as_bytes());
+    let cat = category.unwrap_or("");
     out.extend_from_slice(&(cat.len() as u16).to_be_bytes());
     out.extend_from_slice(cat.as_bytes());
-    out.extend_from_slice(&hash_bytes(&row.hash));
+    out.extend_from_slice(&hash_bytes(hash));
     out
 }
 
@@ -347,7 +347,8 @@ pub fn import(
     let mut batch = store.batch();
     let (mut entries, mut total, mut bad) = (0u32, 0u64, 0u64);
     let mut bad_rows = Vec::new();
-    for row in format::rows(opts.format, input, opts.kind) {
+    let read_opts = format::ReadOptions { kind: opts.kind };
+    for row in format::read(opts.format, input, &read_opts) {
         let row = match row {
             Ok(r) => r,
             Err(format::RowError::Io { line, message }) => {
@@ -363,7 +364,20 @@ pub fn import(
             }
         };
         total += 1;
-        let row_kind = row.hash.kind();
+        let hash = match (row.op, &row.hash) {
+            (Op::Add, Some(h)) => h.clone(),
+            _ => {
+                bad += 1;
+                if bad_rows.len() < 100 {
+                    bad_rows.push(BadRow {
+                        line: row.line,
+                        reason: "a removal in a full import".into(),
+                    });
+                }
+                continue;
+            }
+        };
+        let row_kind = hash.kind();
         let k = *kind.get_or_insert(row_kind);
         if row_kind != k {
             bad += 1;
@@ -377,12 +391,12 @@ pub fn import(
         }
         pending
             .get_or_insert_with(|| Pending::new(k))
-            .push(&row.hash, entries);
+            .push(&hash, entries);
         batch.put(
             store,
             Cf::Entries,
             entries_prefix(name, version).u32(entries).bytes(),
-            &encode_entry(&row),
+            &encode_entry(&row.id, row.category.as_deref(), &hash),
         )?;
         entries += 1;
         if batch.size_in_bytes() > BATCH_BYTES {

@@ -23,17 +23,50 @@ pub enum ListFormat {
     Jsonl,
 }
 
+/// What a row does to the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// Adds the entry, or replaces the entry with the same id and hash kind.
+    #[default]
+    Add,
+    /// Removes the entry with this id (and hash kind, when the row has a hash; every kind when
+    /// it has none).
+    Remove,
+}
+
 /// A well-formed row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListRow {
-    /// 1-based line number.
+    /// 1-based line number (for record formats such as XML and JSON: the line the record
+    /// starts on).
     pub line: u64,
-    /// The list's id for the entry.
+    /// Add or remove.
+    pub op: Op,
+    /// The upstream id of the entry (stable across versions).
     pub id: String,
-    /// The hash.
-    pub hash: AnyHash,
-    /// Category, if the row has one.
+    /// The hash; `None` only for a removal of every hash under `id`.
+    pub hash: Option<AnyHash>,
+    /// Category as the source writes it (never translated: "A1", "1", "0", ...).
     pub category: Option<String>,
+    /// Series or set name, when the source has one.
+    pub series: Option<String>,
+}
+
+/// Paging information a page of a paged source carries, known once its rows are read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Paging {
+    /// The cursor or token of the next page, when the page names one.
+    pub next: Option<String>,
+    /// Whether the source says more pages follow, when it says so.
+    pub has_more: Option<bool>,
+}
+
+/// How to read a list file.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Hash kind of bare hex lines (plain files).
+    pub kind: Option<HashKind>,
 }
 
 /// A malformed row: where and why.
@@ -62,10 +95,14 @@ pub enum RowError {
 #[derive(Deserialize)]
 struct JsonRow {
     id: Option<serde_json::Value>,
-    kind: String,
-    hash: String,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    hash: Option<String>,
     #[serde(default)]
     category: Option<serde_json::Value>,
+    #[serde(default)]
+    series: Option<serde_json::Value>,
     #[serde(default)]
     op: Option<String>,
 }
@@ -101,9 +138,11 @@ fn plain_row(line: u64, text: &str, kind: Option<HashKind>) -> Result<ListRow, S
     };
     Ok(ListRow {
         line,
+        op: Op::Add,
         id: (line - 1).to_string(),
-        hash: parse_hash(kind, hex)?,
+        hash: Some(parse_hash(kind, hex)?),
         category: None,
+        series: None,
     })
 }
 
@@ -116,31 +155,73 @@ fn value_string(v: serde_json::Value) -> String {
 
 fn json_row(line: u64, text: &str) -> Result<ListRow, String> {
     let row: JsonRow = serde_json::from_str(text).map_err(|e| format!("not a list row: {e}"))?;
-    if let Some(op) = row.op.as_deref()
-        && op != "add"
-    {
-        return Err(format!(
-            "op {op:?} is not allowed in a full import (only \"add\")"
-        ));
-    }
-    let kind: HashKind = row
-        .kind
-        .parse()
-        .map_err(|e: crate::hashing::ParseHashError| e.to_string())?;
+    let op = match row.op.as_deref() {
+        None | Some("add") => Op::Add,
+        Some("remove") => Op::Remove,
+        Some(other) => {
+            return Err(format!(
+                "unknown op {other:?} (expected \"add\" or \"remove\")"
+            ));
+        }
+    };
     let id = row.id.map(value_string).ok_or("missing \"id\"")?;
     if id.is_empty() || id.len() > 256 {
         return Err("\"id\" must be 1-256 characters".into());
     }
+    // A removal may name only the id (every hash under it goes); an addition needs a hash.
+    let hash = match (row.kind, row.hash) {
+        (Some(kind), Some(hash)) => {
+            let kind: HashKind = kind
+                .parse()
+                .map_err(|e: crate::hashing::ParseHashError| e.to_string())?;
+            Some(parse_hash(kind, hash.trim())?)
+        }
+        (None, None) if op == Op::Remove => None,
+        _ => return Err("\"kind\" and \"hash\" are required".into()),
+    };
     Ok(ListRow {
         line,
+        op,
         id,
-        hash: parse_hash(kind, row.hash.trim())?,
+        hash,
         category: row.category.map(value_string),
+        series: row.series.map(value_string),
     })
 }
 
-/// Rows of `input` in `format`; `kind` is the kind of bare hex lines in plain files.
-pub fn rows(
+/// A stream of rows from one list file or page; see [`read`].
+pub struct Rows<'a> {
+    inner: Box<dyn Iterator<Item = Result<ListRow, RowError>> + 'a>,
+    paging: std::rc::Rc<std::cell::RefCell<Paging>>,
+}
+
+impl Iterator for Rows<'_> {
+    type Item = Result<ListRow, RowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next()
+    }
+}
+
+impl Rows<'_> {
+    /// The page's paging information; complete once the rows are exhausted.
+    pub fn paging(&self) -> Paging {
+        self.paging.borrow().clone()
+    }
+}
+
+/// Reads `input` in `format` as a stream of rows. Parsers never hold the whole input: a
+/// 10M-entry file is read one line or record at a time.
+pub fn read<'a>(format: ListFormat, input: impl BufRead + 'a, opts: &ReadOptions) -> Rows<'a> {
+    let paging = std::rc::Rc::new(std::cell::RefCell::new(Paging::default()));
+    let inner: Box<dyn Iterator<Item = Result<ListRow, RowError>> + 'a> = match format {
+        ListFormat::Plain | ListFormat::Jsonl => Box::new(line_rows(format, input, opts.kind)),
+    };
+    Rows { inner, paging }
+}
+
+/// Rows of a line-based format (plain, jsonl); `kind` is the kind of bare hex lines.
+fn line_rows(
     format: ListFormat,
     input: impl BufRead,
     kind: Option<HashKind>,
@@ -193,7 +274,7 @@ mod tests {
         kind: Option<HashKind>,
     ) -> (Vec<ListRow>, Vec<BadRow>) {
         let (mut ok, mut bad) = (Vec::new(), Vec::new());
-        for r in rows(format, text.as_bytes(), kind) {
+        for r in read(format, text.as_bytes(), &ReadOptions { kind }) {
             match r {
                 Ok(row) => ok.push(row),
                 Err(RowError::Bad(b)) => bad.push(b),
@@ -231,15 +312,18 @@ mod tests {
             "{{\"id\":\"a1\",\"kind\":\"pdq\",\"hash\":\"{PDQ}\",\"category\":\"A1\"}}\n\
              {{\"id\":7,\"kind\":\"md5\",\"hash\":\"900150983cd24fb0d6963f7d28e17f72\",\"op\":\"add\"}}\n\
              {{\"id\":\"x\",\"kind\":\"pdq\",\"hash\":\"{PDQ}\",\"op\":\"remove\"}}\n\
-             {{\"kind\":\"pdq\",\"hash\":\"{PDQ}\"}}\nnot json\n{{\"id\":\"y\",\"kind\":\"crc\",\"hash\":\"00\"}}\n"
+             {{\"kind\":\"pdq\",\"hash\":\"{PDQ}\"}}\nnot json\n{{\"id\":\"y\",\"kind\":\"crc\",\"hash\":\"00\"}}\n\
+             {{\"id\":\"z\",\"op\":\"remove\"}}\n{{\"id\":\"w\"}}\n{{\"id\":\"v\",\"op\":\"replace\"}}\n"
         );
         let (ok, bad) = collect(ListFormat::Jsonl, &text, None);
-        assert_eq!(ok.len(), 2);
+        assert_eq!(ok.len(), 4);
         assert_eq!(ok[0].category.as_deref(), Some("A1"));
-        assert_eq!(ok[1].id, "7");
+        assert_eq!((ok[0].op, ok[1].id.as_str()), (Op::Add, "7"));
+        assert_eq!((ok[2].op, ok[2].hash.is_some()), (Op::Remove, true));
+        assert_eq!((ok[3].op, ok[3].hash.is_none()), (Op::Remove, true));
         assert_eq!(
             bad.iter().map(|b| b.line).collect::<Vec<_>>(),
-            vec![3, 4, 5, 6]
+            vec![4, 5, 6, 8, 9]
         );
     }
 }
