@@ -527,7 +527,7 @@ fn cli_imports_a_list_and_matches_against_it() {
     let (code, out, err) = import(&["--max-bad-pct", "10"]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("version 1") && out.contains(&format!("{} pdq entries", names.len())),
+        out.contains("version 1") && out.contains(&format!("{} pdq (radius 31)", names.len())),
         "{out}"
     );
     assert!(
@@ -570,9 +570,44 @@ fn cli_imports_a_list_and_matches_against_it() {
     assert!(err.contains("in use by another hashguard process"), "{err}");
     assert_eq!(hashguard(&["--data", data_arg, "match", &q]).0, 0);
     drop(held);
-    let (code, out, _) = hashguard(&["--data", data_arg, "lists", "status"]);
+    let (code, out, _) = hashguard(&["--data", data_arg, "lists", "status", "--bad-rows"]);
     assert_eq!(code, 0);
     assert!(out.contains("demo") && out.contains("pdq"), "{out}");
+    assert!(
+        out.contains(&format!("line {}: ", names.len() + 1)),
+        "the last attempt's malformed row is listed: {out}"
+    );
+
+    // A delta removes entry 3, so the variant no longer matches; a rollback brings it back.
+    let delta = tmp.path().join("delta.jsonl");
+    std::fs::write(&delta, "{\"id\":\"3\",\"op\":\"remove\"}\n").unwrap();
+    let (code, out, err) = hashguard(&[
+        "--data",
+        data_arg,
+        "lists",
+        "import",
+        "--list",
+        "demo",
+        "--format",
+        "jsonl",
+        "--delta",
+        delta.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("version 2"), "{out}");
+    assert_eq!(hashguard(&["--data", data_arg, "match", &q]).0, 1);
+    let (code, out, err) = hashguard(&["--data", data_arg, "lists", "rollback", "demo"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("back at version 1"), "{out}");
+    assert_eq!(hashguard(&["--data", data_arg, "match", &q]).0, 0);
+    let (code, _, err) = hashguard(&["--data", data_arg, "lists", "rollback", "demo"]);
+    assert_eq!(code, 65, "{err}");
+    assert!(err.contains("no previous version"), "{err}");
+    let (code, out, _) = hashguard(&["--data", data_arg, "lists", "status", "demo", "--json"]);
+    assert_eq!(code, 0);
+    let status: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(status["list"]["version"], 1);
+    assert_eq!(status["list"]["digest"].as_str().map(str::len), Some(64));
 }
 
 // ---------------------------------------------------------------- test data is reproducible

@@ -1,13 +1,14 @@
 //! `hashguard lists`: import hash lists into the store and show what is there.
 
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 
 use hashguard::hashing::HashKind;
-use hashguard::lists::{self, ImportOptions, ListFormat};
+use hashguard::lists::format::ReadOptions;
+use hashguard::lists::{self, ImportOptions, ListFormat, Mode, Settings};
 use hashguard::store::{self, Store};
 
 use super::exit;
@@ -15,21 +16,42 @@ use super::exit;
 /// List subcommands.
 #[derive(Subcommand, Debug)]
 pub enum ListsCommand {
-    /// Import a list file as a new version of a list, replacing the old one atomically.
+    /// Import a list file as a new version of a list (in full, or as a delta), publishing it
+    /// atomically.
     #[command(after_help = "Examples:
   hashguard lists import --list ncmec --kind pdq hashes.txt
   hashguard lists import --list vic --format jsonl vic.jsonl
+  hashguard lists import --list vic --format jsonl --delta changes.jsonl
 
 Formats: plain (one hex hash a line, id = 0-based line number, needs --kind; or
-`<kind> <hex>` a line) and jsonl ({\"id\",\"kind\",\"hash\",\"category\"?} a line).
+`<kind> <hex>` a line) and jsonl ({\"id\",\"kind\",\"hash\",\"category\"?,\"op\"?} a line).
+A full load replaces the list; --delta adds, replaces (same id and kind) and removes
+(\"op\":\"remove\", with or without a hash) entries of the active version. The new
+version is verified (count and digest read back) before it is published; the
+previous version is kept for `lists rollback`.
 Malformed rows are skipped and reported with their line numbers; when they exceed
 --max-bad-pct of the rows, nothing is published and the old version stays active.
 
-Exit status: 0 published, 65 too many malformed rows, 66 input missing,
-75 the data directory is in use by a running server, 74 other I/O errors.")]
+Exit status: 0 published, 65 too many malformed rows or a failed verification,
+66 input missing, 75 the data directory is in use by a running server, 74 other
+I/O errors.")]
     Import(ImportArgs),
-    /// Show every list: kind, radius, version, entries, malformed rows, publication time.
-    Status,
+    /// Show every list: kinds, version, entries, digest, and the last attempt to change it.
+    #[command(after_help = "Examples:
+  hashguard lists status
+  hashguard lists status ncmec --bad-rows
+  hashguard lists status --json")]
+    Status(StatusArgs),
+    /// Make a list's previous version active again (the current one is deleted).
+    #[command(after_help = "Example:
+  hashguard lists rollback ncmec
+
+Exit status: 0 rolled back, 65 no previous version, 75 the data directory is in
+use by a running server, 74 other I/O errors.")]
+    Rollback {
+        /// The list.
+        name: String,
+    },
 }
 
 /// Formats `lists import` reads.
@@ -53,12 +75,19 @@ pub struct ImportArgs {
     /// Hash kind of bare hex lines (pdq, phash, dhash, md5, sha1, sha256).
     #[arg(long)]
     kind: Option<HashKind>,
-    /// Match radius (default: 31 for PDQ, 10 for pHash/dHash, 0 for digests).
-    #[arg(long)]
-    radius: Option<u32>,
-    /// Category reported with this list's matches.
+    /// Match radius of perceptual kinds, as R (every perceptual kind) or KIND=R, repeatable
+    /// (default: 31 for PDQ, 10 for pHash/dHash; digests always match exactly).
+    #[arg(long, value_name = "[KIND=]R")]
+    radius: Vec<String>,
+    /// Category reported with this list's matches when an entry has none.
     #[arg(long)]
     category: Option<String>,
+    /// Investigating unit this list's matches are routed to (the server's default if unset).
+    #[arg(long)]
+    unit: Option<String>,
+    /// The file changes the active version instead of replacing it.
+    #[arg(long)]
+    delta: bool,
     /// Largest share of malformed rows, in percent, that still publishes the list.
     #[arg(long, default_value_t = 1.0)]
     max_bad_pct: f64,
@@ -66,11 +95,67 @@ pub struct ImportArgs {
     file: PathBuf,
 }
 
+/// Arguments of `lists status`.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Only this list.
+    name: Option<String>,
+    /// Also print the malformed rows of the last attempt, with their line numbers.
+    #[arg(long)]
+    bad_rows: bool,
+    /// One JSON object a line (metadata and last attempt) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `R` or `KIND=R`, for every perceptual kind or one kind.
+fn parse_radii(args: &[String]) -> Result<Vec<(HashKind, u32)>, String> {
+    let mut out = Vec::new();
+    for a in args {
+        let (kinds, r) = match a.split_once('=') {
+            Some((k, r)) => (vec![k.parse::<HashKind>().map_err(|e| e.to_string())?], r),
+            None => (
+                HashKind::ALL
+                    .into_iter()
+                    .filter(|k| k.is_perceptual())
+                    .collect(),
+                a.as_str(),
+            ),
+        };
+        let r: u32 = r
+            .trim()
+            .parse()
+            .map_err(|_| format!("--radius {a:?}: expected a number or KIND=NUMBER"))?;
+        for k in kinds {
+            if !k.is_perceptual() && r != 0 {
+                return Err(format!("--radius {a:?}: {k} digests only match exactly"));
+            }
+            out.retain(|(x, _)| *x != k);
+            out.push((k, r));
+        }
+    }
+    Ok(out)
+}
+
 /// Runs a `lists` subcommand against the store at `data`.
 pub fn run(cmd: ListsCommand, data: &Path) -> i32 {
     match cmd {
         ListsCommand::Import(args) => import(args, data),
-        ListsCommand::Status => status(data),
+        ListsCommand::Status(args) => status(args, data),
+        ListsCommand::Rollback { name } => rollback(&name, data),
+    }
+}
+
+fn list_exit(e: &lists::Error) -> i32 {
+    match e {
+        lists::Error::Store(e) => store_exit(e),
+        lists::Error::TooManyBadRows { .. }
+        | lists::Error::Verify { .. }
+        | lists::Error::NoBase { .. }
+        | lists::Error::NoPrevious { .. } => exit::DATA_ERR,
+        lists::Error::BadName { .. } => exit::USAGE,
+        lists::Error::NoSuchList { .. } => exit::NO_INPUT,
+        _ => exit::IO,
     }
 }
 
@@ -83,6 +168,18 @@ pub(super) fn store_exit(e: &store::Error) -> i32 {
 }
 
 fn import(args: ImportArgs, data: &Path) -> i32 {
+    let radii = match parse_radii(&args.radius) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hashguard: {e}");
+            return exit::USAGE;
+        }
+    };
+    let source = if args.file.as_os_str() == "-" {
+        "stdin".to_string()
+    } else {
+        format!("file:{}", args.file.display())
+    };
     let input: Box<dyn io::BufRead> = if args.file.as_os_str() == "-" {
         Box::new(BufReader::new(io::stdin()))
     } else {
@@ -106,54 +203,55 @@ fn import(args: ImportArgs, data: &Path) -> i32 {
             FormatArg::Plain => ListFormat::Plain,
             FormatArg::Jsonl => ListFormat::Jsonl,
         },
-        kind: args.kind,
-        radius: args.radius,
-        category: args.category,
-        max_bad_pct: args.max_bad_pct,
+        read: ReadOptions { kind: args.kind },
+        mode: if args.delta { Mode::Delta } else { Mode::Full },
+        settings: Settings {
+            radii,
+            category: args.category,
+            unit: args.unit,
+            source,
+            max_bad_pct: args.max_bad_pct,
+        },
     };
     let started = std::time::Instant::now();
     match lists::import(&store, &args.name, input, &opts) {
-        Ok(report) => {
-            for b in &report.bad_rows {
+        Ok(staged) => {
+            for b in &staged.bad_rows {
                 eprintln!("hashguard: line {}: skipped: {}", b.line, b.reason);
             }
-            let m = &report.meta;
+            if staged.meta.bad_rows > staged.bad_rows.len() as u64 {
+                eprintln!(
+                    "hashguard: ... and {} more malformed rows",
+                    staged.meta.bad_rows - staged.bad_rows.len() as u64
+                );
+            }
+            let m = &staged.meta;
+            let kinds: Vec<String> = m
+                .kinds
+                .iter()
+                .map(|k| format!("{} {} (radius {})", k.entries, k.kind, k.radius))
+                .collect();
             println!(
-                "published list {} version {}: {} {} entries, radius {}, {} malformed rows skipped ({:.1?})",
+                "published list {} version {}: {} entries ({}), {} malformed rows skipped, {} repeated ids replaced, digest {} ({:.1?})",
                 m.name,
                 m.version,
                 m.entries,
-                m.kind,
-                m.radius,
+                kinds.join(", "),
                 m.bad_rows,
+                staged.duplicates,
+                &m.digest[..16],
                 started.elapsed()
             );
             exit::OK
         }
-        Err(lists::Error::Store(e)) => {
-            eprintln!("hashguard: {e}");
-            store_exit(&e)
-        }
-        Err(e @ lists::Error::TooManyBadRows { .. }) => {
-            eprintln!("hashguard: {e}");
-            exit::DATA_ERR
-        }
-        Err(e @ (lists::Error::BadName { .. } | lists::Error::Read { .. })) => {
-            eprintln!("hashguard: {e}");
-            if matches!(e, lists::Error::BadName { .. }) {
-                exit::USAGE
-            } else {
-                exit::IO
-            }
-        }
         Err(e) => {
             eprintln!("hashguard: {e}");
-            exit::IO
+            list_exit(&e)
         }
     }
 }
 
-fn status(data: &Path) -> i32 {
+fn status(args: StatusArgs, data: &Path) -> i32 {
     let store = match Store::open_read_only(data) {
         Ok(s) => s,
         Err(e) => {
@@ -161,23 +259,99 @@ fn status(data: &Path) -> i32 {
             return store_exit(&e);
         }
     };
-    match lists::all(&store) {
-        Ok(all) => {
-            println!(
-                "{:<24} {:<7} {:>6} {:>8} {:>12} {:>9}  published",
-                "list", "kind", "radius", "version", "entries", "bad rows"
-            );
-            for m in all {
-                println!(
-                    "{:<24} {:<7} {:>6} {:>8} {:>12} {:>9}  {}",
-                    m.name, m.kind, m.radius, m.version, m.entries, m.bad_rows, m.published_at
-                );
+    let metas = match &args.name {
+        Some(n) => lists::get(&store, n).map(|m| vec![m]),
+        None => lists::all(&store),
+    };
+    let metas = match metas {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("hashguard: {e}");
+            return list_exit(&e);
+        }
+    };
+    let mut out = io::stdout().lock();
+    if !args.json {
+        let _ = writeln!(
+            out,
+            "{:<20} {:<16} {:>8} {:>12} {:>9} {:<16}  last attempt",
+            "list", "kinds", "version", "entries", "bad rows", "digest"
+        );
+    }
+    for m in metas {
+        let attempt = match lists::last_attempt(&store, &m.name) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("hashguard: {e}");
+                return exit::IO;
             }
+        };
+        let written = if args.json {
+            let rec = serde_json::json!({"list": m, "last_attempt": attempt});
+            writeln!(out, "{rec}")
+        } else {
+            let last = match &attempt {
+                Some(a) if a.ok => format!("ok at {}", a.at),
+                Some(a) => format!(
+                    "FAILED at {}: {}",
+                    a.at,
+                    a.error.as_deref().unwrap_or("unknown error")
+                ),
+                None => "-".into(),
+            };
+            let mut w = writeln!(
+                out,
+                "{:<20} {:<16} {:>8} {:>12} {:>9} {:<16}  {last}",
+                m.name,
+                m.kind_names(),
+                m.version,
+                m.entries,
+                m.bad_rows,
+                &m.digest[..m.digest.len().min(16)]
+            );
+            if args.bad_rows
+                && let Some(a) = &attempt
+            {
+                for b in &a.bad_rows {
+                    w = w.and_then(|_| writeln!(out, "    line {}: {}", b.line, b.reason));
+                }
+                if a.bad > a.bad_rows.len() as u64 {
+                    w = w.and_then(|_| {
+                        writeln!(out, "    ... and {} more", a.bad - a.bad_rows.len() as u64)
+                    });
+                }
+            }
+            w
+        };
+        if written.is_err() {
+            return exit::IO;
+        }
+    }
+    exit::OK
+}
+
+fn rollback(name: &str, data: &Path) -> i32 {
+    let store = match Store::open(data) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hashguard: {e}");
+            return store_exit(&e);
+        }
+    };
+    match lists::rollback(&store, name) {
+        Ok(m) => {
+            println!(
+                "list {} is back at version {}: {} entries, digest {}",
+                m.name,
+                m.version,
+                m.entries,
+                &m.digest[..16]
+            );
             exit::OK
         }
         Err(e) => {
             eprintln!("hashguard: {e}");
-            exit::IO
+            list_exit(&e)
         }
     }
 }

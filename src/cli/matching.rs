@@ -130,10 +130,8 @@ pub fn run(args: MatchArgs, data: &Path) -> i32 {
                 let Some(q) = q else { return Vec::new() };
                 let mut out = Vec::new();
                 for (li, l) in loaded.iter().enumerate() {
-                    if l.meta.kind == q.kind() {
-                        let r = args.radius.unwrap_or(l.meta.radius);
-                        out.extend(l.index.query(q, r).into_iter().map(|m| (li, m)));
-                    }
+                    let found = l.query_radius(q, args.radius);
+                    out.extend(found.into_iter().map(|m| (li, m)));
                 }
                 out
             })
@@ -162,7 +160,7 @@ pub fn run(args: MatchArgs, data: &Path) -> i32 {
                         "list": l.meta.name,
                         "entry": entry.id,
                         "distance": m.distance,
-                        "kind": l.meta.kind,
+                        "kind": entry.hash.kind(),
                     });
                     // The entry's own category, else the list's; absent when neither has one.
                     if let Some(c) = entry.category.or_else(|| l.meta.category.clone()) {
@@ -223,7 +221,7 @@ fn load_lists(
     };
     metas
         .iter()
-        .filter(|m| kinds.contains(&m.kind))
+        .filter(|m| m.kinds.iter().any(|k| kinds.contains(&k.kind)))
         .map(|m| lists::load(store, m))
         .collect()
 }

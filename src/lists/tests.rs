@@ -1,15 +1,27 @@
 use super::*;
 use crate::hashing::PdqHash;
+use crate::lists::format::ReadOptions;
 use crate::synth::SplitMix;
 
-fn opts(format: ListFormat, kind: Option<HashKind>) -> ImportOptions {
+fn opts(format: ListFormat, kind: Option<HashKind>, mode: Mode) -> ImportOptions {
     ImportOptions {
         format,
-        kind,
-        radius: None,
-        category: Some("A1".into()),
-        max_bad_pct: 1.0,
+        read: ReadOptions { kind },
+        mode,
+        settings: Settings {
+            category: Some("A1".into()),
+            source: "test".into(),
+            ..Settings::default()
+        },
     }
+}
+
+fn plain_pdq() -> ImportOptions {
+    opts(ListFormat::Plain, Some(HashKind::Pdq), Mode::Full)
+}
+
+fn jsonl(mode: Mode) -> ImportOptions {
+    opts(ListFormat::Jsonl, None, mode)
 }
 
 fn random_pdq(rng: &mut SplitMix) -> PdqHash {
@@ -20,6 +32,28 @@ fn plain(hashes: &[PdqHash]) -> String {
     hashes.iter().map(|h| format!("{h}\n")).collect()
 }
 
+fn count_prefix(store: &Store, cf: Cf, prefix: Key) -> usize {
+    store.scan_prefix(cf, prefix.bytes()).unwrap().count()
+}
+
+/// The active version's entries as (id, kind, hash hex, category), sorted.
+fn contents(store: &Store, name: &str) -> Vec<(String, HashKind, String, Option<String>)> {
+    let meta = get(store, name).unwrap();
+    let mut v: Vec<_> = entries(store, name, meta.version)
+        .unwrap()
+        .map(|r| {
+            let (_, e) = r.unwrap();
+            (e.id, e.hash.kind(), e.hash.to_string(), e.category)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+const MD5_A: &str = "900150983cd24fb0d6963f7d28e17f72";
+const MD5_B: &str = "e2fc714c4727ee9395f324cd2e7f331f";
+const SHA1_A: &str = "a9993e364706816aba3e25717850c26c9cd0d89d";
+
 #[test]
 fn import_reopen_and_match() {
     let dir = tempfile::tempdir().unwrap();
@@ -29,90 +63,89 @@ fn import_reopen_and_match() {
     hashes.push(hashes[10]);
     {
         let store = Store::open(dir.path()).unwrap();
-        let report = import(
-            &store,
-            "ncmec",
-            plain(&hashes).as_bytes(),
-            &opts(ListFormat::Plain, Some(HashKind::Pdq)),
-        )
-        .unwrap();
-        assert_eq!(report.meta.entries, 3001);
-        assert_eq!((report.meta.version, report.meta.radius), (1, 31));
+        let staged = import(&store, "ncmec", plain(&hashes).as_bytes(), &plain_pdq()).unwrap();
+        assert_eq!(staged.meta.entries, 3001);
+        assert_eq!(staged.meta.version, 1);
+        assert_eq!(staged.meta.kinds[0].radius, 31);
     }
     let store = Store::open_read_only(dir.path()).unwrap();
     let meta = get(&store, "ncmec").unwrap();
     let list = load(&store, &meta).unwrap();
-    assert_eq!(list.index.len(), 3001);
+    assert_eq!(list.len(), 3001);
     let mut q = hashes[10].words();
     q[0] ^= 0xff; // 8 bits away
-    let found = list
-        .index
-        .query(&AnyHash::Pdq(PdqHash::from_words(q)), meta.radius);
+    let found = list.query(&AnyHash::Pdq(PdqHash::from_words(q)));
+    let m = |entry| Match { entry, distance: 8 };
+    assert_eq!(found, vec![m(10), m(3000)]);
+    let e = entry(&store, &meta, 3000).unwrap();
     assert_eq!(
-        found,
-        vec![
-            Match {
-                entry: 10,
-                distance: 8
-            },
-            Match {
-                entry: 3000,
-                distance: 8
-            }
-        ]
+        (e.id.as_str(), e.provenance.source.as_str()),
+        ("3000", "test")
     );
-    assert_eq!(entry(&store, &meta, 3000).unwrap().id, "3000");
+    assert_eq!(e.provenance.fetched_version, 1);
     assert_eq!(
         entry(&store, &meta, 10).unwrap().hash,
-        hashes[10].0.to_vec()
+        AnyHash::Pdq(hashes[10])
     );
 }
 
 #[test]
-fn reimport_replaces_the_list_and_drops_the_old_version() {
+fn reimports_keep_the_previous_version_and_prune_older_ones() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let mut rng = SplitMix::new(2);
-    let first: Vec<PdqHash> = (0..50).map(|_| random_pdq(&mut rng)).collect();
-    let second: Vec<PdqHash> = (0..20).map(|_| random_pdq(&mut rng)).collect();
-    let o = opts(ListFormat::Plain, Some(HashKind::Pdq));
-    import(&store, "l", plain(&first).as_bytes(), &o).unwrap();
-    let meta = import(&store, "l", plain(&second).as_bytes(), &o)
-        .unwrap()
-        .meta;
-    assert_eq!((meta.version, meta.entries), (2, 20));
+    let lists: Vec<Vec<PdqHash>> = [50, 20, 30]
+        .iter()
+        .map(|&n| (0..n).map(|_| random_pdq(&mut rng)).collect())
+        .collect();
+    for l in &lists {
+        import(&store, "l", plain(l).as_bytes(), &plain_pdq()).unwrap();
+    }
+    let meta = get(&store, "l").unwrap();
+    assert_eq!(
+        (meta.version, meta.previous, meta.entries),
+        (3, Some(2), 30)
+    );
     let list = load(&store, &meta).unwrap();
     assert!(
-        list.index.query(&AnyHash::Pdq(first[0]), 0).is_empty(),
+        list.query(&AnyHash::Pdq(lists[1][0])).is_empty(),
         "old entries are gone"
     );
-    assert_eq!(list.index.query(&AnyHash::Pdq(second[0]), 0).len(), 1);
+    assert_eq!(list.query(&AnyHash::Pdq(lists[2][0])).len(), 1);
+    assert_eq!(count_prefix(&store, Cf::Entries, entries_prefix("l", 1)), 0);
     assert_eq!(
-        store
-            .scan_prefix(Cf::Entries, entries_prefix("l", 1).bytes())
-            .unwrap()
-            .count(),
+        count_prefix(&store, Cf::Index, Key::new(b'N').str("l").u32(1)),
         0
     );
     assert_eq!(
-        store
-            .scan_prefix(Cf::Index, chunk_prefix("l", 1).bytes())
-            .unwrap()
-            .count(),
-        0
+        count_prefix(&store, Cf::Entries, entries_prefix("l", 2)),
+        20
     );
+
+    // Rollback makes version 2 active with its own counts and digest, and drops version 3.
+    let back = rollback(&store, "l").unwrap();
+    assert_eq!((back.version, back.previous, back.entries), (2, None, 20));
+    assert_eq!(count_prefix(&store, Cf::Entries, entries_prefix("l", 3)), 0);
+    let list = load(&store, &get(&store, "l").unwrap()).unwrap();
+    assert_eq!(list.query(&AnyHash::Pdq(lists[1][0])).len(), 1);
+    assert!(matches!(
+        rollback(&store, "l"),
+        Err(Error::NoPrevious { .. })
+    ));
+    // Version numbers are never reused: the next import is version 4.
+    let next = import(&store, "l", plain(&lists[0]).as_bytes(), &plain_pdq()).unwrap();
+    assert_eq!((next.meta.version, next.meta.previous), (4, Some(2)));
 }
 
 #[test]
-fn too_many_bad_rows_keeps_the_old_version() {
+fn too_many_bad_rows_keeps_the_old_version_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let mut rng = SplitMix::new(3);
     let good: Vec<PdqHash> = (0..10).map(|_| random_pdq(&mut rng)).collect();
-    let o = opts(ListFormat::Plain, Some(HashKind::Pdq));
-    import(&store, "l", plain(&good).as_bytes(), &o).unwrap();
+    import(&store, "l", plain(&good).as_bytes(), &plain_pdq()).unwrap();
     let damaged = format!("{}not-a-hash\n", plain(&good[..5]));
-    match import(&store, "l", damaged.as_bytes(), &o) {
+    match import(&store, "l", damaged.as_bytes(), &plain_pdq()) {
         Err(Error::TooManyBadRows {
             bad: 1,
             total: 6,
@@ -123,57 +156,224 @@ fn too_many_bad_rows_keeps_the_old_version() {
     }
     let meta = get(&store, "l").unwrap();
     assert_eq!((meta.version, meta.entries), (1, 10));
+    assert_eq!(count_prefix(&store, Cf::Entries, entries_prefix("l", 2)), 0);
+    let attempt = last_attempt(&store, "l").unwrap().unwrap();
+    assert!(!attempt.ok);
     assert_eq!(
-        store
-            .scan_prefix(Cf::Entries, entries_prefix("l", 2).bytes())
-            .unwrap()
-            .count(),
-        0
+        (attempt.rows, attempt.bad, attempt.bad_rows[0].line),
+        (6, 1, 6)
     );
+    assert!(attempt.error.unwrap().contains("malformed"));
     // Within the allowed share, bad rows are skipped and reported with their line.
-    let lenient = ImportOptions {
-        max_bad_pct: 50.0,
-        ..o
-    };
-    let report = import(&store, "l", damaged.as_bytes(), &lenient).unwrap();
-    assert_eq!((report.meta.entries, report.meta.bad_rows), (5, 1));
-    assert_eq!(report.bad_rows[0].line, 6);
+    let mut lenient = plain_pdq();
+    lenient.settings.max_bad_pct = 50.0;
+    let staged = import(&store, "l", damaged.as_bytes(), &lenient).unwrap();
+    assert_eq!((staged.meta.entries, staged.meta.bad_rows), (5, 1));
+    assert_eq!(staged.bad_rows[0].line, 6);
+    assert!(last_attempt(&store, "l").unwrap().unwrap().ok);
 }
 
 #[test]
-fn exact_lists_match_digests() {
+fn one_list_holds_several_kinds() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let text =
-        "{\"id\":\"vic-1\",\"kind\":\"md5\",\"hash\":\"900150983CD24FB0D6963F7D28E17F72\"}\n";
-    let meta = import(
-        &store,
-        "vic",
-        text.as_bytes(),
-        &opts(ListFormat::Jsonl, None),
-    )
-    .unwrap()
-    .meta;
-    assert_eq!((meta.kind, meta.radius), (HashKind::Md5, 0));
-    let list = load(&store, &meta).unwrap();
-    let q = AnyHash::parse(HashKind::Md5, "900150983cd24fb0d6963f7d28e17f72").unwrap();
+    let pdq = random_pdq(&mut SplitMix::new(4));
+    let text = format!(
+        "{{\"id\":\"r1\",\"kind\":\"md5\",\"hash\":\"{}\"}}\n\
+         {{\"id\":\"r1\",\"kind\":\"sha1\",\"hash\":\"{SHA1_A}\"}}\n\
+         {{\"id\":\"r1\",\"kind\":\"pdq\",\"hash\":\"{pdq}\",\"category\":\"B2\"}}\n",
+        MD5_A.to_uppercase()
+    );
+    let meta = import(&store, "ncmec", text.as_bytes(), &jsonl(Mode::Full))
+        .unwrap()
+        .meta;
+    assert_eq!(meta.kind_names(), "pdq+md5+sha1");
     assert_eq!(
-        list.index.query(&q, 0),
+        meta.kinds
+            .iter()
+            .map(|k| (k.radius, k.entries))
+            .collect::<Vec<_>>(),
+        vec![(31, 1), (0, 1), (0, 1)]
+    );
+    let list = load(&store, &meta).unwrap();
+    let md5 = AnyHash::parse(HashKind::Md5, MD5_A).unwrap();
+    let sha1 = AnyHash::parse(HashKind::Sha1, SHA1_A).unwrap();
+    assert_eq!(
+        list.query(&md5),
         vec![Match {
             entry: 0,
             distance: 0
         }]
     );
-    assert_eq!(entry(&store, &meta, 0).unwrap().id, "vic-1");
+    assert_eq!(
+        list.query(&sha1),
+        vec![Match {
+            entry: 1,
+            distance: 0
+        }]
+    );
+    assert_eq!(list.query(&AnyHash::Pdq(pdq))[0].entry, 2);
+    let e = entry(&store, &meta, 2).unwrap();
+    assert_eq!((e.id.as_str(), e.category.as_deref()), ("r1", Some("B2")));
+    assert!(
+        list.query(&AnyHash::parse(HashKind::Md5, MD5_B).unwrap())
+            .is_empty()
+    );
+}
+
+#[test]
+fn deltas_add_replace_and_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let full = format!(
+        "{{\"id\":\"a\",\"kind\":\"md5\",\"hash\":\"{MD5_A}\"}}\n\
+         {{\"id\":\"a\",\"kind\":\"sha1\",\"hash\":\"{SHA1_A}\"}}\n\
+         {{\"id\":\"b\",\"kind\":\"md5\",\"hash\":\"{MD5_B}\"}}\n"
+    );
+    let v1 = import(&store, "l", full.as_bytes(), &jsonl(Mode::Full))
+        .unwrap()
+        .meta;
+    // Remove a's SHA-1 only, relabel b, add c, add then remove d, remove an unknown id.
+    let delta = format!(
+        "{{\"id\":\"a\",\"kind\":\"sha1\",\"hash\":\"{SHA1_A}\",\"op\":\"remove\"}}\n\
+         {{\"id\":\"b\",\"kind\":\"md5\",\"hash\":\"{MD5_B}\",\"category\":\"B1\"}}\n\
+         {{\"id\":\"c\",\"kind\":\"md5\",\"hash\":\"{}\"}}\n\
+         {{\"id\":\"d\",\"kind\":\"md5\",\"hash\":\"{}\"}}\n\
+         {{\"id\":\"d\",\"op\":\"remove\"}}\n\
+         {{\"id\":\"zz\",\"op\":\"remove\"}}\n",
+        "1".repeat(32),
+        "2".repeat(32)
+    );
+    let v2 = import(&store, "l", delta.as_bytes(), &jsonl(Mode::Delta))
+        .unwrap()
+        .meta;
+    assert_eq!(
+        (v2.version, v2.previous, v2.entries),
+        (2, Some(v1.version), 3)
+    );
+    let md5 = |h: &str| AnyHash::parse(HashKind::Md5, h).unwrap().to_string();
+    assert_eq!(
+        contents(&store, "l"),
+        vec![
+            ("a".into(), HashKind::Md5, md5(MD5_A), None),
+            ("b".into(), HashKind::Md5, md5(MD5_B), Some("B1".into())),
+            ("c".into(), HashKind::Md5, md5(&"1".repeat(32)), None),
+        ]
+    );
+    // Carried-over entries keep their provenance; new ones name the new version.
+    let list = load(&store, &v2).unwrap();
+    let a = list.query(&AnyHash::parse(HashKind::Md5, MD5_A).unwrap())[0].entry;
+    assert_eq!(entry(&store, &v2, a).unwrap().provenance.fetched_version, 1);
+    let c = list.query(&AnyHash::parse(HashKind::Md5, &"1".repeat(32)).unwrap())[0].entry;
+    assert_eq!(entry(&store, &v2, c).unwrap().provenance.fetched_version, 2);
+    assert!(
+        list.query(&AnyHash::parse(HashKind::Sha1, SHA1_A).unwrap())
+            .is_empty()
+    );
+
+    // Removing every id of a kind drops the kind; removing id "a" drops all its hashes.
+    let v3 = import(
+        &store,
+        "l",
+        "{\"id\":\"a\",\"op\":\"remove\"}\n".as_bytes(),
+        &jsonl(Mode::Delta),
+    )
+    .unwrap()
+    .meta;
+    assert_eq!(v3.entries, 2);
+
+    // The same content loaded in full, in another order, has the same digest.
+    let same = format!(
+        "{{\"id\":\"c\",\"kind\":\"md5\",\"hash\":\"{}\"}}\n\
+         {{\"id\":\"b\",\"kind\":\"md5\",\"hash\":\"{MD5_B}\",\"category\":\"B1\"}}\n",
+        "1".repeat(32)
+    );
+    let v4 = import(&store, "l", same.as_bytes(), &jsonl(Mode::Full))
+        .unwrap()
+        .meta;
+    assert_eq!(v4.digest, v3.digest);
+    assert_ne!(v4.digest, v2.digest);
+}
+
+#[test]
+fn a_delta_needs_a_base_and_a_full_load_refuses_removals() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let row = format!("{{\"id\":\"a\",\"kind\":\"md5\",\"hash\":\"{MD5_A}\"}}\n");
+    assert!(matches!(
+        import(&store, "l", row.as_bytes(), &jsonl(Mode::Delta)),
+        Err(Error::NoBase { .. })
+    ));
+    let text = format!("{row}{{\"id\":\"a\",\"op\":\"remove\"}}\n");
+    let mut o = jsonl(Mode::Full);
+    o.settings.max_bad_pct = 50.0;
+    let staged = import(&store, "l", text.as_bytes(), &o).unwrap();
+    assert_eq!((staged.meta.entries, staged.bad_rows[0].line), (1, 2));
+    assert!(staged.bad_rows[0].reason.contains("removal"));
+}
+
+#[test]
+fn repeated_ids_in_a_full_load_keep_the_last_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut rng = SplitMix::new(5);
+    let (p1, p2) = (random_pdq(&mut rng), random_pdq(&mut rng));
+    let text = format!(
+        "{{\"id\":\"x\",\"kind\":\"pdq\",\"hash\":\"{p1}\"}}\n\
+         {{\"id\":\"y\",\"kind\":\"md5\",\"hash\":\"{MD5_A}\"}}\n\
+         {{\"id\":\"x\",\"kind\":\"pdq\",\"hash\":\"{p2}\"}}\n"
+    );
+    let staged = import(&store, "l", text.as_bytes(), &jsonl(Mode::Full)).unwrap();
+    assert_eq!((staged.meta.entries, staged.duplicates), (2, 1));
+    let list = load(&store, &staged.meta).unwrap();
+    assert!(list.query_radius(&AnyHash::Pdq(p1), Some(0)).is_empty());
+    assert_eq!(list.query_radius(&AnyHash::Pdq(p2), Some(0)).len(), 1);
+    // The digest is the digest of what is stored.
+    let mut again = String::new();
+    again.push_str(&format!(
+        "{{\"id\":\"x\",\"kind\":\"pdq\",\"hash\":\"{p2}\"}}\n"
+    ));
+    again.push_str(&format!(
+        "{{\"id\":\"y\",\"kind\":\"md5\",\"hash\":\"{MD5_A}\"}}\n"
+    ));
+    let clean = import(&store, "l", again.as_bytes(), &jsonl(Mode::Full)).unwrap();
+    assert_eq!(clean.meta.digest, staged.meta.digest);
+}
+
+#[test]
+fn a_version_that_fails_the_sources_figures_is_not_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let row = format!("{{\"id\":\"a\",\"kind\":\"md5\",\"hash\":\"{MD5_A}\"}}\n");
+    import(&store, "l", row.as_bytes(), &jsonl(Mode::Full)).unwrap();
+    let mut b = Builder::new(&store, "l", Mode::Full, Settings::default()).unwrap();
+    assert_eq!(b.version(), 2);
+    b.push_rows(format::read(
+        ListFormat::Jsonl,
+        row.as_bytes(),
+        &ReadOptions::default(),
+    ))
+    .unwrap();
+    let expect = Expect {
+        entries: Some(2),
+        digest: None,
+    };
+    assert!(matches!(b.finish(&expect), Err(Error::Verify { .. })));
+    assert_eq!(get(&store, "l").unwrap().version, 1);
+    assert_eq!(count_prefix(&store, Cf::Entries, entries_prefix("l", 2)), 0);
+    // A staged version whose base is no longer active is refused.
+    let b = Builder::new(&store, "l", Mode::Full, Settings::default()).unwrap();
+    let staged = b.finish(&Expect::default()).unwrap();
+    import(&store, "l", row.as_bytes(), &jsonl(Mode::Full)).unwrap();
+    assert!(matches!(publish(&store, staged), Err(Error::Verify { .. })));
 }
 
 #[test]
 fn names_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let o = opts(ListFormat::Plain, Some(HashKind::Pdq));
     assert!(matches!(
-        import(&store, "../x", "".as_bytes(), &o),
+        import(&store, "../x", "".as_bytes(), &plain_pdq()),
         Err(Error::BadName { .. })
     ));
     assert!(matches!(get(&store, "none"), Err(Error::NoSuchList { .. })));

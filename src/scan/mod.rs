@@ -199,10 +199,10 @@ impl Lists {
             .iter()
             .map(|l| report::ListUsed {
                 name: l.meta.name.clone(),
-                kind: l.meta.kind,
                 version: l.meta.version,
                 entries: l.meta.entries,
-                radius: l.meta.radius,
+                digest: l.meta.digest.clone(),
+                kinds: l.meta.kinds.clone(),
             })
             .collect()
     }
@@ -226,16 +226,13 @@ impl Lists {
         }
         let mut found: HashMap<(usize, u32), Found> = HashMap::new();
         for (li, l) in self.lists.iter().enumerate() {
-            if let (HashKind::Pdq, Some(variants)) = (l.meta.kind, &rec.pdq_variants) {
-                for (m, v) in l.index.query_pdq_variants(variants, l.meta.radius) {
+            if let (true, Some(variants)) = (l.has_kind(HashKind::Pdq), &rec.pdq_variants) {
+                for (m, v) in l.query_pdq_variants(variants) {
                     found.insert((li, m.entry), (m.distance, None, 0, v));
                 }
             }
             for (q, ts) in &queries {
-                if q.kind() != l.meta.kind {
-                    continue;
-                }
-                for m in l.index.query(q, l.meta.radius) {
+                for m in l.query(q) {
                     let e = found
                         .entry((li, m.entry))
                         .or_insert((m.distance, *ts, 0, 0));
@@ -257,9 +254,9 @@ impl Lists {
                 path: rec.path.clone(),
                 list: l.meta.name.clone(),
                 list_version: l.meta.version,
+                entry_hash: hex::encode(stored.hash_bytes()),
+                kind: stored.hash.kind(),
                 entry: stored.id,
-                kind: l.meta.kind,
-                entry_hash: hex::encode(&stored.hash),
                 distance,
                 category: stored.category.or_else(|| l.meta.category.clone()),
                 frame_ts,

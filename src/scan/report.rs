@@ -9,7 +9,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{Error, FILES, MATCHES, MatchRecord, ScanRecord, Totals, io_err, write_synced};
-use crate::hashing::HashKind;
 
 /// Output names.
 pub const SUMMARY: &str = "summary.json";
@@ -23,14 +22,14 @@ pub const VICS: &str = "vics.json";
 pub struct ListUsed {
     /// Name.
     pub name: String,
-    /// Hash kind.
-    pub kind: HashKind,
     /// Version used.
     pub version: u32,
     /// Entries in that version.
     pub entries: u64,
-    /// Match radius used.
-    pub radius: u32,
+    /// The version's order-independent digest, so the exact list content can be proven later.
+    pub digest: String,
+    /// Hash kinds, with the radius used and their entries.
+    pub kinds: Vec<crate::lists::KindMeta>,
 }
 
 /// `summary.json`.

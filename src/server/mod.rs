@@ -203,12 +203,20 @@ impl State {
             .ok_or_else(|| Status::unavailable("lists are still loading"))
     }
 
+    /// The unit a list's matches go to: the config's routing for the list, else the unit the
+    /// list was published with, else the default unit.
     fn unit_of(&self, list: &str) -> String {
-        self.config
-            .routing
-            .lists
-            .get(list)
-            .cloned()
+        if let Some(unit) = self.config.routing.lists.get(list) {
+            return unit.clone();
+        }
+        let loaded = self.lists.read().unwrap_or_else(|p| p.into_inner()).clone();
+        loaded
+            .and_then(|l| {
+                l.loaded()
+                    .iter()
+                    .find(|x| x.meta.name == list)
+                    .and_then(|x| x.meta.unit.clone())
+            })
             .unwrap_or_else(|| self.config.routing.default_unit.clone())
     }
 
@@ -669,17 +677,47 @@ impl proto::reports_server::Reports for ReportsService {
 
 struct ListsService(Arc<State>);
 
-fn list_info(state: &State, m: &lists::ListMeta) -> proto::ListInfo {
-    proto::ListInfo {
+fn list_info(state: &State, m: &lists::ListMeta) -> Result<proto::ListInfo, Status> {
+    let attempt =
+        lists::last_attempt(&state.store, &m.name).map_err(|e| Status::internal(e.to_string()))?;
+    Ok(proto::ListInfo {
         name: m.name.clone(),
-        kind: proto_kind(m.kind) as i32,
-        radius: m.radius,
         version: m.version,
         entries: m.entries,
         category: m.category.clone().unwrap_or_default(),
         unit: state.unit_of(&m.name),
         published_at: m.published_at,
-    }
+        kinds: m
+            .kinds
+            .iter()
+            .map(|k| proto::ListKind {
+                kind: proto_kind(k.kind) as i32,
+                radius: k.radius,
+                entries: k.entries,
+            })
+            .collect(),
+        digest: m.digest.clone(),
+        previous_version: m.previous.unwrap_or(0),
+        source: m.source.clone(),
+        upstream_version: m.upstream_version.clone().unwrap_or_default(),
+        bad_rows: m.bad_rows,
+        last_attempt: attempt.map(|a| proto::ListAttempt {
+            at: a.at,
+            ok: a.ok,
+            version: a.version.unwrap_or(0),
+            error: a.error.unwrap_or_default(),
+            rows: a.rows,
+            bad: a.bad,
+            bad_rows: a
+                .bad_rows
+                .into_iter()
+                .map(|b| proto::BadRow {
+                    line: b.line,
+                    reason: b.reason,
+                })
+                .collect(),
+        }),
+    })
 }
 
 #[tonic::async_trait]
@@ -692,7 +730,7 @@ impl proto::lists_server::Lists for ListsService {
         let state = self.0.clone();
         let lists = blocking(move || {
             let all = lists::all(&state.store).map_err(|e| Status::internal(e.to_string()))?;
-            Ok(all.iter().map(|m| list_info(&state, m)).collect())
+            all.iter().map(|m| list_info(&state, m)).collect()
         })
         .await?;
         Ok(Response::new(proto::ListListsResponse { lists }))
@@ -706,7 +744,7 @@ impl proto::lists_server::Lists for ListsService {
         let name = req.into_inner().name;
         let state = self.0.clone();
         let info = blocking(move || match lists::get(&state.store, &name) {
-            Ok(m) => Ok(list_info(&state, &m)),
+            Ok(m) => list_info(&state, &m),
             Err(lists::Error::NoSuchList { .. }) => {
                 Err(Status::not_found(format!("no list named {name:?}")))
             }

@@ -209,7 +209,7 @@ impl Store {
         &'a self,
         cf: Cf,
         prefix: &[u8],
-    ) -> Result<impl Iterator<Item = Result<KeyValue, Error>> + 'a, Error> {
+    ) -> Result<impl Iterator<Item = Result<KeyValue, Error>> + use<'a>, Error> {
         let mut ro = ReadOptions::default();
         ro.set_readahead_size(4 << 20);
         ro.fill_cache(false);

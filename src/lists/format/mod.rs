@@ -70,7 +70,7 @@ pub struct ReadOptions {
 }
 
 /// A malformed row: where and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BadRow {
     /// 1-based line number.
     pub line: u64,

@@ -1,0 +1,833 @@
+//! Building, verifying, publishing and rolling back list versions.
+//!
+//! A [`Builder`] takes rows (a full load, or a delta of additions and removals on the active
+//! version) and writes a complete new version under its own keys, invisible to readers. Its
+//! [`Builder::finish`] builds the indexes, reads the version back to check its count and
+//! digest (against the source's own figures too, when the source gives them), and returns a
+//! [`Staged`] version; [`publish`] then flips the list's metadata to it in one synced batch and
+//! prunes versions older than the previous one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::entry::{self, Provenance, SetDigest, StoredEntry};
+use super::format::{self, BadRow, ListFormat, ListRow, Op, ReadOptions, RowError};
+use super::{
+    Error, KindMeta, ListIndex, ListMeta, check_name, chunk_prefix, default_radius, drop_version,
+    entries_prefix, extras_prefix, get, meta_key,
+};
+use crate::hashing::{AnyHash, HashKind};
+use crate::index::{Bits256, EntryId, HammingIndex, HashBits};
+use crate::store::{Batch, Cf, Key, Store};
+
+/// Bytes of writes collected before a batch is flushed during a bulk load.
+const BATCH_BYTES: usize = 16 << 20;
+
+/// Malformed rows kept with their line numbers (the count is always complete).
+const BAD_ROWS_KEPT: usize = 100;
+
+/// Whether rows replace the list or change the active version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The rows are the whole list; removals are malformed rows.
+    Full,
+    /// The rows add, replace and remove entries of the active version.
+    Delta,
+}
+
+/// A list's settings, stored with each version.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Match radius per kind, overriding the kind's default ([`default_radius`]).
+    pub radii: Vec<(HashKind, u32)>,
+    /// Category for matches of entries that have none.
+    pub category: Option<String>,
+    /// The investigating unit its matches go to.
+    pub unit: Option<String>,
+    /// Where the list comes from, recorded with the version and every new entry.
+    pub source: String,
+    /// Largest share of malformed rows (percent) that still publishes the version.
+    pub max_bad_pct: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            radii: Vec::new(),
+            category: None,
+            unit: None,
+            source: String::new(),
+            max_bad_pct: 1.0,
+        }
+    }
+}
+
+impl Settings {
+    /// The settings an existing list was published with.
+    pub fn of(meta: &ListMeta) -> Self {
+        Settings {
+            radii: meta.kinds.iter().map(|k| (k.kind, k.radius)).collect(),
+            category: meta.category.clone(),
+            unit: meta.unit.clone(),
+            source: meta.source.clone(),
+            max_bad_pct: 1.0,
+        }
+    }
+
+    fn radius(&self, kind: HashKind) -> u32 {
+        self.radii
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or_else(|| default_radius(kind), |(_, r)| *r)
+    }
+}
+
+/// What the source says the finished version must be, when it says it.
+#[derive(Debug, Clone, Default)]
+pub struct Expect {
+    /// Entry count.
+    pub entries: Option<u64>,
+    /// [`SetDigest`] in hex.
+    pub digest: Option<String>,
+}
+
+/// A version written and verified but not yet published.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    /// The metadata it will be published with.
+    pub meta: ListMeta,
+    /// The version it was built on (the active one when the build started).
+    pub base: Option<u32>,
+    /// Rows read, good and bad.
+    pub rows: u64,
+    /// Malformed rows (their count is `meta.bad_rows`); the first ones, with line numbers.
+    pub bad_rows: Vec<BadRow>,
+    /// Rows that replaced an earlier row with the same id and kind in a full load.
+    pub duplicates: u64,
+}
+
+/// The result of the last attempt to change a list, for `lists status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LastAttempt {
+    /// When it ended (seconds since the Unix epoch).
+    pub at: u64,
+    /// Whether a version was published.
+    pub ok: bool,
+    /// The version published, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// Why it failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Rows read.
+    pub rows: u64,
+    /// Malformed rows.
+    pub bad: u64,
+    /// The first malformed rows, with line numbers.
+    #[serde(default)]
+    pub bad_rows: Vec<BadRow>,
+}
+
+fn attempt_key(name: &str) -> Key {
+    Key::new(b'S').str(name)
+}
+
+/// The last attempt to change list `name`, if one was recorded.
+pub fn last_attempt(store: &Store, name: &str) -> Result<Option<LastAttempt>, Error> {
+    match store.get(Cf::Meta, attempt_key(name).bytes())? {
+        Some(v) => serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|e| Error::Corrupt(format!("last attempt of list {name}: {e}"))),
+        None => Ok(None),
+    }
+}
+
+/// Records the outcome of an attempt (synced), for `lists status`.
+pub fn record_attempt(store: &Store, name: &str, attempt: &LastAttempt) -> Result<(), Error> {
+    let json = serde_json::to_vec(attempt).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let mut b = store.batch();
+    b.put(store, Cf::Meta, attempt_key(name).bytes(), &json)?;
+    store.write(b)?;
+    Ok(())
+}
+
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Hashes collected while a version is built; indexed in one bulk build per kind at the end.
+enum Pending {
+    Pdq(Vec<(Bits256, EntryId)>),
+    Hash64(Vec<(u64, EntryId)>),
+    Exact,
+}
+
+impl Pending {
+    fn new(kind: HashKind) -> Self {
+        match kind {
+            HashKind::Pdq => Pending::Pdq(Vec::new()),
+            HashKind::Phash | HashKind::Dhash => Pending::Hash64(Vec::new()),
+            _ => Pending::Exact,
+        }
+    }
+
+    fn push(&mut self, hash: &AnyHash, entry: EntryId) {
+        match (self, hash) {
+            (Pending::Pdq(v), AnyHash::Pdq(h)) => v.push((h.words(), entry)),
+            (Pending::Hash64(v), AnyHash::Phash(h)) => v.push((h.0, entry)),
+            (Pending::Hash64(v), AnyHash::Dhash(h)) => v.push((h.0, entry)),
+            // Exact kinds are indexed from the stored entries when the list is loaded.
+            _ => {}
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(EntryId) -> bool) {
+        match self {
+            Pending::Pdq(v) => v.retain(|(_, e)| keep(*e)),
+            Pending::Hash64(v) => v.retain(|(_, e)| keep(*e)),
+            Pending::Exact => {}
+        }
+    }
+
+    fn finish(self) -> Option<ListIndex> {
+        match self {
+            Pending::Pdq(v) => Some(ListIndex::Pdq(HammingIndex::build(v).0)),
+            Pending::Hash64(v) => Some(ListIndex::Hash64(HammingIndex::build(v).0)),
+            Pending::Exact => None,
+        }
+    }
+}
+
+/// What a delta does to one id.
+#[derive(Default)]
+struct IdChange {
+    /// Every entry of the base version under this id goes.
+    remove_all: bool,
+    /// Entries of these kinds under this id go.
+    removed: Vec<HashKind>,
+    /// Indices into `Builder::adds` of the additions under this id, one per kind.
+    adds: Vec<usize>,
+}
+
+/// The identity of an entry within a version: its kind and id (128 bits of SHA-256, so a
+/// 10M-entry load deduplicates in 240 MB instead of holding every id string).
+fn identity(kind: HashKind, id: &str) -> [u64; 2] {
+    let d = Sha256::new()
+        .chain_update(kind.name())
+        .chain_update([0])
+        .chain_update(id)
+        .finalize();
+    let w = |i: usize| u64::from_le_bytes(d[i..i + 8].try_into().unwrap_or([0; 8]));
+    [w(0), w(8)]
+}
+
+/// Writes one new version of a list; see the module docs.
+pub struct Builder<'s> {
+    store: &'s Store,
+    name: String,
+    version: u32,
+    base: Option<ListMeta>,
+    mode: Mode,
+    settings: Settings,
+    provenance: Provenance,
+    upstream_version: Option<String>,
+    batch: Batch,
+    next_entry: EntryId,
+    digest: SetDigest,
+    counts: BTreeMap<HashKind, u64>,
+    pending: BTreeMap<HashKind, Pending>,
+    /// Full loads: (identity, entry) of every entry written, to find repeated ids.
+    keys: Vec<([u64; 2], EntryId)>,
+    /// Deltas: the changes by id, and the additions in row order (`None` once superseded).
+    changes: HashMap<String, IdChange>,
+    adds: Vec<Option<StoredEntry>>,
+    rows: u64,
+    bad: u64,
+    bad_rows: Vec<BadRow>,
+}
+
+impl<'s> Builder<'s> {
+    /// Starts a new version of list `name`: a full load, or a delta on the active version.
+    pub fn new(
+        store: &'s Store,
+        name: &str,
+        mode: Mode,
+        settings: Settings,
+    ) -> Result<Self, Error> {
+        check_name(name)?;
+        let base = match get(store, name) {
+            Ok(m) => Some(m),
+            Err(Error::NoSuchList { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        if mode == Mode::Delta && base.is_none() {
+            return Err(Error::NoBase {
+                name: name.to_string(),
+            });
+        }
+        let version = base.as_ref().map_or(1, |m| m.latest + 1);
+        // Leftovers of an attempt that died before publishing this version number.
+        drop_version(store, name, version)?;
+        Ok(Builder {
+            store,
+            name: name.to_string(),
+            version,
+            provenance: Provenance {
+                source: settings.source.clone(),
+                fetched_version: version,
+                fetched_at: now_secs(),
+            },
+            base,
+            mode,
+            settings,
+            upstream_version: None,
+            batch: store.batch(),
+            next_entry: 0,
+            digest: SetDigest::default(),
+            counts: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            keys: Vec::new(),
+            changes: HashMap::new(),
+            adds: Vec::new(),
+            rows: 0,
+            bad: 0,
+            bad_rows: Vec::new(),
+        })
+    }
+
+    /// The version number being built.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The active version it builds on, if any.
+    pub fn base(&self) -> Option<&ListMeta> {
+        self.base.as_ref()
+    }
+
+    /// Records the source's own label for this version (an ETag, a cursor, a hub version).
+    pub fn set_upstream_version(&mut self, v: Option<String>) {
+        self.upstream_version = v;
+    }
+
+    /// Counts a malformed row.
+    pub fn push_bad(&mut self, bad: BadRow) {
+        self.rows += 1;
+        self.bad += 1;
+        if self.bad_rows.len() < BAD_ROWS_KEPT {
+            self.bad_rows.push(bad);
+        }
+    }
+
+    /// Adds one row.
+    pub fn push(&mut self, row: ListRow) -> Result<(), Error> {
+        match (self.mode, row.op, row.hash) {
+            (Mode::Full, Op::Add, Some(hash)) => {
+                self.rows += 1;
+                let e = StoredEntry {
+                    id: row.id,
+                    hash,
+                    category: row.category,
+                    series: row.series,
+                    provenance: self.provenance.clone(),
+                };
+                self.keys
+                    .push((identity(hash.kind(), &e.id), self.next_entry));
+                self.write_entry(&e, None)
+            }
+            (Mode::Full, _, _) => {
+                self.push_bad(BadRow {
+                    line: row.line,
+                    reason: "a removal in a full load (only additions are allowed)".into(),
+                });
+                Ok(())
+            }
+            (Mode::Delta, op, hash) => {
+                self.rows += 1;
+                let change = self.changes.entry(row.id.clone()).or_default();
+                let adds = &mut self.adds;
+                // Whatever this row says about (id, kind) replaces what earlier rows said.
+                let mut drop_adds = |change: &mut IdChange, kind: Option<HashKind>| {
+                    change.adds.retain(|&i| {
+                        let same = adds[i]
+                            .as_ref()
+                            .is_some_and(|e| kind.is_none_or(|k| e.hash.kind() == k));
+                        if same {
+                            adds[i] = None;
+                        }
+                        !same
+                    });
+                };
+                match (op, hash) {
+                    (Op::Add, Some(hash)) => {
+                        drop_adds(change, Some(hash.kind()));
+                        change.adds.push(adds.len());
+                        adds.push(Some(StoredEntry {
+                            id: row.id,
+                            hash,
+                            category: row.category,
+                            series: row.series,
+                            provenance: self.provenance.clone(),
+                        }));
+                    }
+                    (Op::Remove, Some(hash)) => {
+                        drop_adds(change, Some(hash.kind()));
+                        change.removed.push(hash.kind());
+                    }
+                    (Op::Remove, None) => {
+                        drop_adds(change, None);
+                        change.remove_all = true;
+                    }
+                    (Op::Add, None) => {
+                        self.rows -= 1;
+                        self.push_bad(BadRow {
+                            line: row.line,
+                            reason: "an addition without a hash".into(),
+                        });
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads every row of `rows` into the version; an unreadable input stops with
+    /// [`Error::Read`]. Returns the paging information of the input.
+    pub fn push_rows(&mut self, mut rows: format::Rows<'_>) -> Result<format::Paging, Error> {
+        for r in rows.by_ref() {
+            match r {
+                Ok(row) => self.push(row)?,
+                Err(RowError::Bad(b)) => self.push_bad(b),
+                Err(RowError::Io { line, message }) => return Err(Error::Read { line, message }),
+            }
+        }
+        Ok(rows.paging())
+    }
+
+    /// Writes an entry of the new version; `raw` is its stored form when it is copied as is.
+    fn write_entry(&mut self, e: &StoredEntry, raw: Option<&[u8]>) -> Result<(), Error> {
+        let id = self.next_entry;
+        self.next_entry = id.checked_add(1).ok_or_else(|| Error::Verify {
+            name: self.name.clone(),
+            version: self.version,
+            what: "more than 4,294,967,295 entries".into(),
+        })?;
+        let kind = e.hash.kind();
+        self.pending
+            .entry(kind)
+            .or_insert_with(|| Pending::new(kind))
+            .push(&e.hash, id);
+        *self.counts.entry(kind).or_default() += 1;
+        self.digest.add(e);
+        let key = entries_prefix(&self.name, self.version).u32(id);
+        match raw {
+            Some(bytes) => self
+                .batch
+                .put(self.store, Cf::Entries, key.bytes(), bytes)?,
+            None => self
+                .batch
+                .put(self.store, Cf::Entries, key.bytes(), &entry::encode(e))?,
+        }
+        self.flush_if_full()
+    }
+
+    fn flush_if_full(&mut self) -> Result<(), Error> {
+        if self.batch.size_in_bytes() > BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        let full = std::mem::replace(&mut self.batch, self.store.batch());
+        self.store.write(full)?;
+        Ok(())
+    }
+
+    /// Full loads: the later of two rows with the same id and kind wins; the earlier entry is
+    /// taken out of the version again.
+    fn drop_repeated_ids(&mut self) -> Result<(Vec<bool>, u64), Error> {
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.sort_unstable();
+        let mut dead = Vec::new();
+        for w in keys.windows(2) {
+            if w[0].0 == w[1].0 {
+                dead.push(w[0].1);
+            }
+        }
+        drop(keys);
+        if dead.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        self.flush()?;
+        let mut is_dead = vec![false; self.next_entry as usize];
+        for &id in &dead {
+            let e = super::entry_of_version(self.store, &self.name, self.version, id)?;
+            self.digest.remove(&e);
+            if let Some(c) = self.counts.get_mut(&e.hash.kind()) {
+                *c -= 1;
+            }
+            let key = entries_prefix(&self.name, self.version).u32(id);
+            self.batch.delete(self.store, Cf::Entries, key.bytes())?;
+            is_dead[id as usize] = true;
+        }
+        Ok((is_dead, dead.len() as u64))
+    }
+
+    /// Deltas: the base version's entries that stay, then the additions.
+    fn apply_delta(&mut self) -> Result<(), Error> {
+        let Some(base) = self.base.clone() else {
+            return Err(Error::NoBase {
+                name: self.name.clone(),
+            });
+        };
+        let prefix = entries_prefix(&base.name, base.version);
+        for r in self.store.scan_prefix(Cf::Entries, prefix.bytes())? {
+            let (_, raw) = r?;
+            let e = entry::decode(&raw)
+                .ok_or_else(|| Error::Corrupt(format!("an entry of list {}", base.name)))?;
+            if let Some(c) = self.changes.get(&e.id) {
+                let kind = e.hash.kind();
+                let replaced = c
+                    .adds
+                    .iter()
+                    .any(|&i| self.adds[i].as_ref().is_some_and(|a| a.hash.kind() == kind));
+                if c.remove_all || c.removed.contains(&kind) || replaced {
+                    continue;
+                }
+            }
+            self.write_entry(&e, Some(&raw))?;
+        }
+        for e in std::mem::take(&mut self.adds).into_iter().flatten() {
+            self.write_entry(&e, None)?;
+        }
+        self.changes.clear();
+        Ok(())
+    }
+
+    /// Builds the indexes, verifies the version by reading it back (and against `expect`),
+    /// and returns it staged for [`publish`]. On any failure the staged keys are deleted and
+    /// the active version is untouched.
+    pub fn finish(mut self, expect: &Expect) -> Result<Staged, Error> {
+        let (name, version) = (self.name.clone(), self.version);
+        let store = self.store;
+        match self.finish_inner(expect) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                drop_version(store, &name, version)?;
+                let attempt = LastAttempt {
+                    at: now_secs(),
+                    ok: false,
+                    version: None,
+                    error: Some(e.to_string()),
+                    rows: self.rows,
+                    bad: self.bad,
+                    bad_rows: std::mem::take(&mut self.bad_rows),
+                };
+                record_attempt(store, &name, &attempt)?;
+                Err(e)
+            }
+        }
+    }
+
+    fn finish_inner(&mut self, expect: &Expect) -> Result<Staged, Error> {
+        if self.rows > 0 && (self.bad as f64) * 100.0 > self.settings.max_bad_pct * self.rows as f64
+        {
+            let first = self.bad_rows.first().cloned().unwrap_or(BadRow {
+                line: 0,
+                reason: String::new(),
+            });
+            return Err(Error::TooManyBadRows {
+                bad: self.bad,
+                total: self.rows,
+                limit_pct: self.settings.max_bad_pct,
+                first_line: first.line,
+                first_reason: first.reason,
+            });
+        }
+        let duplicates = match self.mode {
+            Mode::Full => {
+                let (is_dead, n) = self.drop_repeated_ids()?;
+                if n > 0 {
+                    for p in self.pending.values_mut() {
+                        p.retain(|e| !is_dead[e as usize]);
+                    }
+                }
+                n
+            }
+            Mode::Delta => {
+                self.apply_delta()?;
+                0
+            }
+        };
+        let mut kinds = Vec::new();
+        for kind in HashKind::ALL {
+            let Some(&count) = self.counts.get(&kind) else {
+                continue;
+            };
+            if count == 0 {
+                continue;
+            }
+            if let Some(p) = self.pending.remove(&kind)
+                && let Some(mut index) = p.finish()
+            {
+                if index.len() as u64 != count {
+                    return Err(self.verify_error(format!(
+                        "the {kind} index holds {} entries, {count} were written",
+                        index.len()
+                    )));
+                }
+                self.persist_index(kind, &mut index)?;
+            }
+            kinds.push(KindMeta {
+                kind,
+                radius: self.settings.radius(kind),
+                entries: count,
+            });
+        }
+        self.flush()?;
+        let entries: u64 = kinds.iter().map(|k| k.entries).sum();
+        self.verify_stored(entries, expect)?;
+        let base = self.base.as_ref();
+        let meta = ListMeta {
+            name: self.name.clone(),
+            kinds,
+            category: self.settings.category.clone(),
+            unit: self.settings.unit.clone(),
+            source: self.settings.source.clone(),
+            version: self.version,
+            previous: base.map(|b| b.version),
+            latest: self.version,
+            entries,
+            digest: self.digest.to_hex(),
+            upstream_version: self.upstream_version.clone(),
+            bad_rows: self.bad,
+            published_at: 0,
+        };
+        Ok(Staged {
+            meta,
+            base: base.map(|b| b.version),
+            rows: self.rows,
+            bad_rows: std::mem::take(&mut self.bad_rows),
+            duplicates,
+        })
+    }
+
+    fn verify_error(&self, what: String) -> Error {
+        Error::Verify {
+            name: self.name.clone(),
+            version: self.version,
+            what,
+        }
+    }
+
+    /// Reads the written version back: every entry decodes, and the count and digest are the
+    /// ones computed while writing (and the source's, when it gave them).
+    fn verify_stored(&self, entries: u64, expect: &Expect) -> Result<(), Error> {
+        let mut digest = SetDigest::default();
+        let mut count = 0u64;
+        for r in super::entries(self.store, &self.name, self.version)? {
+            let (_, e) = r?;
+            digest.add(&e);
+            count += 1;
+        }
+        if count != entries || digest != self.digest {
+            return Err(self.verify_error(format!(
+                "read back {count} entries with digest {}, wrote {entries} with {}",
+                digest.to_hex(),
+                self.digest.to_hex()
+            )));
+        }
+        if let Some(n) = expect.entries
+            && n != count
+        {
+            return Err(self.verify_error(format!("the source says {n} entries, got {count}")));
+        }
+        if let Some(d) = &expect.digest
+            && !d.eq_ignore_ascii_case(&digest.to_hex())
+        {
+            return Err(self.verify_error(format!(
+                "the source's digest is {d}, the version's is {}",
+                digest.to_hex()
+            )));
+        }
+        Ok(())
+    }
+
+    fn persist_index(&mut self, kind: HashKind, index: &mut ListIndex) -> Result<(), Error> {
+        fn write<H: HashBits>(
+            b: &mut Builder<'_>,
+            kind: HashKind,
+            idx: &mut HammingIndex<H>,
+        ) -> Result<(), Error> {
+            let (chunks, extras) = idx.take_dirty();
+            for c in chunks {
+                let key = chunk_prefix(&b.name, b.version, kind).u32(c);
+                b.batch
+                    .put(b.store, Cf::Index, key.bytes(), &idx.encode_chunk(c))?;
+                b.flush_if_full()?;
+            }
+            for node in extras {
+                let key = extras_prefix(&b.name, b.version, kind).u32(node);
+                let bytes = idx.encode_extras(node);
+                if !bytes.is_empty() {
+                    b.batch.put(b.store, Cf::Index, key.bytes(), &bytes)?;
+                }
+            }
+            Ok(())
+        }
+        match index {
+            ListIndex::Pdq(i) => write(self, kind, i),
+            ListIndex::Hash64(i) => write(self, kind, i),
+            ListIndex::Exact(_) => Ok(()),
+        }
+    }
+}
+
+/// Publishes a staged version: one synced batch makes it the active version, provided the
+/// active version is still the one it was built on. Versions older than the new previous one
+/// are then deleted.
+pub fn publish(store: &Store, staged: Staged) -> Result<ListMeta, Error> {
+    let name = staged.meta.name.clone();
+    let current = match get(store, &name) {
+        Ok(m) => Some(m),
+        Err(Error::NoSuchList { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    if current.as_ref().map(|m| m.version) != staged.base {
+        // Its keys go, unless a version published meanwhile took the same number.
+        let in_use = current.as_ref().is_some_and(|c| {
+            c.version == staged.meta.version || c.previous == Some(staged.meta.version)
+        });
+        if !in_use {
+            drop_version(store, &name, staged.meta.version)?;
+        }
+        return Err(Error::Verify {
+            name,
+            version: staged.meta.version,
+            what: "another version was published while it was built".into(),
+        });
+    }
+    let mut meta = staged.meta;
+    meta.published_at = now_secs();
+    let attempt = LastAttempt {
+        at: meta.published_at,
+        ok: true,
+        version: Some(meta.version),
+        error: None,
+        rows: staged.rows,
+        bad: meta.bad_rows,
+        bad_rows: staged.bad_rows,
+    };
+    let mut flip = store.batch();
+    let json = serde_json::to_vec(&meta).map_err(|e| Error::Corrupt(e.to_string()))?;
+    flip.put(store, Cf::Meta, meta_key(&name).bytes(), &json)?;
+    let json = serde_json::to_vec(&attempt).map_err(|e| Error::Corrupt(e.to_string()))?;
+    flip.put(store, Cf::Meta, attempt_key(&name).bytes(), &json)?;
+    store.write(flip)?;
+    if let Some(old) = current.and_then(|c| c.previous) {
+        drop_version(store, &name, old)?;
+    }
+    Ok(meta)
+}
+
+/// Makes the previous version of `name` active again and deletes the one rolled back from.
+pub fn rollback(store: &Store, name: &str) -> Result<ListMeta, Error> {
+    let current = get(store, name)?;
+    let Some(prev) = current.previous else {
+        return Err(Error::NoPrevious {
+            name: name.to_string(),
+        });
+    };
+    // The previous version's own description: counts and digest are recomputed from its
+    // entries, and its kinds from the indexes it has.
+    let mut digest = SetDigest::default();
+    let mut counts: BTreeMap<HashKind, u64> = BTreeMap::new();
+    for r in super::entries(store, name, prev)? {
+        let (_, e) = r?;
+        digest.add(&e);
+        *counts.entry(e.hash.kind()).or_default() += 1;
+    }
+    let radius = |kind| {
+        current
+            .kind(kind)
+            .map_or_else(|| default_radius(kind), |k| k.radius)
+    };
+    let meta = ListMeta {
+        kinds: counts
+            .iter()
+            .map(|(&kind, &entries)| KindMeta {
+                kind,
+                radius: radius(kind),
+                entries,
+            })
+            .collect(),
+        version: prev,
+        previous: None,
+        entries: counts.values().sum(),
+        digest: digest.to_hex(),
+        upstream_version: None,
+        bad_rows: 0,
+        published_at: now_secs(),
+        ..current.clone()
+    };
+    let mut flip = store.batch();
+    let json = serde_json::to_vec(&meta).map_err(|e| Error::Corrupt(e.to_string()))?;
+    flip.put(store, Cf::Meta, meta_key(name).bytes(), &json)?;
+    store.write(flip)?;
+    drop_version(store, name, current.version)?;
+    Ok(meta)
+}
+
+/// How to import a list file.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Its format.
+    pub format: ListFormat,
+    /// Format options (the kind of bare hex lines).
+    pub read: ReadOptions,
+    /// A full load or a delta.
+    pub mode: Mode,
+    /// The list's settings.
+    pub settings: Settings,
+}
+
+/// Imports a whole file as a new version of `name` (a full load, or a delta on the active
+/// version) and publishes it; returns the version as published. A failed import leaves the
+/// active version as it was and is recorded for `lists status`.
+pub fn import(
+    store: &Store,
+    name: &str,
+    input: impl std::io::BufRead,
+    opts: &ImportOptions,
+) -> Result<Staged, Error> {
+    let mut b = Builder::new(store, name, opts.mode, opts.settings.clone())?;
+    if let Err(e) = b.push_rows(format::read(opts.format, input, &opts.read)) {
+        // Recording is best effort: the read error is the one to report.
+        let _ = record_attempt(
+            store,
+            name,
+            &LastAttempt {
+                at: now_secs(),
+                ok: false,
+                version: None,
+                error: Some(e.to_string()),
+                rows: b.rows,
+                bad: b.bad,
+                bad_rows: b.bad_rows.clone(),
+            },
+        );
+        drop_version(store, name, b.version)?;
+        return Err(e);
+    }
+    // `finish` records its own failures.
+    let mut staged = b.finish(&Expect::default())?;
+    staged.meta = publish(store, staged.clone())?;
+    Ok(staged)
+}
