@@ -11,6 +11,7 @@
 
 pub mod entry;
 pub mod format;
+pub mod sync;
 pub mod version;
 
 use serde::{Deserialize, Serialize};
@@ -89,6 +90,9 @@ pub enum Error {
         /// The list.
         name: String,
     },
+    /// The source could not be fetched or read; nothing was published.
+    #[error("sync failed: {0}")]
+    Sync(String),
     /// A stored record does not decode.
     #[error("corrupt stored list data: {0}")]
     Corrupt(String),

@@ -694,6 +694,16 @@ impl<'s> Builder<'s> {
 /// active version is still the one it was built on. Versions older than the new previous one
 /// are then deleted.
 pub fn publish(store: &Store, staged: Staged) -> Result<ListMeta, Error> {
+    publish_with(store, staged, &[])
+}
+
+/// [`publish`], writing `extra` (column family, key, value) in the same batch: a sync's
+/// checkpoint or validators change exactly when the version does.
+pub fn publish_with(
+    store: &Store,
+    staged: Staged,
+    extra: &[(Cf, Vec<u8>, Vec<u8>)],
+) -> Result<ListMeta, Error> {
     let name = staged.meta.name.clone();
     let current = match get(store, &name) {
         Ok(m) => Some(m),
@@ -730,6 +740,9 @@ pub fn publish(store: &Store, staged: Staged) -> Result<ListMeta, Error> {
     flip.put(store, Cf::Meta, meta_key(&name).bytes(), &json)?;
     let json = serde_json::to_vec(&attempt).map_err(|e| Error::Corrupt(e.to_string()))?;
     flip.put(store, Cf::Meta, attempt_key(&name).bytes(), &json)?;
+    for (cf, k, v) in extra {
+        flip.put(store, *cf, k, v)?;
+    }
     store.write(flip)?;
     if let Some(old) = current.and_then(|c| c.previous) {
         drop_version(store, &name, old)?;

@@ -1,0 +1,349 @@
+//! Downloading a list over HTTP(S) into a file: conditional requests (ETag / Last-Modified),
+//! resuming a cut download with a range request, retries with capped exponential backoff and
+//! jitter, and one deadline over the whole download.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// How to fetch.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Bearer token sent as `Authorization` (from the environment, never from a file).
+    pub token: Option<String>,
+    /// Deadline for the whole download, retries included.
+    pub deadline: Duration,
+    /// Attempts after the first.
+    pub retries: u32,
+    /// First backoff; doubled per attempt, up to `max_backoff`, with jitter.
+    pub backoff: Duration,
+    /// Largest backoff.
+    pub max_backoff: Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            token: None,
+            deadline: Duration::from_secs(30 * 60),
+            retries: 8,
+            backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What the server said a version of the resource was, to ask "anything newer?" next time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validators {
+    /// The `ETag`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// The `Last-Modified` date, as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+}
+
+/// The outcome of a download.
+#[derive(Debug)]
+pub enum Fetched {
+    /// The server says the resource has not changed since `validators`.
+    NotModified,
+    /// The whole resource is in `path`.
+    File {
+        /// Where it is.
+        path: PathBuf,
+        /// Its validators.
+        validators: Validators,
+        /// Its size.
+        bytes: u64,
+        /// Attempts it took (1 when nothing failed).
+        attempts: u32,
+    },
+}
+
+/// Why a download failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The server refused in a way retrying will not fix.
+    #[error("{url}: HTTP {status}{}", if .body.is_empty() { String::new() } else { format!(": {}", .body) })]
+    Status {
+        /// The URL.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// The start of the response body, for the operator.
+        body: String,
+    },
+    /// Every attempt failed, or the deadline passed.
+    #[error("{url}: gave up after {attempts} attempts in {elapsed:.0?}: {last}")]
+    GaveUp {
+        /// The URL.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Time spent.
+        elapsed: Duration,
+        /// The last failure.
+        last: String,
+    },
+    /// The local download file could not be written.
+    #[error("download file {path}: {source}")]
+    Local {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+}
+
+/// The partial download's description, kept beside it so a later attempt (or a later process)
+/// resumes only a download of the same URL and the same resource version.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Partial {
+    url: String,
+    validators: Validators,
+}
+
+fn partial_meta(dest: &Path) -> PathBuf {
+    let mut p = dest.as_os_str().to_owned();
+    p.push(".meta");
+    PathBuf::from(p)
+}
+
+/// A random factor in [0.5, 1): "equal jitter", so retries of many regional servers after an
+/// outage spread out instead of arriving together.
+fn jitter() -> f64 {
+    use rand_core::RngCore;
+    let r = rand_core::OsRng.next_u32();
+    0.5 + f64::from(r) / f64::from(u32::MAX) / 2.0
+}
+
+/// A failure worth retrying.
+struct Retry(String);
+
+/// Downloads `url` to `dest`: a conditional request against `known` (the validators of the
+/// version already published), resuming a partial `dest` left by an earlier attempt when the
+/// server still has the same version of it.
+pub fn download(
+    url: &str,
+    dest: &Path,
+    known: &Validators,
+    opts: &HttpOptions,
+) -> Result<Fetched, HttpError> {
+    let local = |source| HttpError::Local {
+        path: dest.to_path_buf(),
+        source,
+    };
+    let started = Instant::now();
+    let deadline = started + opts.deadline;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .user_agent(concat!("hashguard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let mut attempts = 0;
+    let mut last = String::new();
+    loop {
+        let now = Instant::now();
+        if attempts > opts.retries || now >= deadline {
+            return Err(HttpError::GaveUp {
+                url: url.to_string(),
+                attempts,
+                elapsed: started.elapsed(),
+                last,
+            });
+        }
+        if attempts > 0 {
+            let exp = opts.backoff.as_secs_f64() * 2f64.powi(attempts as i32 - 1);
+            let wait = Duration::from_secs_f64(exp.min(opts.max_backoff.as_secs_f64()) * jitter());
+            std::thread::sleep(wait.min(deadline.saturating_duration_since(now)));
+            if Instant::now() >= deadline {
+                continue;
+            }
+        }
+        attempts += 1;
+        match attempt(&agent, url, dest, known, opts, deadline) {
+            Ok(Some((validators, bytes))) => {
+                // The download is whole: its description is no longer needed.
+                let _ = std::fs::remove_file(partial_meta(dest));
+                return Ok(Fetched::File {
+                    path: dest.to_path_buf(),
+                    validators,
+                    bytes,
+                    attempts,
+                });
+            }
+            Ok(None) => {
+                let _ = std::fs::remove_file(dest);
+                let _ = std::fs::remove_file(partial_meta(dest));
+                return Ok(Fetched::NotModified);
+            }
+            Err(Attempt::Retry(Retry(why))) => last = why,
+            Err(Attempt::Fatal(e)) => return Err(e),
+            Err(Attempt::Local(e)) => return Err(local(e)),
+        }
+    }
+}
+
+enum Attempt {
+    Retry(Retry),
+    Fatal(HttpError),
+    Local(io::Error),
+}
+
+impl From<io::Error> for Attempt {
+    fn from(e: io::Error) -> Self {
+        Attempt::Local(e)
+    }
+}
+
+fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// One request. `Ok(None)`: not modified.
+fn attempt(
+    agent: &ureq::Agent,
+    url: &str,
+    dest: &Path,
+    known: &Validators,
+    opts: &HttpOptions,
+    deadline: Instant,
+) -> Result<Option<(Validators, u64)>, Attempt> {
+    // Resume only what an earlier attempt fetched of this URL, of a version with an ETag.
+    let partial: Option<Partial> = std::fs::read(partial_meta(dest))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .filter(|p: &Partial| p.url == url && p.validators.etag.is_some());
+    let have = match (&partial, std::fs::metadata(dest)) {
+        (Some(_), Ok(m)) => m.len(),
+        _ => 0,
+    };
+    let mut req = agent
+        .get(url)
+        .config()
+        .timeout_global(Some(deadline.saturating_duration_since(Instant::now())))
+        .build();
+    if let Some(t) = &opts.token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    if let (true, Some(p)) = (have > 0, &partial) {
+        req = req.header("Range", &format!("bytes={have}-"));
+        if let Some(etag) = &p.validators.etag {
+            req = req.header("If-Range", etag);
+        }
+    } else {
+        if let Some(etag) = &known.etag {
+            req = req.header("If-None-Match", etag);
+        }
+        if let Some(lm) = &known.last_modified {
+            req = req.header("If-Modified-Since", lm);
+        }
+    }
+    let mut resp = match req.call() {
+        Ok(r) => r,
+        Err(e) => return Err(Attempt::Retry(Retry(e.to_string()))),
+    };
+    let status = resp.status().as_u16();
+    let validators = Validators {
+        etag: header(&resp, "etag"),
+        last_modified: header(&resp, "last-modified"),
+    };
+    let (mut file, offset) = match status {
+        304 => return Ok(None),
+        200 => {
+            let f = File::create(dest)?;
+            let p = Partial {
+                url: url.to_string(),
+                validators: validators.clone(),
+            };
+            std::fs::write(
+                partial_meta(dest),
+                serde_json::to_vec(&p).map_err(io::Error::other)?,
+            )?;
+            (f, 0)
+        }
+        206 => {
+            // The range must start where the file ends; anything else starts over.
+            let start = header(&resp, "content-range").and_then(|r| {
+                r.strip_prefix("bytes ")
+                    .and_then(|r| r.split('-').next())
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+            });
+            if start != Some(have) {
+                let _ = std::fs::remove_file(partial_meta(dest));
+                return Err(Attempt::Retry(Retry(format!(
+                    "the server resumed at {start:?}, not at byte {have}"
+                ))));
+            }
+            let mut f = OpenOptions::new().write(true).open(dest)?;
+            f.seek(SeekFrom::Start(have))?;
+            f.set_len(have)?;
+            (f, have)
+        }
+        416 => {
+            let _ = std::fs::remove_file(partial_meta(dest));
+            return Err(Attempt::Retry(Retry("the server refused the range".into())));
+        }
+        429 | 500..=599 => {
+            return Err(Attempt::Retry(Retry(format!("HTTP {status}"))));
+        }
+        _ => {
+            let mut body = String::new();
+            let _ = resp
+                .body_mut()
+                .as_reader()
+                .take(512)
+                .read_to_string(&mut body);
+            return Err(Attempt::Fatal(HttpError::Status {
+                url: url.to_string(),
+                status,
+                body: body.trim().chars().filter(|c| !c.is_control()).collect(),
+            }));
+        }
+    };
+    let expected = header(&resp, "content-length").and_then(|l| l.parse::<u64>().ok());
+    // Lists are large: no body limit, the deadline bounds the download instead.
+    let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut got = 0u64;
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                file.write_all(&buf[..n])?;
+                got += n as u64;
+            }
+            Err(e) => {
+                // Keep what arrived: the next attempt asks for the rest.
+                file.sync_data()?;
+                return Err(Attempt::Retry(Retry(format!(
+                    "the body was cut after {} bytes: {e}",
+                    offset + got
+                ))));
+            }
+        }
+    }
+    file.sync_data()?;
+    if let Some(len) = expected
+        && len != got
+    {
+        return Err(Attempt::Retry(Retry(format!(
+            "the body ended after {got} of {len} bytes"
+        ))));
+    }
+    let validators = if status == 206 {
+        partial.map(|p| p.validators).unwrap_or(validators)
+    } else {
+        validators
+    };
+    Ok(Some((validators, offset + got)))
+}
