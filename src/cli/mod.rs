@@ -27,6 +27,8 @@ pub mod exit {
     pub const IO: i32 = 74;
     /// The data directory is held by another process; try again later (EX_TEMPFAIL).
     pub const TEMP_FAIL: i32 = 75;
+    /// The configuration is missing or wrong (EX_CONFIG).
+    pub const CONFIG: i32 = 78;
 }
 
 const ABOUT: &str = "Finds known child-sexual-abuse material by perceptual (PDQ, pHash, dHash) and exact \

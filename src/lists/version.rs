@@ -744,10 +744,54 @@ pub fn publish_with(
         flip.put(store, *cf, k, v)?;
     }
     store.write(flip)?;
-    if let Some(old) = current.and_then(|c| c.previous) {
-        drop_version(store, &name, old)?;
-    }
+    prune(
+        store,
+        &name,
+        &[meta.version, meta.previous.unwrap_or(meta.version)],
+    )?;
     Ok(meta)
+}
+
+/// The version numbers that have keys of list `name` (entries or indexes).
+fn versions_present(store: &Store, name: &str) -> Result<Vec<u32>, Error> {
+    let mut found = std::collections::BTreeSet::new();
+    for (cf, tag) in [(Cf::Entries, b'E'), (Cf::Index, b'N'), (Cf::Index, b'X')] {
+        let base = Key::new(tag).str(name);
+        let at = base.bytes().len();
+        // One seek per version: the first key at or after `version` names the next one.
+        let mut next = 0u32;
+        loop {
+            let start = Key::new(tag).str(name).u32(next);
+            let Some(r) = store.scan_from(cf, start.bytes(), base.bytes())?.next() else {
+                break;
+            };
+            let (k, _) = r?;
+            let Some(v) = k
+                .get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes)
+            else {
+                break;
+            };
+            found.insert(v);
+            match v.checked_add(1) {
+                Some(n) => next = n,
+                None => break,
+            }
+        }
+    }
+    Ok(found.into_iter().collect())
+}
+
+/// Deletes every version of `name` but `keep`: older versions, and leftovers of attempts that
+/// were killed (a kill between publishing and pruning leaves one behind).
+fn prune(store: &Store, name: &str, keep: &[u32]) -> Result<(), Error> {
+    for v in versions_present(store, name)? {
+        if !keep.contains(&v) {
+            drop_version(store, name, v)?;
+        }
+    }
+    Ok(())
 }
 
 /// Makes the previous version of `name` active again and deletes the one rolled back from.
@@ -793,8 +837,11 @@ pub fn rollback(store: &Store, name: &str) -> Result<ListMeta, Error> {
     let mut flip = store.batch();
     let json = serde_json::to_vec(&meta).map_err(|e| Error::Corrupt(e.to_string()))?;
     flip.put(store, Cf::Meta, meta_key(name).bytes(), &json)?;
+    // What the sync remembered describes the version rolled back from: the next sync fetches
+    // afresh instead of finding the source "unchanged".
+    flip.delete(store, Cf::Meta, super::sync::state_key(name).bytes())?;
     store.write(flip)?;
-    drop_version(store, name, current.version)?;
+    prune(store, name, &[prev])?;
     Ok(meta)
 }
 

@@ -43,6 +43,33 @@ pub struct Config {
     pub limits: ServeLimits,
     /// TLS; required on any address but loopback.
     pub tls: Option<Tls>,
+    /// Lists kept in sync from their sources (`[lists.NAME]`).
+    pub lists: BTreeMap<String, crate::lists::sync::ListSource>,
+    /// When the server syncs them.
+    pub sync: SyncSchedule,
+}
+
+/// When the server syncs its lists: daily at a time of day (UTC), spread by a random delay so
+/// regional servers do not all call the central database at once.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncSchedule {
+    /// Whether the server syncs on its own (`hashguard lists sync` and SyncNow work regardless).
+    pub enabled: bool,
+    /// Time of day, UTC, `HH:MM`.
+    pub at: String,
+    /// Largest random delay after `at`, minutes.
+    pub jitter_minutes: u64,
+}
+
+impl Default for SyncSchedule {
+    fn default() -> Self {
+        SyncSchedule {
+            enabled: true,
+            at: "02:30".into(),
+            jitter_minutes: 30,
+        }
+    }
 }
 
 /// Which unit investigates a list's matches.
@@ -92,6 +119,8 @@ impl Default for Config {
             routing: Routing::default(),
             limits: ServeLimits::default(),
             tls: None,
+            lists: BTreeMap::new(),
+            sync: SyncSchedule::default(),
         }
     }
 }

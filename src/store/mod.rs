@@ -224,6 +224,26 @@ impl Store {
         Ok(it.map(|r| r.map_err(io)))
     }
 
+    /// Every (key, value) from `start` on whose key starts with `prefix`, in key order (a seek
+    /// into a prefix).
+    pub fn scan_from<'a>(
+        &'a self,
+        cf: Cf,
+        start: &[u8],
+        prefix: &[u8],
+    ) -> Result<impl Iterator<Item = Result<KeyValue, Error>> + use<'a>, Error> {
+        let mut ro = ReadOptions::default();
+        if let Some(upper) = prefix_end(prefix) {
+            ro.set_iterate_upper_bound(upper);
+        }
+        let it = self.db.iterator_cf_opt(
+            self.cf(cf)?,
+            ro,
+            IteratorMode::From(start, rocksdb::Direction::Forward),
+        );
+        Ok(it.map(|r| r.map_err(io)))
+    }
+
     /// Deletes every key starting with `prefix` in one batch (used to drop an old version).
     pub fn delete_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<(), Error> {
         let end = prefix_end(prefix).unwrap_or_else(|| vec![0xff; prefix.len() + 1]);

@@ -46,6 +46,8 @@ pub struct ListSource {
     pub deadline_secs: u64,
     /// Retries of a failed request.
     pub retries: u32,
+    /// First wait before a retry, milliseconds; doubled per retry up to a minute, with jitter.
+    pub backoff_ms: u64,
 }
 
 impl Default for ListSource {
@@ -62,6 +64,7 @@ impl Default for ListSource {
             token_env: None,
             deadline_secs: 30 * 60,
             retries: 8,
+            backoff_ms: 500,
         }
     }
 }
@@ -86,7 +89,7 @@ pub struct SyncState {
     pub file: Option<(String, u64, u64)>,
 }
 
-fn state_key(name: &str) -> Key {
+pub(crate) fn state_key(name: &str) -> Key {
     Key::new(b'Y').str(name)
 }
 
@@ -214,6 +217,7 @@ fn sync_inner(store: &Store, name: &str, src: &ListSource) -> Result<Outcome, Er
             token,
             deadline: Duration::from_secs(src.deadline_secs.max(1)),
             retries: src.retries,
+            backoff: Duration::from_millis(src.backoff_ms),
             ..http::HttpOptions::default()
         };
         let dest = download_path(store, name)?;
