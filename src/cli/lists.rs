@@ -20,8 +20,15 @@ pub enum ListsCommand {
   hashguard lists import --list ncmec --kind pdq hashes.txt
   hashguard lists import --list vic --format jsonl vic.jsonl
 
-Formats: plain (one hex hash a line, id = 0-based line number, needs --kind; or
-`<kind> <hex>` a line) and jsonl ({\"id\",\"kind\",\"hash\",\"category\"?} a line).
+Formats:
+  plain      one hex hash a line (id = 0-based line number, needs --kind), or
+             `<kind> <hex>` a line
+  jsonl      {\"id\",\"kind\",\"hash\",\"category\"?,\"series\"?,\"op\"?} a line
+  te-csv     ThreatExchange CSV indicator,descriptor_id,added_on,labels (header
+             optional; 64- and 16-hex indicators need --kind)
+  vpdq       vPDQ frames frame_number,quality,pdq_hex,timestamp_sec (id = frame)
+  icse       Interpol ICSE semicolon-separated export (MD5, SHA1; PhotoDNA skipped)
+
 Malformed rows are skipped and reported with their line numbers; when they exceed
 --max-bad-pct of the rows, nothing is published and the old version stays active.
 
@@ -39,6 +46,12 @@ pub enum FormatArg {
     Plain,
     /// hashguard's canonical JSON lines.
     Jsonl,
+    /// ThreatExchange CSV: indicator,descriptor_id,added_on,labels.
+    TeCsv,
+    /// vPDQ frame hashes, one frame a line.
+    Vpdq,
+    /// Interpol ICSE semicolon-separated export.
+    Icse,
 }
 
 /// Arguments of `lists import`.
@@ -105,6 +118,9 @@ fn import(args: ImportArgs, data: &Path) -> i32 {
         format: match args.format {
             FormatArg::Plain => ListFormat::Plain,
             FormatArg::Jsonl => ListFormat::Jsonl,
+            FormatArg::TeCsv => ListFormat::TeCsv,
+            FormatArg::Vpdq => ListFormat::Vpdq,
+            FormatArg::Icse => ListFormat::Icse,
         },
         kind: args.kind,
         radius: args.radius,
