@@ -27,6 +27,8 @@ Formats:
   te-csv     ThreatExchange CSV indicator,descriptor_id,added_on,labels (header
              optional; 64- and 16-hex indicators need --kind)
   vpdq       vPDQ frames frame_number,quality,pdq_hex,timestamp_sec (id = frame)
+  stopncii   StopNCII FetchHashes JSON page
+  vics       Project VIC VICS 1.x/2.0 JSON (MD5, SHA1, PDQ/SHA256 alternative hashes)
   icse       Interpol ICSE semicolon-separated export (MD5, SHA1; PhotoDNA skipped)
 
 Malformed rows are skipped and reported with their line numbers; when they exceed
@@ -50,6 +52,10 @@ pub enum FormatArg {
     TeCsv,
     /// vPDQ frame hashes, one frame a line.
     Vpdq,
+    /// StopNCII FetchHashes JSON.
+    Stopncii,
+    /// Project VIC VICS JSON.
+    Vics,
     /// Interpol ICSE semicolon-separated export.
     Icse,
 }
@@ -120,6 +126,8 @@ fn import(args: ImportArgs, data: &Path) -> i32 {
             FormatArg::Jsonl => ListFormat::Jsonl,
             FormatArg::TeCsv => ListFormat::TeCsv,
             FormatArg::Vpdq => ListFormat::Vpdq,
+            FormatArg::Stopncii => ListFormat::StopNcii,
+            FormatArg::Vics => ListFormat::Vics,
             FormatArg::Icse => ListFormat::Icse,
         },
         kind: args.kind,

@@ -9,6 +9,8 @@
 //!   ([`write_jsonl`] writes it).
 //! - `te-csv`: ThreatExchange CSV `indicator,descriptor_id,added_on,labels` (`te_csv.rs`).
 //! - `vpdq`: vPDQ frame text `frame_number,quality,pdq_hex,timestamp_sec` (`vpdq.rs`).
+//! - `stopncii`: StopNCII FetchHashes JSON pages (`stopncii.rs`).
+//! - `vics`: Project VIC VICS 1.x/2.0 JSON (`vics.rs`).
 //! - `icse`: Interpol ICSE semicolon-separated exports (`icse.rs`).
 //!
 //! Every format ignores a UTF-8 byte-order mark at the start, and every input record becomes
@@ -24,7 +26,10 @@ use std::rc::Rc;
 use serde::{Deserialize, Serialize};
 
 mod icse;
+mod json;
+mod stopncii;
 mod te_csv;
+mod vics;
 mod vpdq;
 
 use crate::hashing::digest::is_empty_input_digest;
@@ -41,6 +46,10 @@ pub enum ListFormat {
     TeCsv,
     /// vPDQ frame text: `frame_number,quality,pdq_hex,timestamp_sec`, one PDQ row a frame.
     Vpdq,
+    /// StopNCII FetchHashes JSON.
+    StopNcii,
+    /// Project VIC VICS JSON (1.x or 2.0).
+    Vics,
     /// Interpol ICSE semicolon-separated export.
     Icse,
 }
@@ -259,6 +268,11 @@ pub fn read<'a>(format: ListFormat, input: impl BufRead + 'a, opts: &ReadOptions
         ListFormat::Jsonl => Box::new(line_rows(input, json_row)),
         ListFormat::Vpdq => Box::new(line_rows(input, vpdq::row)),
         ListFormat::TeCsv => Box::new(Records::new(te_csv::TeCsv::new(input, opts.kind))),
+        ListFormat::StopNcii => Box::new(Records::new(stopncii::StopNcii::new(
+            input,
+            Rc::clone(&paging),
+        ))),
+        ListFormat::Vics => Box::new(Records::new(vics::Vics::new(input))),
         ListFormat::Icse => Box::new(Records::new(icse::Icse::new(input))),
     };
     Rows { inner, paging }
@@ -583,6 +597,23 @@ mod tests {
                 format!("0,100,{PDQ},0.0\n"),
             ),
             (ListFormat::Icse, "MD5;SHA1\n".into(), format!("{md5};\n")),
+            (
+                ListFormat::StopNcii,
+                "{\"hashRecords\": [".into(),
+                format!(
+                    "{{\"hashValue\": \"{PDQ}\", \"signalType\": \"PDQ\", \"hashStatus\": \"Active\"}},\n"
+                ),
+            ),
+            (
+                ListFormat::Vics,
+                "{\"value\": [{\"Media\": [".into(),
+                format!("{{\"MD5\": \"{md5}\"}},\n"),
+            ),
+            (
+                ListFormat::Vics,
+                "{\"value\": [".into(),
+                format!("{{\"MD5\": \"{md5}\"}},\n"),
+            ),
         ];
         for (format, head, item) in cases {
             let served = Rc::new(std::cell::Cell::new(0));
