@@ -27,6 +27,7 @@ Formats:
   te-csv     ThreatExchange CSV indicator,descriptor_id,added_on,labels (header
              optional; 64- and 16-hex indicators need --kind)
   vpdq       vPDQ frames frame_number,quality,pdq_hex,timestamp_sec (id = frame)
+  ncmec-xml  NCMEC hash-sharing v2 XML (md5, sha1, pdq fingerprints; PhotoDNA skipped)
   stopncii   StopNCII FetchHashes JSON page
   vics       Project VIC VICS 1.x/2.0 JSON (MD5, SHA1, PDQ/SHA256 alternative hashes)
   icse       Interpol ICSE semicolon-separated export (MD5, SHA1; PhotoDNA skipped)
@@ -52,6 +53,8 @@ pub enum FormatArg {
     TeCsv,
     /// vPDQ frame hashes, one frame a line.
     Vpdq,
+    /// NCMEC hash-sharing API v2 XML.
+    NcmecXml,
     /// StopNCII FetchHashes JSON.
     Stopncii,
     /// Project VIC VICS JSON.
@@ -126,6 +129,7 @@ fn import(args: ImportArgs, data: &Path) -> i32 {
             FormatArg::Jsonl => ListFormat::Jsonl,
             FormatArg::TeCsv => ListFormat::TeCsv,
             FormatArg::Vpdq => ListFormat::Vpdq,
+            FormatArg::NcmecXml => ListFormat::NcmecXml,
             FormatArg::Stopncii => ListFormat::StopNcii,
             FormatArg::Vics => ListFormat::Vics,
             FormatArg::Icse => ListFormat::Icse,

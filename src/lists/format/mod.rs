@@ -9,6 +9,7 @@
 //!   ([`write_jsonl`] writes it).
 //! - `te-csv`: ThreatExchange CSV `indicator,descriptor_id,added_on,labels` (`te_csv.rs`).
 //! - `vpdq`: vPDQ frame text `frame_number,quality,pdq_hex,timestamp_sec` (`vpdq.rs`).
+//! - `ncmec-xml`: NCMEC hash-sharing API v2 XML pages (`ncmec.rs`).
 //! - `stopncii`: StopNCII FetchHashes JSON pages (`stopncii.rs`).
 //! - `vics`: Project VIC VICS 1.x/2.0 JSON (`vics.rs`).
 //! - `icse`: Interpol ICSE semicolon-separated exports (`icse.rs`).
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 mod icse;
 mod json;
+mod ncmec;
 mod stopncii;
 mod te_csv;
 mod vics;
@@ -46,6 +48,8 @@ pub enum ListFormat {
     TeCsv,
     /// vPDQ frame text: `frame_number,quality,pdq_hex,timestamp_sec`, one PDQ row a frame.
     Vpdq,
+    /// NCMEC hash-sharing API v2 XML.
+    NcmecXml,
     /// StopNCII FetchHashes JSON.
     StopNcii,
     /// Project VIC VICS JSON (1.x or 2.0).
@@ -268,6 +272,10 @@ pub fn read<'a>(format: ListFormat, input: impl BufRead + 'a, opts: &ReadOptions
         ListFormat::Jsonl => Box::new(line_rows(input, json_row)),
         ListFormat::Vpdq => Box::new(line_rows(input, vpdq::row)),
         ListFormat::TeCsv => Box::new(Records::new(te_csv::TeCsv::new(input, opts.kind))),
+        ListFormat::NcmecXml => Box::new(Records::new(ncmec::NcmecXml::new(
+            input,
+            Rc::clone(&paging),
+        ))),
         ListFormat::StopNcii => Box::new(Records::new(stopncii::StopNcii::new(
             input,
             Rc::clone(&paging),
@@ -597,6 +605,11 @@ mod tests {
                 format!("0,100,{PDQ},0.0\n"),
             ),
             (ListFormat::Icse, "MD5;SHA1\n".into(), format!("{md5};\n")),
+            (
+                ListFormat::NcmecXml,
+                "<queryResult><images>".into(),
+                format!("<image><id>1</id><fingerprints><md5>{md5}</md5></fingerprints></image>\n"),
+            ),
             (
                 ListFormat::StopNcii,
                 "{\"hashRecords\": [".into(),
