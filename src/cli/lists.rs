@@ -23,12 +23,22 @@ pub enum ListsCommand {
   hashguard lists import --list vic --format jsonl vic.jsonl
   hashguard lists import --list vic --format jsonl --delta changes.jsonl
 
-Formats: plain (one hex hash a line, id = 0-based line number, needs --kind; or
-`<kind> <hex>` a line) and jsonl ({\"id\",\"kind\",\"hash\",\"category\"?,\"op\"?} a line).
+Formats:
+  plain      one hex hash a line (id = 0-based line number, needs --kind), or
+             `<kind> <hex>` a line
+  jsonl      {\"id\",\"kind\",\"hash\",\"category\"?,\"series\"?,\"op\"?} a line
+  te-csv     ThreatExchange CSV indicator,descriptor_id,added_on,labels (header
+             optional; 64- and 16-hex indicators need --kind)
+  vpdq       vPDQ frames frame_number,quality,pdq_hex,timestamp_sec (id = frame)
+  ncmec-xml  NCMEC hash-sharing v2 XML (md5, sha1, pdq fingerprints; PhotoDNA skipped)
+  stopncii   StopNCII FetchHashes JSON page
+  vics       Project VIC VICS 1.x/2.0 JSON (MD5, SHA1, PDQ/SHA256 alternative hashes)
+  icse       Interpol ICSE semicolon-separated export (MD5, SHA1; PhotoDNA skipped)
+
 A full load replaces the list; --delta adds, replaces (same id and kind) and removes
-(\"op\":\"remove\", with or without a hash) entries of the active version. The new
-version is verified (count and digest read back) before it is published; the
-previous version is kept for `lists rollback`.
+(\"op\":\"remove\" in jsonl, tombstones in NCMEC XML, withdrawn StopNCII records)
+entries of the active version. The new version is verified (count and digest read
+back) before it is published; the previous version is kept for `lists rollback`.
 Malformed rows are skipped and reported with their line numbers; when they exceed
 --max-bad-pct of the rows, nothing is published and the old version stays active.
 
@@ -82,6 +92,18 @@ pub enum FormatArg {
     Plain,
     /// hashguard's canonical JSON lines.
     Jsonl,
+    /// ThreatExchange CSV: indicator,descriptor_id,added_on,labels.
+    TeCsv,
+    /// vPDQ frame hashes, one frame a line.
+    Vpdq,
+    /// NCMEC hash-sharing API v2 XML.
+    NcmecXml,
+    /// StopNCII FetchHashes JSON.
+    Stopncii,
+    /// Project VIC VICS JSON.
+    Vics,
+    /// Interpol ICSE semicolon-separated export.
+    Icse,
 }
 
 /// Arguments of `lists import`.
@@ -244,6 +266,12 @@ fn import(args: ImportArgs, data: &Path) -> i32 {
         format: match args.format {
             FormatArg::Plain => ListFormat::Plain,
             FormatArg::Jsonl => ListFormat::Jsonl,
+            FormatArg::TeCsv => ListFormat::TeCsv,
+            FormatArg::Vpdq => ListFormat::Vpdq,
+            FormatArg::NcmecXml => ListFormat::NcmecXml,
+            FormatArg::Stopncii => ListFormat::StopNcii,
+            FormatArg::Vics => ListFormat::Vics,
+            FormatArg::Icse => ListFormat::Icse,
         },
         read: ReadOptions { kind: args.kind },
         mode: if args.delta { Mode::Delta } else { Mode::Full },

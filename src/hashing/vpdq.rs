@@ -55,41 +55,46 @@ pub fn parse_vpdq(text: &str) -> Result<Vec<VideoFrame>, VpdqParseError> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let err = |message: String| VpdqParseError {
+        let frame = parse_vpdq_line(line).map_err(|message| VpdqParseError {
             line: i + 1,
             message,
-        };
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        if fields.len() != 4 {
-            return Err(err(format!(
-                "expected 4 comma-separated fields, found {}",
-                fields.len()
-            )));
-        }
-        let number = fields[0]
-            .parse::<u64>()
-            .map_err(|_| err(format!("bad frame number {:?}", fields[0])))?;
-        let quality = fields[1]
-            .parse::<u8>()
-            .ok()
-            .filter(|q| *q <= 100)
-            .ok_or_else(|| err(format!("bad quality {:?} (0-100)", fields[1])))?;
-        let pdq = fields[2]
-            .parse::<PdqHash>()
-            .map_err(|e| err(format!("bad PDQ hash: {e}")))?;
-        let ts = fields[3]
-            .parse::<f64>()
-            .ok()
-            .filter(|t| t.is_finite() && *t >= 0.0)
-            .ok_or_else(|| err(format!("bad timestamp {:?}", fields[3])))?;
-        frames.push(VideoFrame {
-            number,
-            ts_ms: (ts * 1000.0).round() as u64,
-            pdq,
-            quality,
-        });
+        })?;
+        frames.push(frame);
     }
     Ok(frames)
+}
+
+/// Reads one frame line of vPDQ's text form; the error says which field is wrong.
+pub fn parse_vpdq_line(line: &str) -> Result<VideoFrame, String> {
+    let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+    if fields.len() != 4 {
+        return Err(format!(
+            "expected 4 comma-separated fields, found {}",
+            fields.len()
+        ));
+    }
+    let number = fields[0]
+        .parse::<u64>()
+        .map_err(|_| format!("bad frame number {:?}", fields[0]))?;
+    let quality = fields[1]
+        .parse::<u8>()
+        .ok()
+        .filter(|q| *q <= 100)
+        .ok_or_else(|| format!("bad quality {:?} (0-100)", fields[1]))?;
+    let pdq = fields[2]
+        .parse::<PdqHash>()
+        .map_err(|e| format!("bad PDQ hash: {e}"))?;
+    let ts = fields[3]
+        .parse::<f64>()
+        .ok()
+        .filter(|t| t.is_finite() && *t >= 0.0)
+        .ok_or_else(|| format!("bad timestamp {:?}", fields[3]))?;
+    Ok(VideoFrame {
+        number,
+        ts_ms: (ts * 1000.0).round() as u64,
+        pdq,
+        quality,
+    })
 }
 
 /// Thresholds of a video comparison.

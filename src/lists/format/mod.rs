@@ -5,11 +5,34 @@
 //!   `--kind`), or `<kind> <hex>` a line (python-threatexchange's local-file style). Blank lines
 //!   and `#` comments are skipped.
 //! - `jsonl`: hashguard's canonical form, one object a line:
-//!   `{"id": "...", "kind": "pdq", "hash": "...", "category": "...", "op": "add"}`.
+//!   `{"id": "...", "kind": "pdq", "hash": "...", "category": "...", "op": "add"}`
+//!   ([`write_jsonl`] writes it).
+//! - `te-csv`: ThreatExchange CSV `indicator,descriptor_id,added_on,labels` (`te_csv.rs`).
+//! - `vpdq`: vPDQ frame text `frame_number,quality,pdq_hex,timestamp_sec` (`vpdq.rs`).
+//! - `ncmec-xml`: NCMEC hash-sharing API v2 XML pages (`ncmec.rs`).
+//! - `stopncii`: StopNCII FetchHashes JSON pages (`stopncii.rs`).
+//! - `vics`: Project VIC VICS 1.x/2.0 JSON (`vics.rs`).
+//! - `icse`: Interpol ICSE semicolon-separated exports (`icse.rs`).
+//!
+//! Every format ignores a UTF-8 byte-order mark at the start, and every input record becomes
+//! a row, a [`BadRow`], or (only for fingerprints hashguard does not compute, such as
+//! PhotoDNA) is skipped as its module documents. Formats that carry several hash kinds per
+//! record yield a row per hash.
 
-use std::io::BufRead;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{self, BufRead, Write};
+use std::rc::Rc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+mod icse;
+mod json;
+mod ncmec;
+mod stopncii;
+mod te_csv;
+mod vics;
+mod vpdq;
 
 use crate::hashing::digest::is_empty_input_digest;
 use crate::hashing::{AnyHash, HashKind};
@@ -21,6 +44,18 @@ pub enum ListFormat {
     Plain,
     /// hashguard's canonical JSON lines.
     Jsonl,
+    /// ThreatExchange CSV: `indicator,descriptor_id,added_on,labels`.
+    TeCsv,
+    /// vPDQ frame text: `frame_number,quality,pdq_hex,timestamp_sec`, one PDQ row a frame.
+    Vpdq,
+    /// NCMEC hash-sharing API v2 XML.
+    NcmecXml,
+    /// StopNCII FetchHashes JSON.
+    StopNcii,
+    /// Project VIC VICS JSON (1.x or 2.0).
+    Vics,
+    /// Interpol ICSE semicolon-separated export.
+    Icse,
 }
 
 /// What a row does to the list.
@@ -65,7 +100,8 @@ pub struct Paging {
 /// How to read a list file.
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
-    /// Hash kind of bare hex lines (plain files).
+    /// Hash kind of bare hex lines (plain files) and of ThreatExchange indicators. Formats that
+    /// name each hash's kind ignore it and yield rows of every kind they carry.
     pub kind: Option<HashKind>,
 }
 
@@ -118,6 +154,7 @@ pub fn is_degenerate(hash: &AnyHash, hex: &str) -> bool {
     }
 }
 
+/// Parses `hex` as a hash of `kind`, refusing degenerate hashes.
 fn parse_hash(kind: HashKind, hex: &str) -> Result<AnyHash, String> {
     let h = AnyHash::parse(kind, hex).map_err(|e| e.to_string())?;
     if is_degenerate(&h, hex) {
@@ -192,7 +229,7 @@ fn json_row(line: u64, text: &str) -> Result<ListRow, String> {
 /// A stream of rows from one list file or page; see [`read`].
 pub struct Rows<'a> {
     inner: Box<dyn Iterator<Item = Result<ListRow, RowError>> + 'a>,
-    paging: std::rc::Rc<std::cell::RefCell<Paging>>,
+    paging: Rc<RefCell<Paging>>,
 }
 
 impl Iterator for Rows<'_> {
@@ -213,18 +250,190 @@ impl Rows<'_> {
 /// Reads `input` in `format` as a stream of rows. Parsers never hold the whole input: a
 /// 10M-entry file is read one line or record at a time.
 pub fn read<'a>(format: ListFormat, input: impl BufRead + 'a, opts: &ReadOptions) -> Rows<'a> {
-    let paging = std::rc::Rc::new(std::cell::RefCell::new(Paging::default()));
+    let paging = Rc::new(RefCell::new(Paging::default()));
+    let mut input = input;
+    if let Err(e) = skip_bom(&mut input) {
+        let err = RowError::Io {
+            line: 1,
+            message: e.to_string(),
+        };
+        return Rows {
+            inner: Box::new(std::iter::once(Err(err))),
+            paging,
+        };
+    }
     let inner: Box<dyn Iterator<Item = Result<ListRow, RowError>> + 'a> = match format {
-        ListFormat::Plain | ListFormat::Jsonl => Box::new(line_rows(format, input, opts.kind)),
+        ListFormat::Plain => {
+            let kind = opts.kind;
+            Box::new(line_rows(input, move |line, text| {
+                plain_row(line, text, kind)
+            }))
+        }
+        ListFormat::Jsonl => Box::new(line_rows(input, json_row)),
+        ListFormat::Vpdq => Box::new(line_rows(input, vpdq::row)),
+        ListFormat::TeCsv => Box::new(Records::new(te_csv::TeCsv::new(input, opts.kind))),
+        ListFormat::NcmecXml => Box::new(Records::new(ncmec::NcmecXml::new(
+            input,
+            Rc::clone(&paging),
+        ))),
+        ListFormat::StopNcii => Box::new(Records::new(stopncii::StopNcii::new(
+            input,
+            Rc::clone(&paging),
+        ))),
+        ListFormat::Vics => Box::new(Records::new(vics::Vics::new(input))),
+        ListFormat::Icse => Box::new(Records::new(icse::Icse::new(input))),
     };
     Rows { inner, paging }
 }
 
-/// Rows of a line-based format (plain, jsonl); `kind` is the kind of bare hex lines.
+/// Writes `row` as one line of hashguard's canonical JSON lines, which [`read`] with
+/// [`ListFormat::Jsonl`] reads back to the same row (its line number aside).
+pub fn write_jsonl(w: &mut impl Write, row: &ListRow) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kind: Option<HashKind>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hash: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        category: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        series: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        op: Option<Op>,
+    }
+    let out = Out {
+        id: &row.id,
+        kind: row.hash.as_ref().map(AnyHash::kind),
+        hash: row.hash.as_ref().map(AnyHash::to_string),
+        category: row.category.as_deref(),
+        series: row.series.as_deref(),
+        // Additions are the default; only removals say so, which keeps lists short.
+        op: (row.op == Op::Remove).then_some(Op::Remove),
+    };
+    serde_json::to_writer(&mut *w, &out).map_err(io::Error::other)?;
+    w.write_all(b"\n")
+}
+
+/// The UTF-8 byte-order mark some Windows tools put before the data.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Consumes a UTF-8 byte-order mark at the start of `input`, if there is one.
+fn skip_bom(input: &mut impl BufRead) -> io::Result<()> {
+    let has_bom = loop {
+        match input.fill_buf() {
+            Ok(buf) => break buf.starts_with(BOM),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    if has_bom {
+        input.consume(BOM.len());
+    }
+    Ok(())
+}
+
+/// A malformed row at `line`.
+fn bad(line: u64, reason: impl Into<String>) -> RowError {
+    RowError::Bad(BadRow {
+        line,
+        reason: reason.into(),
+    })
+}
+
+/// An addition of `hash` under `id`.
+fn add_row(
+    line: u64,
+    id: &str,
+    hash: AnyHash,
+    category: Option<&str>,
+    series: Option<&str>,
+) -> ListRow {
+    ListRow {
+        line,
+        op: Op::Add,
+        id: id.to_string(),
+        hash: Some(hash),
+        category: category.map(str::to_string),
+        series: series.map(str::to_string),
+    }
+}
+
+/// A CSV reader's error, which ends the stream (line 0 when the reader does not know it).
+fn csv_error(e: csv::Error) -> RowError {
+    RowError::Io {
+        line: e.position().map_or(0, |p| p.line()),
+        message: e.to_string(),
+    }
+}
+
+/// Field `i` of a CSV record, trimmed ("" when the record is short or `i` is `None`).
+fn csv_field<'r>(
+    record: &'r csv::ByteRecord,
+    i: Option<usize>,
+    name: &str,
+) -> Result<&'r str, String> {
+    let raw = i.and_then(|i| record.get(i)).unwrap_or_default();
+    std::str::from_utf8(raw)
+        .map(str::trim)
+        .map_err(|_| format!("{name}: not UTF-8"))
+}
+
+/// Queued output of a record parser: one record may give several rows.
+type Queue = VecDeque<Result<ListRow, RowError>>;
+
+/// A record-at-a-time parser, driven by [`Records`].
+trait Step {
+    /// Reads on, queueing the rows and bad rows of zero or more records; `Ok(false)` once the
+    /// input is done. An error ends the stream.
+    fn step(&mut self, out: &mut Queue) -> Result<bool, RowError>;
+}
+
+/// Runs a [`Step`] parser as an iterator that ends after the input or the first error.
+struct Records<S> {
+    parser: S,
+    queue: Queue,
+    done: bool,
+}
+
+impl<S: Step> Records<S> {
+    fn new(parser: S) -> Self {
+        Records {
+            parser,
+            queue: VecDeque::new(),
+            done: false,
+        }
+    }
+}
+
+impl<S: Step> Iterator for Records<S> {
+    type Item = Result<ListRow, RowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.queue.pop_front() {
+                return Some(item);
+            }
+            if self.done {
+                return None;
+            }
+            match self.parser.step(&mut self.queue) {
+                Ok(true) => {}
+                Ok(false) => self.done = true,
+                Err(e) => {
+                    self.done = true;
+                    self.queue.push_back(Err(e));
+                }
+            }
+        }
+    }
+}
+
+/// Rows of a line-based format (plain, jsonl, vpdq): `parse` reads one line's text.
 fn line_rows(
-    format: ListFormat,
     input: impl BufRead,
-    kind: Option<HashKind>,
+    parse: impl Fn(u64, &str) -> Result<ListRow, String>,
 ) -> impl Iterator<Item = Result<ListRow, RowError>> {
     input.split(b'\n').enumerate().filter_map(move |(i, line)| {
         let line_no = i as u64 + 1;
@@ -251,11 +460,7 @@ fn line_rows(
         if text.is_empty() || text.starts_with('#') {
             return None;
         }
-        let parsed = match format {
-            ListFormat::Plain => plain_row(line_no, text, kind),
-            ListFormat::Jsonl => json_row(line_no, text),
-        };
-        Some(parsed.map_err(|reason| {
+        Some(parse(line_no, text).map_err(|reason| {
             RowError::Bad(BadRow {
                 line: line_no,
                 reason,
@@ -268,7 +473,17 @@ fn line_rows(
 mod tests {
     use super::*;
 
-    fn collect(
+    /// Every item [`read`] yields for `text`, read errors included.
+    pub(super) fn items(
+        format: ListFormat,
+        text: &str,
+        kind: Option<HashKind>,
+    ) -> Vec<Result<ListRow, RowError>> {
+        read(format, text.as_bytes(), &ReadOptions { kind }).collect()
+    }
+
+    /// Reads `text` into its rows and bad rows; panics on a read error.
+    pub(super) fn collect(
         format: ListFormat,
         text: &str,
         kind: Option<HashKind>,
@@ -325,5 +540,158 @@ mod tests {
             bad.iter().map(|b| b.line).collect::<Vec<_>>(),
             vec![4, 5, 6, 8, 9]
         );
+    }
+
+    #[test]
+    fn write_jsonl_writes_the_canonical_line() {
+        let md5 = "900150983CD24FB0D6963F7D28E17F72";
+        let add = ListRow {
+            line: 9,
+            op: Op::Add,
+            id: "a\"1".into(),
+            hash: Some(parse_hash(HashKind::Md5, md5).unwrap()),
+            category: Some("A1".into()),
+            series: None,
+        };
+        let remove_all = ListRow {
+            op: Op::Remove,
+            id: "x".into(),
+            hash: None,
+            category: None,
+            ..add.clone()
+        };
+        let mut out = Vec::new();
+        write_jsonl(&mut out, &add).unwrap();
+        write_jsonl(&mut out, &remove_all).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!(
+                "{{\"id\":\"a\\\"1\",\"kind\":\"md5\",\"hash\":\"{}\",\"category\":\"A1\"}}\n\
+                 {{\"id\":\"x\",\"op\":\"remove\"}}\n",
+                md5.to_lowercase()
+            )
+        );
+    }
+
+    /// An endless input: `head`, then `item` over and over; counts the bytes it hands out.
+    struct Endless {
+        data: Vec<u8>,
+        item_start: usize,
+        pos: usize,
+        served: Rc<std::cell::Cell<u64>>,
+    }
+
+    impl io::Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.pos == self.data.len() {
+                self.pos = self.item_start;
+            }
+            let n = buf.len().min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            self.served.set(self.served.get() + n as u64);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn every_format_streams() {
+        let md5 = "0cc175b9c0f1b6a831c399e269772661";
+        let cases = [
+            (ListFormat::TeCsv, String::new(), format!("{md5},1,,\n")),
+            (
+                ListFormat::Vpdq,
+                String::new(),
+                format!("0,100,{PDQ},0.0\n"),
+            ),
+            (ListFormat::Icse, "MD5;SHA1\n".into(), format!("{md5};\n")),
+            (
+                ListFormat::NcmecXml,
+                "<queryResult><images>".into(),
+                format!("<image><id>1</id><fingerprints><md5>{md5}</md5></fingerprints></image>\n"),
+            ),
+            (
+                ListFormat::StopNcii,
+                "{\"hashRecords\": [".into(),
+                format!(
+                    "{{\"hashValue\": \"{PDQ}\", \"signalType\": \"PDQ\", \"hashStatus\": \"Active\"}},\n"
+                ),
+            ),
+            (
+                ListFormat::Vics,
+                "{\"value\": [{\"Media\": [".into(),
+                format!("{{\"MD5\": \"{md5}\"}},\n"),
+            ),
+            (
+                ListFormat::Vics,
+                "{\"value\": [".into(),
+                format!("{{\"MD5\": \"{md5}\"}},\n"),
+            ),
+        ];
+        for (format, head, item) in cases {
+            let served = Rc::new(std::cell::Cell::new(0));
+            let input = Endless {
+                data: format!("{head}{item}").into_bytes(),
+                item_start: head.len(),
+                pos: 0,
+                served: Rc::clone(&served),
+            };
+            let input = io::BufReader::with_capacity(4096, input);
+            let rows = read(format, input, &ReadOptions::default()).take(1000);
+            assert_eq!(rows.filter(Result::is_ok).count(), 1000, "{format:?}");
+            // A thousand records and a buffer or two, not the (endless) input.
+            let bound = 1000 * item.len() as u64 + 2 * 4096 + head.len() as u64;
+            assert!(
+                served.get() <= bound,
+                "{format:?}: {} bytes read",
+                served.get()
+            );
+        }
+    }
+
+    mod round_trip {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn hash() -> impl Strategy<Value = AnyHash> {
+            (
+                prop::sample::select(HashKind::ALL.to_vec()),
+                prop::collection::vec(any::<u8>(), 32),
+            )
+                .prop_filter_map("degenerate hash", |(kind, bytes)| {
+                    let hex = hex::encode(bytes);
+                    parse_hash(kind, &hex[..kind.hex_len()]).ok()
+                })
+        }
+
+        fn row() -> impl Strategy<Value = ListRow> {
+            let op_hash = prop_oneof![
+                hash().prop_map(|h| (Op::Add, Some(h))),
+                hash().prop_map(|h| (Op::Remove, Some(h))),
+                Just((Op::Remove, None)),
+            ];
+            let text = || proptest::option::of("\\PC{0,24}");
+            (op_hash, "\\PC{1,40}", text(), text()).prop_map(
+                |((op, hash), id, category, series)| ListRow {
+                    line: 1,
+                    op,
+                    id,
+                    hash,
+                    category,
+                    series,
+                },
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn write_jsonl_round_trips_through_read(row in row()) {
+                let mut out = Vec::new();
+                write_jsonl(&mut out, &row).unwrap();
+                prop_assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1);
+                let back: Vec<_> = read(ListFormat::Jsonl, &out[..], &ReadOptions::default()).collect();
+                prop_assert_eq!(back, vec![Ok(row)]);
+            }
+        }
     }
 }

@@ -26,7 +26,7 @@ pub struct ListSource {
     /// `file:PATH`, `dir:PATH` (the newest file in the directory, by name) or an
     /// `http://` / `https://` URL.
     pub source: String,
-    /// The format of the file (plain or jsonl).
+    /// The format of the file: plain, jsonl, te-csv, vpdq, ncmec-xml, stopncii, vics, icse.
     pub format: String,
     /// Hash kind of bare hex lines (plain files).
     pub kind: Option<HashKind>,
@@ -74,7 +74,15 @@ pub fn parse_format(name: &str) -> Result<ListFormat, String> {
     match name.trim().to_ascii_lowercase().as_str() {
         "plain" => Ok(ListFormat::Plain),
         "jsonl" => Ok(ListFormat::Jsonl),
-        other => Err(format!("unknown list format {other:?}")),
+        "te-csv" => Ok(ListFormat::TeCsv),
+        "vpdq" => Ok(ListFormat::Vpdq),
+        "ncmec-xml" => Ok(ListFormat::NcmecXml),
+        "stopncii" => Ok(ListFormat::StopNcii),
+        "vics" => Ok(ListFormat::Vics),
+        "icse" => Ok(ListFormat::Icse),
+        other => Err(format!(
+            "unknown list format {other:?} (plain, jsonl, te-csv, vpdq, ncmec-xml, stopncii, vics, icse)"
+        )),
     }
 }
 
