@@ -44,6 +44,8 @@ static ALLOC: Tracking = Tracking;
 mod scan;
 #[path = "integration/server.rs"]
 mod server;
+#[path = "integration/sync.rs"]
+mod sync;
 #[path = "integration/video.rs"]
 mod video;
 

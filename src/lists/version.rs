@@ -266,11 +266,6 @@ impl<'s> Builder<'s> {
             Err(Error::NoSuchList { .. }) => None,
             Err(e) => return Err(e),
         };
-        if mode == Mode::Delta && base.is_none() {
-            return Err(Error::NoBase {
-                name: name.to_string(),
-            });
-        }
         let version = base.as_ref().map_or(1, |m| m.latest + 1);
         // Leftovers of an attempt that died before publishing this version number.
         drop_version(store, name, version)?;
@@ -482,16 +477,20 @@ impl<'s> Builder<'s> {
 
     /// Deltas: the base version's entries that stay, then the additions.
     fn apply_delta(&mut self) -> Result<(), Error> {
-        let Some(base) = self.base.clone() else {
-            return Err(Error::NoBase {
-                name: self.name.clone(),
-            });
+        // A delta on a list that has no version yet applies to the empty list (a paged source's
+        // first sync reads its whole history as changes).
+        let base = self.base.clone();
+        let prefix = base
+            .as_ref()
+            .map(|b| entries_prefix(&b.name, b.version).bytes().to_vec());
+        let scan = match &prefix {
+            Some(p) => Some(self.store.scan_prefix(Cf::Entries, p)?),
+            None => None,
         };
-        let prefix = entries_prefix(&base.name, base.version);
-        for r in self.store.scan_prefix(Cf::Entries, prefix.bytes())? {
+        for r in scan.into_iter().flatten() {
             let (_, raw) = r?;
             let e = entry::decode(&raw)
-                .ok_or_else(|| Error::Corrupt(format!("an entry of list {}", base.name)))?;
+                .ok_or_else(|| Error::Corrupt(format!("an entry of list {}", self.name)))?;
             if let Some(c) = self.changes.get(&e.id) {
                 let kind = e.hash.kind();
                 let replaced = c
@@ -868,6 +867,12 @@ pub fn import(
     opts: &ImportOptions,
 ) -> Result<Staged, Error> {
     let mut b = Builder::new(store, name, opts.mode, opts.settings.clone())?;
+    // A delta file for a list that does not exist is almost surely the wrong list name.
+    if opts.mode == Mode::Delta && b.base().is_none() {
+        return Err(Error::NoBase {
+            name: name.to_string(),
+        });
+    }
     if let Err(e) = b.push_rows(format::read(opts.format, input, &opts.read)) {
         // Recording is best effort: the read error is the one to report.
         let _ = record_attempt(

@@ -347,3 +347,80 @@ fn attempt(
     };
     Ok(Some((validators, offset + got)))
 }
+
+/// Fetches one page of a paged API into memory (pages are small), with the same retries,
+/// backoff and deadline as [`download`]. `deadline` is shared by every page of one sync.
+pub fn get_page(url: &str, opts: &HttpOptions, deadline: Instant) -> Result<Vec<u8>, HttpError> {
+    let started = Instant::now();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .user_agent(concat!("hashguard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let mut attempts = 0;
+    let mut last = String::new();
+    loop {
+        let now = Instant::now();
+        if attempts > opts.retries || now >= deadline {
+            return Err(HttpError::GaveUp {
+                url: url.to_string(),
+                attempts,
+                elapsed: started.elapsed(),
+                last,
+            });
+        }
+        if attempts > 0 {
+            let exp = opts.backoff.as_secs_f64() * 2f64.powi(attempts as i32 - 1);
+            let wait = Duration::from_secs_f64(exp.min(opts.max_backoff.as_secs_f64()) * jitter());
+            std::thread::sleep(wait.min(deadline.saturating_duration_since(now)));
+        }
+        attempts += 1;
+        let mut req = agent
+            .get(url)
+            .config()
+            .timeout_global(Some(deadline.saturating_duration_since(Instant::now())))
+            .build();
+        if let Some(t) = &opts.token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        let mut resp = match req.call() {
+            Ok(r) => r,
+            Err(e) => {
+                last = e.to_string();
+                continue;
+            }
+        };
+        let status = resp.status().as_u16();
+        match status {
+            200 => {
+                let mut body = Vec::new();
+                // A page over 256 MiB is not a page: refuse it rather than exhaust memory.
+                let read = resp
+                    .body_mut()
+                    .with_config()
+                    .limit(256 << 20)
+                    .reader()
+                    .read_to_end(&mut body);
+                match read {
+                    Ok(_) => return Ok(body),
+                    Err(e) => last = format!("the page was cut: {e}"),
+                }
+            }
+            429 | 500..=599 => last = format!("HTTP {status}"),
+            _ => {
+                let mut body = String::new();
+                let _ = resp
+                    .body_mut()
+                    .as_reader()
+                    .take(512)
+                    .read_to_string(&mut body);
+                return Err(HttpError::Status {
+                    url: url.to_string(),
+                    status,
+                    body: body.trim().chars().filter(|c| !c.is_control()).collect(),
+                });
+            }
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //! time; a failure leaves the previous version serving and is recorded for `lists status`.
 
 pub mod http;
+pub mod paged;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -48,6 +49,11 @@ pub struct ListSource {
     pub retries: u32,
     /// First wait before a retry, milliseconds; doubled per retry up to a minute, with jitter.
     pub backoff_ms: u64,
+    /// The source is a paged API (each page names the next): pages are checkpointed and the
+    /// rows applied as a delta when the last page is in.
+    pub paged: bool,
+    /// Query parameter that carries a page token when a page names the next one by token.
+    pub page_param: String,
 }
 
 impl Default for ListSource {
@@ -65,6 +71,8 @@ impl Default for ListSource {
             deadline_secs: 30 * 60,
             retries: 8,
             backoff_ms: 500,
+            paged: false,
+            page_param: "next".into(),
         }
     }
 }
@@ -126,7 +134,7 @@ fn download_path(store: &Store, name: &str) -> Result<PathBuf, Error> {
     Ok(dir.join(format!("{name}.download")))
 }
 
-fn settings(src: &ListSource, described: String) -> Settings {
+pub(super) fn settings(src: &ListSource, described: String) -> Settings {
     Settings {
         radii: src.radius.iter().map(|(k, r)| (*k, *r)).collect(),
         category: src.category.clone(),
@@ -191,6 +199,9 @@ pub fn sync(store: &Store, name: &str, src: &ListSource) -> Result<Outcome, Erro
 }
 
 fn sync_inner(store: &Store, name: &str, src: &ListSource) -> Result<Outcome, Error> {
+    if src.paged {
+        return paged::sync(store, name, src);
+    }
     let format = parse_format(&src.format).map_err(Error::Sync)?;
     let read = ReadOptions { kind: src.kind };
     let mut st = state(store, name)?;
@@ -281,7 +292,7 @@ fn sync_inner(store: &Store, name: &str, src: &ListSource) -> Result<Outcome, Er
 
 /// A URL without its query string and credentials, for the record (tokens sometimes travel
 /// in query strings).
-fn redact(url: &str) -> String {
+pub(super) fn redact(url: &str) -> String {
     let no_query = url.split(['?', '#']).next().unwrap_or(url);
     match no_query.split_once("://") {
         Some((scheme, rest)) => {

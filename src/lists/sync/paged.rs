@@ -1,0 +1,270 @@
+//! Paged API sources (NCMEC-like): each page names the next one. Every page's rows are staged
+//! in the store together with the checkpoint (the next page to fetch) in one write batch, so a
+//! killed sync resumes from the last page it committed, never from zero. The checkpoint only
+//! ever moves to a cursor the source itself handed out, so it never rewinds and never skips;
+//! records that arrive out of order within a time window are safe because every row is an
+//! idempotent add or remove keyed by its id. When the source says there are no more pages,
+//! the staged rows are applied as one delta, verified and published, and the checkpoint is
+//! set, in the same batch, to where the next sync starts.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::http::{self, HttpOptions};
+use super::{ListSource, Outcome, parse_format, settings};
+use crate::lists::format::{self, BadRow, ListRow, ReadOptions, RowError};
+use crate::lists::version::{self, Builder, Expect, Mode};
+use crate::lists::{Error, drop_version};
+use crate::store::{Cf, Key, Store};
+
+/// Where a paged sync is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The next page to fetch (the start of the next sync when none is running).
+    pub next: Option<String>,
+    /// Whether a sync is part-way: its pages so far are staged.
+    pub running: bool,
+    /// Pages staged by the running sync.
+    pub pages: u64,
+    /// Items staged by the running sync (rows and malformed rows).
+    pub staged: u64,
+}
+
+fn checkpoint_key(name: &str) -> Key {
+    Key::new(b'C').str(name)
+}
+
+fn staged_prefix(name: &str) -> Key {
+    Key::new(b'G').str(name)
+}
+
+/// The checkpoint of list `name`'s paged sync.
+pub fn checkpoint(store: &Store, name: &str) -> Result<Checkpoint, Error> {
+    match store.get(Cf::Meta, checkpoint_key(name).bytes())? {
+        Some(v) => serde_json::from_slice(&v)
+            .map_err(|e| Error::Corrupt(format!("checkpoint of list {name}: {e}"))),
+        None => Ok(Checkpoint::default()),
+    }
+}
+
+/// A staged item: a row in canonical JSON lines, or a malformed row.
+#[derive(Serialize, Deserialize)]
+enum Staged {
+    Row(String),
+    Bad(BadRow),
+}
+
+/// The URL of the page a cursor names: a URL as is, a path against the source's origin,
+/// else a token passed as the `page_param` query parameter of the source URL.
+fn page_url(source: &str, cursor: &str, page_param: &str) -> String {
+    if cursor.starts_with("http://") || cursor.starts_with("https://") {
+        return cursor.to_string();
+    }
+    if let Some(path) = cursor.strip_prefix('/') {
+        let origin_end = source
+            .find("://")
+            .and_then(|s| source[s + 3..].find('/').map(|p| s + 3 + p))
+            .unwrap_or(source.len());
+        return format!("{}/{path}", &source[..origin_end]);
+    }
+    let sep = if source.contains('?') { '&' } else { '?' };
+    let token: String = cursor
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("{source}{sep}{page_param}={token}")
+}
+
+/// Runs (or resumes) a paged sync of `name`.
+pub(super) fn sync(store: &Store, name: &str, src: &ListSource) -> Result<Outcome, Error> {
+    let format = parse_format(&src.format).map_err(Error::Sync)?;
+    let read = ReadOptions { kind: src.kind };
+    let token = match &src.token_env {
+        Some(var) => Some(
+            std::env::var(var)
+                .map_err(|_| Error::Sync(format!("the token variable {var} is not set")))?,
+        ),
+        None => None,
+    };
+    let opts = HttpOptions {
+        token,
+        retries: src.retries,
+        backoff: Duration::from_millis(src.backoff_ms),
+        ..HttpOptions::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(src.deadline_secs.max(1));
+    let mut cp = checkpoint(store, name)?;
+    if !cp.running {
+        // Rows staged by a run that published but died before clearing them are stale.
+        store.delete_prefix(Cf::Meta, staged_prefix(name).bytes())?;
+        cp = Checkpoint {
+            running: true,
+            ..cp
+        };
+    }
+    let mut url = match &cp.next {
+        Some(c) => page_url(&src.source, c, &src.page_param),
+        None => src.source.clone(),
+    };
+    loop {
+        let body = http::get_page(&url, &opts, deadline).map_err(|e| Error::Sync(e.to_string()))?;
+        let mut rows = format::read(format, body.as_slice(), &read);
+        let mut items: Vec<Staged> = Vec::new();
+        for r in rows.by_ref() {
+            match r {
+                Ok(row) => items.push(Staged::Row(canonical(&row)?)),
+                Err(RowError::Bad(mut b)) => {
+                    b.reason = format!("page {}: {}", cp.pages + 1, b.reason);
+                    items.push(Staged::Bad(b));
+                }
+                // A page that does not parse is not committed: the checkpoint stays on it,
+                // and the sync fails loudly instead of skipping it.
+                Err(RowError::Io { line, message }) => {
+                    return Err(Error::Sync(format!(
+                        "page {url} is malformed at line {line}: {message}; the sync stays on this page"
+                    )));
+                }
+            }
+        }
+        let paging = rows.paging();
+        let next = paging.next.filter(|n| !n.trim().is_empty());
+        let more = paging.has_more.unwrap_or(next.is_some()) && next.is_some();
+        // Commit the page: its items and the checkpoint, in one batch.
+        let mut batch = store.batch();
+        for item in &items {
+            let key = staged_prefix(name).u64(cp.staged);
+            let json = serde_json::to_vec(item).map_err(|e| Error::Corrupt(e.to_string()))?;
+            batch.put(store, Cf::Meta, key.bytes(), &json)?;
+            cp.staged += 1;
+        }
+        cp.pages += 1;
+        // The next sync starts from the next cursor, or re-reads this last page (its rows are
+        // idempotent) when the source names none.
+        cp.next = Some(next.clone().unwrap_or_else(|| url.clone()));
+        if more {
+            let json = serde_json::to_vec(&cp).map_err(|e| Error::Corrupt(e.to_string()))?;
+            batch.put(store, Cf::Meta, checkpoint_key(name).bytes(), &json)?;
+            store.write(batch)?;
+            url = page_url(&src.source, next.as_deref().unwrap_or(""), &src.page_param);
+            continue;
+        }
+        // The last page is staged in the same batch as the checkpoint still saying "running".
+        let json = serde_json::to_vec(&cp).map_err(|e| Error::Corrupt(e.to_string()))?;
+        batch.put(store, Cf::Meta, checkpoint_key(name).bytes(), &json)?;
+        store.write(batch)?;
+        break;
+    }
+    apply(store, name, src, cp)
+}
+
+fn canonical(row: &ListRow) -> Result<String, Error> {
+    let mut line = Vec::new();
+    format::write_jsonl(&mut line, row).map_err(|e| Error::Corrupt(e.to_string()))?;
+    String::from_utf8(line).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+/// Applies every staged item as one delta, publishes it with the finished checkpoint, then
+/// clears the staged items.
+fn apply(store: &Store, name: &str, src: &ListSource, cp: Checkpoint) -> Result<Outcome, Error> {
+    let mut b = Builder::new(store, name, Mode::Delta, settings(src, redact_source(src)))?;
+    let prefix = staged_prefix(name);
+    // Two passes over the staged items: malformed rows first, then the rows streamed through
+    // the JSONL reader, so a large first sync is never held in memory.
+    for r in store.scan_prefix(Cf::Meta, prefix.bytes())? {
+        let (_, v) = r?;
+        if let Ok(Staged::Bad(bad)) = serde_json::from_slice::<Staged>(&v) {
+            b.push_bad(bad);
+        }
+    }
+    let rows = StagedRows {
+        items: Box::new(store.scan_prefix(Cf::Meta, prefix.bytes())?),
+        buf: Vec::new(),
+        at: 0,
+    };
+    if let Err(e) = b.push_rows(format::read(
+        format::ListFormat::Jsonl,
+        std::io::BufReader::new(rows),
+        &ReadOptions::default(),
+    )) {
+        drop_version(store, name, b.version())?;
+        return Err(e);
+    }
+    b.set_upstream_version(cp.next.clone());
+    let staged = b.finish(&Expect::default())?;
+    let done = Checkpoint {
+        next: cp.next,
+        running: false,
+        pages: 0,
+        staged: 0,
+    };
+    let json = serde_json::to_vec(&done).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let mut published = staged.clone();
+    published.meta = version::publish_with(
+        store,
+        staged,
+        &[(Cf::Meta, checkpoint_key(name).bytes().to_vec(), json)],
+    )?;
+    store.delete_prefix(Cf::Meta, prefix.bytes())?;
+    Ok(Outcome::Published(Box::new(published)))
+}
+
+/// The staged rows as one JSON-lines stream.
+struct StagedRows<'a> {
+    items: Box<dyn Iterator<Item = Result<crate::store::KeyValue, crate::store::Error>> + 'a>,
+    buf: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for StagedRows<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at >= self.buf.len() {
+            let Some(item) = self.items.next() else {
+                return Ok(0);
+            };
+            let (_, v) = item.map_err(std::io::Error::other)?;
+            match serde_json::from_slice::<Staged>(&v) {
+                Ok(Staged::Row(line)) => {
+                    self.buf = line.into_bytes();
+                    self.at = 0;
+                }
+                Ok(Staged::Bad(_)) => {}
+                Err(e) => return Err(std::io::Error::other(format!("a staged row: {e}"))),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+fn redact_source(src: &ListSource) -> String {
+    super::redact(&src.source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_become_page_urls() {
+        let s = "https://api.example.org/v2/images?from=2026-11-01";
+        assert_eq!(page_url(s, "https://x/y?z=1", "next"), "https://x/y?z=1");
+        assert_eq!(
+            page_url(s, "/v2/images?cursor=7", "next"),
+            "https://api.example.org/v2/images?cursor=7"
+        );
+        assert_eq!(
+            page_url(s, "ab c+/=", "pageToken"),
+            "https://api.example.org/v2/images?from=2026-11-01&pageToken=ab%20c%2B%2F%3D"
+        );
+        assert_eq!(page_url("http://h/p", "t1", "next"), "http://h/p?next=t1");
+    }
+}
