@@ -365,7 +365,7 @@ pub fn import(
         };
         total += 1;
         let hash = match (row.op, &row.hash) {
-            (Op::Add, Some(h)) => h.clone(),
+            (Op::Add, Some(h)) => *h,
             _ => {
                 bad += 1;
                 if bad_rows.len() < 100 {
