@@ -101,9 +101,10 @@ pub fn run(args: ServeArgs, data: &Path) -> i32 {
             return exit::IO;
         }
     };
-    let result = rt.block_on(server::serve(config, data, |addr| {
-        // Scripts and tests wait for this line.
-        eprintln!("hashguard: listening on {addr}");
+    let result = rt.block_on(server::serve(config, data, |bound| match bound {
+        // Scripts and tests wait for these lines.
+        server::Bound::Grpc(addr) => eprintln!("hashguard: listening on {addr}"),
+        server::Bound::Metrics(addr) => eprintln!("hashguard: metrics on {addr}"),
     }));
     match result {
         Ok(()) => exit::OK,
@@ -154,6 +155,9 @@ pub fn config(cmd: ConfigCommand) -> i32 {
         )),
         Ok(_) => {}
         Err(e) => problems.push(format!("listen {:?}: {e}", c.listen)),
+    }
+    if let Err(e) = hashguard::server::metrics::metrics_addr(&c.metrics.listen) {
+        problems.push(e);
     }
     match &c.tokens {
         None => problems.push("no tokens file (tokens = \"…\")".into()),
