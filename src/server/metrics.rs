@@ -1,6 +1,7 @@
 //! Prometheus metrics and per-call deadlines, kept in one tower layer around every gRPC service:
 //! it sees each call's path, its answer's `grpc-status` (in the headers of a trailers-only
-//! answer, else in the trailers) and its duration. The handlers add only what the layer cannot
+//! answer, else in the trailers) and its duration. The same layer ends long-lived response
+//! streams when the server shuts down, which would otherwise wait for them forever. The handlers add only what the layer cannot
 //! tell apart: matches by list kind, reports filed, and which limit refused a call.
 //!
 //! Labels come from fixed tables (the served methods, the gRPC codes, the hash kinds), never
@@ -21,6 +22,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
+use tokio::sync::watch;
 use tonic::{Code, Status};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -311,17 +313,28 @@ impl Drop for Call {
 /// `request_timeout` and the client's `grpc-timeout` bounds the handler (which, for uploads,
 /// includes receiving them); the client's also bounds a response stream. Running out answers
 /// DEADLINE_EXCEEDED. tonic's own `Server::timeout` is not used: it answers CANCELLED, and it
-/// has no deadline for response streams.
+/// has no deadline for response streams. Long-lived streams end UNAVAILABLE once `stopping`
+/// turns true.
 #[derive(Clone)]
 pub struct Observe {
     metrics: Arc<Metrics>,
     timeout: Option<Duration>,
+    stopping: watch::Receiver<bool>,
 }
 
 impl Observe {
-    /// A layer recording into `metrics`, with the server's deadline (`None`: only clients').
-    pub fn new(metrics: Arc<Metrics>, timeout: Option<Duration>) -> Self {
-        Observe { metrics, timeout }
+    /// A layer recording into `metrics`, with the server's deadline (`None`: only clients'),
+    /// ending long-lived streams when `stopping` turns true.
+    pub fn new(
+        metrics: Arc<Metrics>,
+        timeout: Option<Duration>,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
+        Observe {
+            metrics,
+            timeout,
+            stopping,
+        }
     }
 }
 
@@ -333,6 +346,7 @@ impl<S> Layer<S> for Observe {
             inner,
             metrics: self.metrics.clone(),
             timeout: self.timeout,
+            stopping: self.stopping.clone(),
         }
     }
 }
@@ -343,6 +357,28 @@ pub struct Observed<S> {
     inner: S,
     metrics: Arc<Metrics>,
     timeout: Option<Duration>,
+    stopping: watch::Receiver<bool>,
+}
+
+/// Resolves once the server is stopping (or can no longer say).
+type Stop = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+fn stop_of(mut stopping: watch::Receiver<bool>) -> Stop {
+    Box::pin(async move {
+        let _ = stopping.wait_for(|s| *s).await;
+    })
+}
+
+/// Trailers carrying `status`.
+fn trailers_of(status: Status) -> HeaderMap {
+    let answer = status.into_http::<()>();
+    let mut trailers = HeaderMap::new();
+    for name in ["grpc-status", "grpc-message"] {
+        if let Some(v) = answer.headers().get(name) {
+            trailers.insert(name, v.clone());
+        }
+    }
+    trailers
 }
 
 /// The deadline message: whose deadline it was, so a caller knows what to change.
@@ -389,6 +425,7 @@ where
             (None, Some(s)) => Some((s, true)),
             (None, None) => None,
         };
+        let stop = long_lived.then(|| stop_of(self.stopping.clone()));
         let answer = self.inner.call(req);
         Box::pin(async move {
             let res = match limit {
@@ -415,6 +452,7 @@ where
                 call: Some(call),
                 deadline: client_deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
                 client_limit: client.unwrap_or_default(),
+                stop,
                 ended: false,
             };
             Ok(http::Response::from_parts(parts, body))
@@ -423,12 +461,14 @@ where
 }
 
 /// A response body that records its call's outcome from the trailers, and ends a response
-/// stream with DEADLINE_EXCEEDED when the client's deadline passes.
+/// stream with DEADLINE_EXCEEDED when the client's deadline passes, or with UNAVAILABLE when
+/// the server stops.
 pub struct ObservedBody {
     inner: tonic::body::Body,
     call: Option<Call>,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     client_limit: Duration,
+    stop: Option<Stop>,
     ended: bool,
 }
 
@@ -439,6 +479,7 @@ impl ObservedBody {
             call: None,
             deadline: None,
             client_limit: Duration::ZERO,
+            stop: None,
             ended: false,
         }
     }
@@ -467,13 +508,17 @@ impl Body for ObservedBody {
         {
             this.ended = true;
             this.finish(Code::DeadlineExceeded);
-            let answer = deadline_status(this.client_limit, false).into_http::<()>();
-            let mut trailers = HeaderMap::new();
-            for name in ["grpc-status", "grpc-message"] {
-                if let Some(v) = answer.headers().get(name) {
-                    trailers.insert(name, v.clone());
-                }
-            }
+            let trailers = trailers_of(deadline_status(this.client_limit, false));
+            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        }
+        if let Some(stop) = this.stop.as_mut()
+            && stop.as_mut().poll(cx).is_ready()
+        {
+            this.ended = true;
+            this.finish(Code::Unavailable);
+            let trailers = trailers_of(Status::unavailable(
+                "the server is shutting down; reconnect (FollowReports: after the last cursor seen)",
+            ));
             return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
         }
         let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
@@ -671,7 +716,9 @@ mod tests {
     async fn deadlines_answer_deadline_exceeded_and_say_whose() {
         let metrics = Arc::new(Metrics::new());
         let server = Some(Duration::from_millis(400));
-        let mut svc = Observe::new(metrics.clone(), server).layer(Stuck { answer: false });
+        let (_stop, stopping) = watch::channel(false);
+        let observe = Observe::new(metrics.clone(), server, stopping);
+        let mut svc = observe.clone().layer(Stuck { answer: false });
 
         // The client's shorter deadline ends a stuck handler.
         let t = Instant::now();
@@ -689,7 +736,7 @@ mod tests {
 
         // A response stream is ended by the client's deadline (with trailers), not the
         // server's.
-        let mut svc = Observe::new(metrics.clone(), server).layer(Stuck { answer: true });
+        let mut svc = observe.layer(Stuck { answer: true });
         let res = svc.call(request(Some("600m"))).await.unwrap();
         assert_eq!(code_in(res.headers()), None);
         let mut body = res.into_body();
@@ -711,6 +758,36 @@ mod tests {
             text.contains("hashguard_rejections_total{reason=\"deadline\"} 3"),
             "{text}"
         );
+    }
+
+    #[tokio::test]
+    async fn long_lived_streams_end_unavailable_when_the_server_stops() {
+        let (stop, stopping) = watch::channel(false);
+        let observe = Observe::new(Arc::new(Metrics::new()), None, stopping);
+        let mut svc = observe.layer(Stuck { answer: true });
+        let follow = http::Request::builder()
+            .uri("/hashguard.v1.Reports/FollowReports")
+            .body(())
+            .unwrap();
+        let mut body = svc.call(follow).await.unwrap().into_body();
+        let mut unary = svc.call(request(None)).await.unwrap().into_body();
+        let poll = |b: &mut ObservedBody| {
+            let waker = std::task::Waker::noop();
+            Pin::new(b)
+                .poll_frame(&mut Context::from_waker(waker))
+                .is_pending()
+        };
+        assert!(poll(&mut body));
+        stop.send(true).unwrap();
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            code_in(frame.trailers_ref().unwrap()),
+            Some(Code::Unavailable)
+        );
+        assert!(poll(&mut unary), "only long-lived streams are ended");
     }
 
     #[test]

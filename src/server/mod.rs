@@ -893,15 +893,18 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
         });
     }
 
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
+        // Graceful shutdown waits for open calls: end the streams that would never end.
+        let _ = stop.send(true);
         health
             .set_not_serving::<proto::matcher_server::MatcherServer<MatcherService>>()
             .await;
     };
     let served = builder
-        .layer(metrics::Observe::new(metrics, timeout))
+        .layer(metrics::Observe::new(metrics, timeout, stopping))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(tonic::service::interceptor::InterceptedService::new(
