@@ -789,3 +789,335 @@ fn deadlines_answer_deadline_exceeded_and_free_the_slot() {
         "{text}"
     );
 }
+
+/// Runs `hashguard reports ARGS` against `addr` with `token` in the environment.
+fn reports_cli(addr: SocketAddr, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .arg("reports")
+        .args(args)
+        .args(["--server", &format!("http://{addr}")])
+        .env("HASHGUARD_TOKEN", token)
+        .output()
+        .unwrap()
+}
+
+/// The JSON lines of a command's stdout.
+fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A spawned `reports follow` whose stdout lines arrive on a channel.
+struct Follower {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Follower {
+    fn spawn(addr: SocketAddr, token: &str, from: u64) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+            .args(["reports", "follow", "--from", &from.to_string()])
+            .args(["--server", &format!("http://{addr}")])
+            .env("HASHGUARD_TOKEN", token)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Follower { child, lines }
+    }
+
+    fn next(&self) -> serde_json::Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("follow printed nothing");
+        serde_json::from_str(&line).unwrap()
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Files a report for unit A (an MD5 match); returns its id.
+async fn file_md5(addr: SocketAddr, md5: &str) -> String {
+    let mut matcher = proto::matcher_client::MatcherClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    matcher
+        .match_hashes(authed(hashes(HashKind::Md5, md5), OPERATOR))
+        .await
+        .unwrap()
+        .into_inner()
+        .verdicts[0]
+        .report_id
+        .clone()
+}
+
+#[test]
+fn reports_cli_lists_exports_and_follows_across_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, md5, scene) = setup(tmp.path());
+    let server = start(&data, &config);
+    let addr = server.addr;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ids = rt.block_on(async {
+        wait_serving(addr).await;
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(file_md5(addr, &md5).await);
+        }
+        // And one for unit B, which unit A must not see.
+        let mut matcher = proto::matcher_client::MatcherClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap();
+        let v = matcher
+            .match_hashes(authed(hashes(HashKind::Pdq, &scene), OPERATOR))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(v.verdicts[0].matched);
+        ids
+    });
+
+    // export --format jsonl: every report of the unit, every field.
+    let lines = json_lines(&reports_cli(addr, UNIT_A, &["export", "--format", "jsonl"]));
+    assert_eq!(lines.len(), 3);
+    for (i, r) in lines.iter().enumerate() {
+        // Every field of the contract's Report (serde_json's map sorts the keys).
+        let keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "acked",
+                "created_at",
+                "cursor",
+                "id",
+                "matches",
+                "md5",
+                "sha1",
+                "sha256",
+                "tenant",
+                "tenant_reference",
+                "unit"
+            ]
+        );
+        assert_eq!(r["id"], ids[i].as_str());
+        assert_eq!(r["cursor"], i as u64 + 1);
+        assert!(r["created_at"].as_u64().unwrap() > 1_600_000_000);
+        assert_eq!(
+            (&r["tenant"], &r["tenant_reference"], &r["unit"]),
+            (&"acme".into(), &"upload-42".into(), &"unit-a".into())
+        );
+        assert_eq!(
+            (&r["md5"], &r["sha256"], &r["sha1"]),
+            (
+                &md5.as_str().into(),
+                &serde_json::Value::Null,
+                &serde_json::Value::Null
+            )
+        );
+        assert_eq!(r["acked"], false);
+        assert_eq!(
+            r["matches"],
+            serde_json::json!([{
+                "list": "police-md5", "list_version": 1, "entry_id": "0", "entry_hash": md5,
+                "distance": 0, "kind": "md5", "dihedral": null, "category": "1", "frame_ts": null
+            }])
+        );
+    }
+    let b = json_lines(&reports_cli(addr, UNIT_B, &["export", "--format", "jsonl"]));
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0]["matches"][0]["kind"], "pdq");
+
+    // export --format csv --from 1 --out FILE: a header, then the reports after cursor 1.
+    let csv_path = tmp.path().join("unit-a.csv");
+    let out = reports_cli(
+        addr,
+        UNIT_A,
+        &[
+            "export",
+            "--format",
+            "csv",
+            "--from",
+            "1",
+            "--out",
+            csv_path.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    assert!(!tmp.path().join("unit-a.csv.partial").exists());
+    let mut rows = csv::Reader::from_path(&csv_path).unwrap();
+    assert_eq!(
+        rows.headers().unwrap(),
+        vec![
+            "id",
+            "cursor",
+            "created_at",
+            "tenant",
+            "tenant_reference",
+            "unit",
+            "sha256",
+            "md5",
+            "sha1",
+            "matches",
+            "acked"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    for (row, i) in rows.iter().zip(1..) {
+        assert_eq!(
+            (&row[0], &row[1]),
+            (ids[i].as_str(), (i + 1).to_string().as_str())
+        );
+        assert_eq!(
+            (&row[3], &row[5], &row[6], &row[7]),
+            ("acme", "unit-a", "", md5.as_str())
+        );
+        let m: serde_json::Value = serde_json::from_str(&row[9]).unwrap();
+        assert_eq!(m, lines[i]["matches"]);
+        assert_eq!(&row[10], "false");
+    }
+
+    // list: one page, and where the next one starts.
+    let out = reports_cli(addr, UNIT_A, &["list", "--limit", "2"]);
+    let page = json_lines(&out);
+    assert_eq!(page.len(), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--cursor 2"));
+    let page = json_lines(&reports_cli(addr, UNIT_A, &["list", "--cursor", "2"]));
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0]["cursor"], 3);
+
+    // Refused tokens exit 77 and never echo the token.
+    for token in ["not-a-token", OPERATOR] {
+        let out = reports_cli(addr, token, &["list"]);
+        assert_eq!(out.status.code(), Some(77), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains(token), "{err}");
+    }
+
+    // follow: a report filed after it started, then one filed after the server was killed
+    // and restarted on the same address; nothing is missed or repeated.
+    let follower = Follower::spawn(addr, UNIT_A, 3);
+    std::thread::sleep(Duration::from_millis(500));
+    let fourth = rt.block_on(file_md5(addr, &md5));
+    let r = follower.next();
+    assert_eq!(
+        (r["cursor"].as_u64(), r["id"].as_str()),
+        (Some(4), Some(fourth.as_str()))
+    );
+    drop(server); // SIGKILL
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("127.0.0.1:0", &addr.to_string())).unwrap();
+    let server = start(&data, &config);
+    assert_eq!(server.addr, addr);
+    let fifth = rt.block_on(async {
+        wait_serving(addr).await;
+        file_md5(addr, &md5).await
+    });
+    let r = follower.next();
+    assert_eq!(
+        (r["cursor"].as_u64(), r["id"].as_str()),
+        (Some(5), Some(fifth.as_str()))
+    );
+    assert!(
+        follower
+            .lines
+            .recv_timeout(Duration::from_millis(300))
+            .is_err(),
+        "a report was printed twice"
+    );
+
+    // SIGTERM stops the server although a follower is connected: its stream is ended.
+    let mut server = server;
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let t = Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "SIGTERM did not stop the server while a follower was connected"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn reports_cli_usage_and_unreachable_exit_codes() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap(); // closed again at once: nobody listens there
+    for cmd in [
+        &["list"][..],
+        &["follow"][..],
+        &["export", "--format", "jsonl"][..],
+    ] {
+        let out = reports_cli(free, UNIT_A, cmd);
+        assert_eq!(out.status.code(), Some(69), "{cmd:?}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .args(["reports", "list"])
+        .env_remove("HASHGUARD_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HASHGUARD_TOKEN"));
+    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .args(["reports", "list", "--server", "http://192.0.2.7:50051"])
+        .env("HASHGUARD_TOKEN", UNIT_A)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plaintext"));
+    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .args(["reports", "export"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "--format is required");
+    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .args(["reports", "follow", "--help"])
+        .env("HASHGUARD_TOKEN", UNIT_A)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("Examples:") && help.contains("--from"),
+        "{help}"
+    );
+    assert!(!help.contains(UNIT_A), "--help shows the token");
+}
