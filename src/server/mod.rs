@@ -408,6 +408,18 @@ async fn blocking<T: Send + 'static>(
 
 struct MatcherService(Arc<State>);
 
+/// An upload that failed mid-stream: a chunk over the message limit keeps tonic's OUT_OF_RANGE
+/// (a size refusal, counted as such); anything else means the client's stream broke.
+fn interrupted(e: Status) -> Status {
+    match e.code() {
+        tonic::Code::OutOfRange => Status::out_of_range(format!(
+            "upload chunk over limits.max_message_bytes: {}",
+            e.message()
+        )),
+        _ => Status::cancelled(format!("upload interrupted: {}", e.message())),
+    }
+}
+
 impl MatcherService {
     /// Receives an upload: metadata first, then bytes, within the size limit.
     async fn receive(
@@ -419,7 +431,7 @@ impl MatcherService {
             .next()
             .await
             .ok_or_else(|| Status::invalid_argument("empty upload: send metadata, then bytes"))?
-            .map_err(|e| Status::cancelled(format!("upload interrupted: {}", e.message())))?;
+            .map_err(interrupted)?;
         let Some(proto::media_chunk::Part::Metadata(meta)) = first.part else {
             return Err(Status::invalid_argument(
                 "the first message of an upload must carry metadata",
@@ -434,8 +446,7 @@ impl MatcherService {
         }
         let mut bytes = Vec::new();
         while let Some(msg) = stream.next().await {
-            let msg =
-                msg.map_err(|e| Status::cancelled(format!("upload interrupted: {}", e.message())))?;
+            let msg = msg.map_err(interrupted)?;
             match msg.part {
                 Some(proto::media_chunk::Part::Data(d)) => {
                     if bytes.len() as u64 + d.len() as u64 > limit {

@@ -602,6 +602,7 @@ fn metrics_count_calls_matches_and_rejections_on_loopback() {
     let tmp = tempfile::tempdir().unwrap();
     let (data, config, md5, _) = setup(tmp.path());
     enable_metrics(&config);
+    set_limits(&config, "max_message_bytes = 100000");
     let server = start(&data, &config);
     let metrics = server.metrics.expect("no metrics line");
     assert!(metrics.ip().is_loopback());
@@ -637,6 +638,16 @@ fn metrics_count_calls_matches_and_rejections_on_loopback() {
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::ResourceExhausted);
+        // A chunk over max_message_bytes.
+        let mut big = upload(b"x", 0);
+        big[1] = MediaChunk {
+            part: Some(Part::Data(vec![0; 150_000])),
+        };
+        let e = matcher
+            .hash_media(authed(tokio_stream::iter(big), OPERATOR))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
     });
 
     let (status, headers, text) = http_get(metrics, "/metrics");
@@ -679,7 +690,7 @@ fn metrics_count_calls_matches_and_rejections_on_loopback() {
     assert_eq!(count("hashguard_rejections_total{reason=\"auth\"}"), 2.0);
     assert_eq!(
         count("hashguard_rejections_total{reason=\"too_large\"}"),
-        1.0
+        2.0
     );
     assert_eq!(
         count("hashguard_rejections_total{reason=\"overload\"}"),
