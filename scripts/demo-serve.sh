@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # demo-serve.sh BIN DATA — starts `hashguard serve` on 127.0.0.1:50051 over DATA (which `make
-# run` has filled with the demo list), with fresh demo tokens for each role printed here.
-# The tokens file keeps only their SHA-256. Ctrl-C stops the server.
+# run` has filled with the demo list), with fresh demo tokens for each role printed here, and
+# metrics on 127.0.0.1:9464 when that port is free. The tokens file keeps only their SHA-256.
+# Ctrl-C stops the server.
 set -euo pipefail
-BIN=$1 DATA=$2
+BIN=$(realpath "$1") DATA=$2
 mkdir -p "$DATA/demo"
 tok() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 OP=$(tok) INV=$(tok) ADM=$(tok)
@@ -24,12 +25,19 @@ sha256 = "$(sha "$ADM")"
 role = "admin"
 name = "demo-admin"
 TOML
+# Metrics stay off rather than failing the demo when something else holds their port.
+METRICS=127.0.0.1:9464
+METRICS_HOW="curl -s http://$METRICS/metrics"
+if (exec 3<>/dev/tcp/127.0.0.1/9464) 2>/dev/null; then METRICS="" METRICS_HOW="off (port 9464 is taken)"; fi
 cat > "$DATA/demo/serve.toml" <<TOML
 listen = "127.0.0.1:50051"
 tokens = "$DATA/demo/tokens.toml"
 
 [routing]
 default_unit = "demo-unit"
+
+[metrics]
+listen = "$METRICS"
 TOML
 cat <<MSG
 
@@ -42,8 +50,10 @@ cat <<MSG
     grpcurl -plaintext -H 'authorization: Bearer $OP' \\
       -d '{"hashes":[{"kind":"HASH_KIND_PDQ","hex":"$(head -n1 "${DEMO_LIST:-/dev/null}" 2>/dev/null || echo '<64 hex>')"}],"tenant_reference":"demo-1"}' \\
       127.0.0.1:50051 hashguard.v1.Matcher/MatchHashes
-    grpcurl -plaintext -H 'authorization: Bearer $INV' -d '{}' \\
-      127.0.0.1:50051 hashguard.v1.Reports/FollowReports
+  Follow the demo unit's reports as they are filed (then run the grpcurl line above):
+    HASHGUARD_TOKEN=$INV $BIN reports follow
+  Export them: the same with \`reports export --format csv\` (or jsonl).
+  Metrics: $METRICS_HOW
   Ctrl-C stops the server.
 
 MSG

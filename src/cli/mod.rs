@@ -4,6 +4,7 @@
 mod hash;
 mod lists;
 mod matching;
+mod reports;
 mod scan;
 mod serve;
 
@@ -40,6 +41,7 @@ const AFTER_HELP: &str = "Examples:
   hashguard lists import --list ncmec --kind pdq ncmec-pdq.txt
   hashguard match pdq:f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22
   hashguard scan /mnt/seized --case 2026-0413 --out report-0413
+  HASHGUARD_TOKEN=… hashguard reports follow    a unit's match reports from a running server
 
 Submitted and scanned media are never stored or logged; only hashes leave this program.";
 
@@ -74,6 +76,9 @@ enum Command {
     Scan(scan::ScanArgs),
     /// Run the gRPC service for operators, investigators and admins.
     Serve(serve::ServeArgs),
+    /// Read a running server's match reports (investigators): list, follow, export.
+    #[command(subcommand)]
+    Reports(reports::ReportsCommand),
     /// Show or check the service configuration.
     #[command(subcommand)]
     Config(serve::ConfigCommand),
@@ -111,6 +116,7 @@ pub fn run() -> i32 {
         Command::Match(args) => matching::run(args, &cli.data),
         Command::Scan(args) => scan::run(args, &cli.data),
         Command::Serve(args) => serve::run(args, &cli.data),
+        Command::Reports(cmd) => reports::run(cmd),
         Command::Config(cmd) => serve::config(cmd),
     }
 }

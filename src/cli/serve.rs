@@ -31,6 +31,8 @@ environment variables (e.g. HASHGUARD__LIMITS__MAX_JOBS=8), then these flags;
 `hashguard config show` prints the result. Plaintext is allowed on loopback addresses only.
 Tokens file: [[token]] tables with sha256 (of the token), role (operator, investigator,
 admin) and tenant / unit / name. Logs never contain media, hashes or file names.
+Metrics: [metrics] listen = \"127.0.0.1:9464\" serves GET /metrics (loopback only).
+Deadlines: limits.request_timeout_ms (default 30000) or the client's shorter grpc-timeout.
 SIGTERM or SIGINT stops it gracefully (health turns NOT_SERVING first).")]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -101,9 +103,10 @@ pub fn run(args: ServeArgs, data: &Path) -> i32 {
             return exit::IO;
         }
     };
-    let result = rt.block_on(server::serve(config, data, |addr| {
-        // Scripts and tests wait for this line.
-        eprintln!("hashguard: listening on {addr}");
+    let result = rt.block_on(server::serve(config, data, |bound| match bound {
+        // Scripts and tests wait for these lines.
+        server::Bound::Grpc(addr) => eprintln!("hashguard: listening on {addr}"),
+        server::Bound::Metrics(addr) => eprintln!("hashguard: metrics on {addr}"),
     }));
     match result {
         Ok(()) => exit::OK,
@@ -154,6 +157,9 @@ pub fn config(cmd: ConfigCommand) -> i32 {
         )),
         Ok(_) => {}
         Err(e) => problems.push(format!("listen {:?}: {e}", c.listen)),
+    }
+    if let Err(e) = hashguard::server::metrics::metrics_addr(&c.metrics.listen) {
+        problems.push(e);
     }
     match &c.tokens {
         None => problems.push("no tokens file (tokens = \"…\")".into()),

@@ -5,6 +5,7 @@
 //! loaded, and first on shutdown) and reflection are served beside them.
 
 pub mod auth;
+pub mod metrics;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use crate::reports::{NewReport, Report, ReportMatch, Reports};
 use crate::scan::{Lists, MatchRecord};
 use crate::store::Store;
 use auth::{Principal, Tokens, require};
+use metrics::{Metrics, Rejection};
 
 /// Service configuration: embedded defaults, then an optional TOML file, then
 /// `HASHGUARD__SECTION__KEY` environment variables, then flags.
@@ -47,6 +49,8 @@ pub struct Config {
     pub lists: BTreeMap<String, crate::lists::sync::ListSource>,
     /// When the server syncs them.
     pub sync: SyncSchedule,
+    /// The Prometheus metrics listener.
+    pub metrics: MetricsConfig,
 }
 
 /// When the server syncs its lists: daily at a time of day (UTC), spread by a random delay so
@@ -70,6 +74,15 @@ impl Default for SyncSchedule {
             jitter_minutes: 30,
         }
     }
+}
+
+/// Where Prometheus scrapes the metrics.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Loopback address serving `GET /metrics`, e.g. `127.0.0.1:9464`; empty: no metrics
+    /// listener.
+    pub listen: String,
 }
 
 /// Which unit investigates a list's matches.
@@ -97,6 +110,10 @@ pub struct ServeLimits {
     /// Matcher calls per second allowed to one tenant (0: no quota); bursts up to one second's
     /// worth.
     pub tenant_rate: f64,
+    /// Longest a call may take before it is answered DEADLINE_EXCEEDED, milliseconds,
+    /// including receiving an upload (0: no server limit; a shorter client `grpc-timeout`
+    /// always applies). Response streams (FollowReports) are bounded only by the client's.
+    pub request_timeout_ms: u64,
 }
 
 /// TLS files.
@@ -121,6 +138,7 @@ impl Default for Config {
             tls: None,
             lists: BTreeMap::new(),
             sync: SyncSchedule::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -136,7 +154,8 @@ impl Default for Routing {
 
 impl Default for ServeLimits {
     /// 64 MiB uploads (a minute of phone video), 1,000 hashes a call, two hashing jobs per
-    /// core, 4 MiB messages (uploads come in chunks).
+    /// core, 4 MiB messages (uploads come in chunks), 30 s a call (enough to upload and hash a
+    /// maximal video on a slow link, short enough that a stalled client frees its slot).
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         ServeLimits {
@@ -145,6 +164,7 @@ impl Default for ServeLimits {
             max_jobs: 2 * cores,
             max_message_bytes: 4 << 20,
             tenant_rate: 0.0,
+            request_timeout_ms: 30_000,
         }
     }
 }
@@ -201,6 +221,7 @@ struct State {
     /// Per-tenant token buckets: (tokens left, last refill).
     quotas: std::sync::Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
     config: Config,
+    metrics: Arc<Metrics>,
 }
 
 impl State {
@@ -216,6 +237,7 @@ impl State {
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(rate.max(1.0));
         *last = now;
         if *tokens < 1.0 {
+            self.metrics.reject(Rejection::Quota);
             return Err(Status::resource_exhausted(format!(
                 "tenant quota of {rate} calls per second exceeded; retry later"
             )));
@@ -262,6 +284,9 @@ impl State {
         }
         let categories: BTreeSet<String> =
             matches.iter().filter_map(|m| m.category.clone()).collect();
+        for m in &matches {
+            self.metrics.matched(m.kind);
+        }
         let mut by_unit: BTreeMap<String, Vec<ReportMatch>> = BTreeMap::new();
         for m in matches {
             by_unit
@@ -296,6 +321,7 @@ impl State {
                     },
                 )
                 .map_err(|e| Status::internal(format!("filing the report failed: {e}")))?;
+            self.metrics.report_filed();
             if first_id.is_empty() {
                 first_id = report.id.clone();
             }
@@ -419,6 +445,18 @@ async fn blocking<T: Send + 'static>(
 
 struct MatcherService(Arc<State>);
 
+/// An upload that failed mid-stream: a chunk over the message limit keeps tonic's OUT_OF_RANGE
+/// (a size refusal, counted as such); anything else means the client's stream broke.
+fn interrupted(e: Status) -> Status {
+    match e.code() {
+        tonic::Code::OutOfRange => Status::out_of_range(format!(
+            "upload chunk over limits.max_message_bytes: {}",
+            e.message()
+        )),
+        _ => Status::cancelled(format!("upload interrupted: {}", e.message())),
+    }
+}
+
 impl MatcherService {
     /// Receives an upload: metadata first, then bytes, within the size limit.
     async fn receive(
@@ -430,13 +468,14 @@ impl MatcherService {
             .next()
             .await
             .ok_or_else(|| Status::invalid_argument("empty upload: send metadata, then bytes"))?
-            .map_err(|e| Status::cancelled(format!("upload interrupted: {}", e.message())))?;
+            .map_err(interrupted)?;
         let Some(proto::media_chunk::Part::Metadata(meta)) = first.part else {
             return Err(Status::invalid_argument(
                 "the first message of an upload must carry metadata",
             ));
         };
         if meta.declared_size > limit {
+            self.0.metrics.reject(Rejection::TooLarge);
             return Err(Status::resource_exhausted(format!(
                 "upload of {} bytes exceeds the limit of {limit} bytes",
                 meta.declared_size
@@ -444,11 +483,11 @@ impl MatcherService {
         }
         let mut bytes = Vec::new();
         while let Some(msg) = stream.next().await {
-            let msg =
-                msg.map_err(|e| Status::cancelled(format!("upload interrupted: {}", e.message())))?;
+            let msg = msg.map_err(interrupted)?;
             match msg.part {
                 Some(proto::media_chunk::Part::Data(d)) => {
                     if bytes.len() as u64 + d.len() as u64 > limit {
+                        self.0.metrics.reject(Rejection::TooLarge);
                         return Err(Status::resource_exhausted(format!(
                             "upload exceeds the limit of {limit} bytes"
                         )));
@@ -479,6 +518,7 @@ impl MatcherService {
     /// refuses at once instead of after the transfer.
     fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
         self.0.jobs.clone().try_acquire_owned().map_err(|_| {
+            self.0.metrics.reject(Rejection::Overload);
             Status::resource_exhausted("server busy: every hashing slot is in use; retry later")
         })
     }
@@ -516,6 +556,7 @@ impl proto::matcher_server::Matcher for MatcherService {
         let lists = self.0.lists()?;
         let body = req.into_inner();
         if body.hashes.len() > self.0.config.limits.max_batch {
+            self.0.metrics.reject(Rejection::TooLarge);
             return Err(Status::invalid_argument(format!(
                 "{} hashes in one call; at most {}",
                 body.hashes.len(),
@@ -798,12 +839,18 @@ pub enum Error {
     Transport(String),
 }
 
-/// Serves until SIGTERM or SIGINT. `ready` gets the bound address once listening.
-pub async fn serve(
-    config: Config,
-    data: &Path,
-    ready: impl FnOnce(SocketAddr),
-) -> Result<(), Error> {
+/// A listener the server has bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// The gRPC listener.
+    Grpc(SocketAddr),
+    /// The Prometheus metrics listener.
+    Metrics(SocketAddr),
+}
+
+/// Serves until SIGTERM or SIGINT. `ready` gets each bound address once listening: metrics
+/// first (when configured), then gRPC.
+pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) -> Result<(), Error> {
     let addr: SocketAddr = config
         .listen
         .parse()
@@ -814,6 +861,7 @@ pub async fn serve(
              TLS (set [tls] cert and key, or listen on 127.0.0.1)"
         )));
     }
+    let metrics_addr = metrics::metrics_addr(&config.metrics.listen).map_err(Error::Config)?;
     let tokens = match &config.tokens {
         Some(p) => Tokens::load(p).map_err(Error::Config)?,
         None => {
@@ -826,6 +874,7 @@ pub async fn serve(
     let tokens = Arc::new(tokens);
     let store = Arc::new(Store::open(data)?);
     let (new_reports, _) = broadcast::channel(1024);
+    let metrics = Arc::new(Metrics::new());
     let state = Arc::new(State {
         store: store.clone(),
         lists: RwLock::new(None),
@@ -834,6 +883,7 @@ pub async fn serve(
         jobs: Arc::new(Semaphore::new(config.limits.max_jobs.max(1))),
         quotas: std::sync::Mutex::new(std::collections::HashMap::new()),
         config: config.clone(),
+        metrics: metrics.clone(),
     });
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -852,6 +902,10 @@ pub async fn serve(
     let lists_svc = proto::lists_server::ListsServer::new(ListsService(state.clone()));
     let intercept = auth::interceptor(tokens);
 
+    let timeout = match config.limits.request_timeout_ms {
+        0 => None,
+        ms => Some(std::time::Duration::from_millis(ms)),
+    };
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {
         let read = |p: &PathBuf| {
@@ -873,7 +927,26 @@ pub async fn serve(
     let bound = listener
         .local_addr()
         .map_err(|e| Error::Transport(e.to_string()))?;
-    ready(bound);
+    let metrics_task = match metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                Error::Transport(format!("cannot listen on {addr} for metrics: {e}"))
+            })?;
+            let at = listener
+                .local_addr()
+                .map_err(|e| Error::Transport(e.to_string()))?;
+            ready(Bound::Metrics(at));
+            tracing::info!(%at, "metrics listening");
+            let metrics = metrics.clone();
+            Some(tokio::spawn(async move {
+                if let Err(e) = metrics::serve(listener, metrics).await {
+                    tracing::error!("metrics listener failed: {e}");
+                }
+            }))
+        }
+        None => None,
+    };
+    ready(Bound::Grpc(bound));
     tracing::info!(%bound, "listening");
 
     // Lists load in the background; until then Matcher answers UNAVAILABLE and health says
@@ -898,14 +971,18 @@ pub async fn serve(
         });
     }
 
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
+        // Graceful shutdown waits for open calls: end the streams that would never end.
+        let _ = stop.send(true);
         health
             .set_not_serving::<proto::matcher_server::MatcherServer<MatcherService>>()
             .await;
     };
-    builder
+    let served = builder
+        .layer(metrics::Observe::new(metrics, timeout, stopping))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(tonic::service::interceptor::InterceptedService::new(
@@ -924,7 +1001,11 @@ pub async fn serve(
             shutdown,
         )
         .await
-        .map_err(|e| Error::Transport(e.to_string()))
+        .map_err(|e| Error::Transport(e.to_string()));
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
+    served
 }
 
 async fn shutdown_signal() {

@@ -22,6 +22,8 @@ const ADMIN: &str = "admin-token";
 struct Server {
     child: Child,
     addr: SocketAddr,
+    /// The metrics listener, when the config has one.
+    metrics: Option<SocketAddr>,
 }
 
 impl Drop for Server {
@@ -135,16 +137,66 @@ fn start(data: &Path, config: &Path) -> Server {
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        // The metrics line, when there is one, comes before the listening line.
+        let mut metrics = None;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(a) = line.strip_prefix("hashguard: metrics on ") {
+                metrics = Some(a.parse::<SocketAddr>().unwrap());
+            }
             if let Some(a) = line.strip_prefix("hashguard: listening on ") {
-                let _ = tx.send(a.parse::<SocketAddr>().unwrap());
+                let _ = tx.send((a.parse::<SocketAddr>().unwrap(), metrics));
             }
         }
     });
-    let addr = rx
+    let (addr, metrics) = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("server did not start");
-    Server { child, addr }
+    Server {
+        child,
+        addr,
+        metrics,
+    }
+}
+
+/// Adds `lines` to the config's `[limits]` section.
+fn set_limits(config: &Path, lines: &str) {
+    let text = std::fs::read_to_string(config).unwrap();
+    std::fs::write(
+        config,
+        text.replace("[limits]\n", &format!("[limits]\n{lines}\n")),
+    )
+    .unwrap();
+}
+
+/// Turns the metrics listener on, on an ephemeral loopback port.
+fn enable_metrics(config: &Path) {
+    let mut text = std::fs::read_to_string(config).unwrap();
+    text.push_str("\n[metrics]\nlisten = \"127.0.0.1:0\"\n");
+    std::fs::write(config, text).unwrap();
+}
+
+/// GET `path` from the metrics listener over plain HTTP/1.1: (status line, headers, body).
+fn http_get(addr: SocketAddr, path: &str) -> (String, String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    (status.to_string(), headers.to_lowercase(), body.to_string())
+}
+
+/// The value of one sample line (`name{labels}`) in a scrape, 0 when absent.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 fn authed<T>(msg: T, token: &str) -> Request<T> {
@@ -468,9 +520,7 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
 fn tenant_quota_answers_resource_exhausted() {
     let tmp = tempfile::tempdir().unwrap();
     let (data, config, md5, _) = setup(tmp.path());
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text = text.replace("[limits]\n", "[limits]\ntenant_rate = 5.0\n");
-    std::fs::write(&config, text).unwrap();
+    set_limits(&config, "tenant_rate = 5.0");
     let server = start(&data, &config);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -516,6 +566,18 @@ fn plaintext_off_loopback_is_refused_and_config_is_checked() {
         .unwrap();
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+    // The metrics listener has no authentication: loopback only, too.
+    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .args(["--data"])
+        .arg(tmp.path().join("data"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--tokens"])
+        .arg(&tokens)
+        .env("HASHGUARD__METRICS__LISTEN", "0.0.0.0:9464")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("metrics") && err.contains("loopback"), "{err}");
     let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
         .args(["config", "check", "--tokens"])
         .arg(&tokens)
@@ -533,4 +595,540 @@ fn plaintext_off_loopback_is_refused_and_config_is_checked() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("max_jobs = 3"));
+}
+
+#[test]
+fn metrics_count_calls_matches_and_rejections_on_loopback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, md5, _) = setup(tmp.path());
+    enable_metrics(&config);
+    set_limits(&config, "max_message_bytes = 100000");
+    let server = start(&data, &config);
+    let metrics = server.metrics.expect("no metrics line");
+    assert!(metrics.ip().is_loopback());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        wait_serving(server.addr).await;
+        let mut matcher =
+            proto::matcher_client::MatcherClient::connect(format!("http://{}", server.addr))
+                .await
+                .unwrap();
+        // A match, a miss, a bad token, a wrong role, an oversize upload.
+        for hex in [md5.clone(), "ab".repeat(16)] {
+            matcher
+                .match_hashes(authed(hashes(HashKind::Md5, &hex), OPERATOR))
+                .await
+                .unwrap();
+        }
+        let e = matcher
+            .match_hashes(authed(hashes(HashKind::Md5, &md5), "wrong-token"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated);
+        let e = matcher
+            .match_hashes(authed(hashes(HashKind::Md5, &md5), UNIT_A))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+        let e = matcher
+            .hash_media(authed(
+                tokio_stream::iter(upload(b"x", 3_000_000)),
+                OPERATOR,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::ResourceExhausted);
+        // A chunk over max_message_bytes.
+        let mut big = upload(b"x", 0);
+        big[1] = MediaChunk {
+            part: Some(Part::Data(vec![0; 150_000])),
+        };
+        let e = matcher
+            .hash_media(authed(tokio_stream::iter(big), OPERATOR))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
+    });
+
+    let (status, headers, text) = http_get(metrics, "/metrics");
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(
+        headers.contains("content-type: application/openmetrics-text"),
+        "{headers}"
+    );
+    let mh = "service=\"hashguard.v1.Matcher\",method=\"MatchHashes\"";
+    let count = |series: &str| sample(&text, series);
+    assert_eq!(
+        count(&format!(
+            "hashguard_grpc_requests_total{{{mh},code=\"OK\"}}"
+        )),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        count(&format!(
+            "hashguard_grpc_requests_total{{{mh},code=\"UNAUTHENTICATED\"}}"
+        )),
+        1.0
+    );
+    assert_eq!(
+        count(
+            "hashguard_grpc_requests_total{service=\"hashguard.v1.Matcher\",\
+             method=\"HashMedia\",code=\"RESOURCE_EXHAUSTED\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        count(&format!(
+            "hashguard_grpc_request_duration_seconds_count{{{mh}}}"
+        )),
+        4.0
+    );
+    assert_eq!(count("hashguard_matches_total{kind=\"md5\"}"), 1.0);
+    assert_eq!(count("hashguard_matches_total{kind=\"pdq\"}"), 0.0);
+    assert_eq!(count("hashguard_reports_filed_total"), 1.0);
+    assert_eq!(count("hashguard_rejections_total{reason=\"auth\"}"), 2.0);
+    assert_eq!(
+        count("hashguard_rejections_total{reason=\"too_large\"}"),
+        2.0
+    );
+    assert_eq!(
+        count("hashguard_rejections_total{reason=\"overload\"}"),
+        0.0
+    );
+    assert!(text.contains("hashguard_rejections_total{reason=\"deadline\"} 0"));
+    assert!(!text.contains(&md5), "a hash leaked into the metrics");
+    assert!(!text.contains("acme"), "a tenant leaked into the metrics");
+    let (status, _, _) = http_get(metrics, "/other");
+    assert!(status.contains(" 404 "), "{status}");
+}
+
+/// An upload that sends its metadata and a first chunk, then stalls without ending.
+fn stalled_upload() -> impl tokio_stream::Stream<Item = MediaChunk> + Send + 'static {
+    use tokio_stream::StreamExt;
+    tokio_stream::iter(upload(&[1u8; 1000], 0)).chain(tokio_stream::pending())
+}
+
+#[test]
+fn deadlines_answer_deadline_exceeded_and_free_the_slot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, md5, _) = setup(tmp.path());
+    set_limits(&config, "request_timeout_ms = 1500\nmax_jobs = 1");
+    enable_metrics(&config);
+    let server = start(&data, &config);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        wait_serving(server.addr).await;
+        let url = format!("http://{}", server.addr);
+        let mut matcher = proto::matcher_client::MatcherClient::connect(url.clone())
+            .await
+            .unwrap();
+        let mut reports = proto::reports_client::ReportsClient::connect(url)
+            .await
+            .unwrap();
+
+        // The server's limit ends a stalled upload, and its hashing slot (the only one) is free
+        // again afterwards.
+        let t = Instant::now();
+        let e = matcher
+            .match_media(authed(stalled_upload(), OPERATOR))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
+        assert!(
+            e.message().contains("request_timeout_ms"),
+            "{}",
+            e.message()
+        );
+        assert!(
+            t.elapsed() >= Duration::from_millis(1400),
+            "{:?}",
+            t.elapsed()
+        );
+        let image = std::fs::read(testdata().join("images/base/p00_480x360.png")).unwrap();
+        let f = matcher
+            .hash_media(authed(
+                tokio_stream::iter(upload(&image, image.len() as u64)),
+                OPERATOR,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(f.kind, "image");
+
+        // A shorter client deadline (grpc-timeout) wins. tonic's client enforces it too, so
+        // either side may end the call first (the server's own answer is unit-tested in
+        // server::metrics).
+        let t = Instant::now();
+        let mut req = authed(stalled_upload(), OPERATOR);
+        req.set_timeout(Duration::from_millis(200));
+        let e = matcher.hash_media(req).await.unwrap_err();
+        assert!(
+            matches!(e.code(), Code::DeadlineExceeded | Code::Cancelled),
+            "{e:?}"
+        );
+        assert!(
+            t.elapsed() < Duration::from_millis(1400),
+            "{:?}",
+            t.elapsed()
+        );
+
+        // A follow outlives the server's limit: a report filed after it still arrives.
+        let mut follow = reports
+            .follow_reports(authed(proto::FollowReportsRequest { cursor: 0 }, UNIT_A))
+            .await
+            .unwrap()
+            .into_inner();
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+        matcher
+            .match_hashes(authed(hashes(HashKind::Md5, &md5), OPERATOR))
+            .await
+            .unwrap();
+        let r = follow.message().await.unwrap().unwrap();
+        assert_eq!(r.cursor, 1);
+    });
+    let (_, _, text) = http_get(server.metrics.unwrap(), "/metrics");
+    let deadlines = sample(&text, "hashguard_rejections_total{reason=\"deadline\"}");
+    assert!((1.0..=2.0).contains(&deadlines), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "hashguard_grpc_requests_total{service=\"hashguard.v1.Matcher\",\
+             method=\"MatchMedia\",code=\"DEADLINE_EXCEEDED\"}"
+        ),
+        1.0,
+        "{text}"
+    );
+}
+
+/// Runs `hashguard reports ARGS` against `addr` with `token` in the environment.
+fn reports_cli(addr: SocketAddr, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .arg("reports")
+        .args(args)
+        .args(["--server", &format!("http://{addr}")])
+        .env("HASHGUARD_TOKEN", token)
+        .output()
+        .unwrap()
+}
+
+/// The JSON lines of a command's stdout.
+fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A spawned `reports follow` whose stdout lines arrive on a channel.
+struct Follower {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Follower {
+    fn spawn(addr: SocketAddr, token: &str, from: u64) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+            .args(["reports", "follow", "--from", &from.to_string()])
+            .args(["--server", &format!("http://{addr}")])
+            .env("HASHGUARD_TOKEN", token)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Follower { child, lines }
+    }
+
+    fn next(&self) -> serde_json::Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("follow printed nothing");
+        serde_json::from_str(&line).unwrap()
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Files a report for unit A (an MD5 match); returns its id.
+async fn file_md5(addr: SocketAddr, md5: &str) -> String {
+    let mut matcher = proto::matcher_client::MatcherClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    matcher
+        .match_hashes(authed(hashes(HashKind::Md5, md5), OPERATOR))
+        .await
+        .unwrap()
+        .into_inner()
+        .verdicts[0]
+        .report_id
+        .clone()
+}
+
+#[test]
+fn reports_cli_lists_exports_and_follows_across_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, md5, scene) = setup(tmp.path());
+    let server = start(&data, &config);
+    let addr = server.addr;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ids = rt.block_on(async {
+        wait_serving(addr).await;
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(file_md5(addr, &md5).await);
+        }
+        // And one for unit B, which unit A must not see.
+        let mut matcher = proto::matcher_client::MatcherClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap();
+        let v = matcher
+            .match_hashes(authed(hashes(HashKind::Pdq, &scene), OPERATOR))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(v.verdicts[0].matched);
+        ids
+    });
+
+    // export --format jsonl: every report of the unit, every field.
+    let lines = json_lines(&reports_cli(addr, UNIT_A, &["export", "--format", "jsonl"]));
+    assert_eq!(lines.len(), 3);
+    for (i, r) in lines.iter().enumerate() {
+        // Every field of the contract's Report (serde_json's map sorts the keys).
+        let keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "acked",
+                "created_at",
+                "cursor",
+                "id",
+                "matches",
+                "md5",
+                "sha1",
+                "sha256",
+                "tenant",
+                "tenant_reference",
+                "unit"
+            ]
+        );
+        assert_eq!(r["id"], ids[i].as_str());
+        assert_eq!(r["cursor"], i as u64 + 1);
+        assert!(r["created_at"].as_u64().unwrap() > 1_600_000_000);
+        assert_eq!(
+            (&r["tenant"], &r["tenant_reference"], &r["unit"]),
+            (&"acme".into(), &"upload-42".into(), &"unit-a".into())
+        );
+        assert_eq!(
+            (&r["md5"], &r["sha256"], &r["sha1"]),
+            (
+                &md5.as_str().into(),
+                &serde_json::Value::Null,
+                &serde_json::Value::Null
+            )
+        );
+        assert_eq!(r["acked"], false);
+        assert_eq!(
+            r["matches"],
+            serde_json::json!([{
+                "list": "police-md5", "list_version": 1, "entry_id": "0", "entry_hash": md5,
+                "distance": 0, "kind": "md5", "dihedral": null, "category": "1", "frame_ts": null
+            }])
+        );
+    }
+    let b = json_lines(&reports_cli(addr, UNIT_B, &["export", "--format", "jsonl"]));
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0]["matches"][0]["kind"], "pdq");
+
+    // export --format csv --from 1 --out FILE: a header, then the reports after cursor 1.
+    let csv_path = tmp.path().join("unit-a.csv");
+    let out = reports_cli(
+        addr,
+        UNIT_A,
+        &[
+            "export",
+            "--format",
+            "csv",
+            "--from",
+            "1",
+            "--out",
+            csv_path.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    assert!(!tmp.path().join("unit-a.csv.partial").exists());
+    let mut rows = csv::Reader::from_path(&csv_path).unwrap();
+    assert_eq!(
+        rows.headers().unwrap(),
+        vec![
+            "id",
+            "cursor",
+            "created_at",
+            "tenant",
+            "tenant_reference",
+            "unit",
+            "sha256",
+            "md5",
+            "sha1",
+            "matches",
+            "acked"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    for (row, i) in rows.iter().zip(1..) {
+        assert_eq!(
+            (&row[0], &row[1]),
+            (ids[i].as_str(), (i + 1).to_string().as_str())
+        );
+        assert_eq!(
+            (&row[3], &row[5], &row[6], &row[7]),
+            ("acme", "unit-a", "", md5.as_str())
+        );
+        let m: serde_json::Value = serde_json::from_str(&row[9]).unwrap();
+        assert_eq!(m, lines[i]["matches"]);
+        assert_eq!(&row[10], "false");
+    }
+
+    // list: one page, and where the next one starts.
+    let out = reports_cli(addr, UNIT_A, &["list", "--limit", "2"]);
+    let page = json_lines(&out);
+    assert_eq!(page.len(), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--cursor 2"));
+    let page = json_lines(&reports_cli(addr, UNIT_A, &["list", "--cursor", "2"]));
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0]["cursor"], 3);
+
+    // Refused tokens exit 77 and never echo the token.
+    for token in ["not-a-token", OPERATOR] {
+        let out = reports_cli(addr, token, &["list"]);
+        assert_eq!(out.status.code(), Some(77), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains(token), "{err}");
+    }
+
+    // follow: a report filed after it started, then one filed after the server was killed
+    // and restarted on the same address; nothing is missed or repeated.
+    let follower = Follower::spawn(addr, UNIT_A, 3);
+    std::thread::sleep(Duration::from_millis(500));
+    let fourth = rt.block_on(file_md5(addr, &md5));
+    let r = follower.next();
+    assert_eq!(
+        (r["cursor"].as_u64(), r["id"].as_str()),
+        (Some(4), Some(fourth.as_str()))
+    );
+    drop(server); // SIGKILL
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("127.0.0.1:0", &addr.to_string())).unwrap();
+    let server = start(&data, &config);
+    assert_eq!(server.addr, addr);
+    let fifth = rt.block_on(async {
+        wait_serving(addr).await;
+        file_md5(addr, &md5).await
+    });
+    let r = follower.next();
+    assert_eq!(
+        (r["cursor"].as_u64(), r["id"].as_str()),
+        (Some(5), Some(fifth.as_str()))
+    );
+    assert!(
+        follower
+            .lines
+            .recv_timeout(Duration::from_millis(300))
+            .is_err(),
+        "a report was printed twice"
+    );
+
+    // SIGTERM stops the server although a follower is connected: its stream is ended.
+    let mut server = server;
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let t = Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "SIGTERM did not stop the server while a follower was connected"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn reports_cli_usage_and_unreachable_exit_codes() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap(); // closed again at once: nobody listens there
+    for cmd in [
+        &["list"][..],
+        &["follow"][..],
+        &["export", "--format", "jsonl"][..],
+    ] {
+        let out = reports_cli(free, UNIT_A, cmd);
+        assert_eq!(out.status.code(), Some(69), "{cmd:?}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .args(["reports", "list"])
+        .env_remove("HASHGUARD_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HASHGUARD_TOKEN"));
+    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .args(["reports", "list", "--server", "http://192.0.2.7:50051"])
+        .env("HASHGUARD_TOKEN", UNIT_A)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plaintext"));
+    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .args(["reports", "export"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "--format is required");
+    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .args(["reports", "follow", "--help"])
+        .env("HASHGUARD_TOKEN", UNIT_A)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("Examples:") && help.contains("--from"),
+        "{help}"
+    );
+    assert!(!help.contains(UNIT_A), "--help shows the token");
 }

@@ -21,6 +21,9 @@ enum Fault {
     CutAfter(usize),
 }
 
+/// A request as the test server saw it: path, Range, If-None-Match, If-Range.
+type Seen = (String, Option<String>, Option<String>, Option<String>);
+
 /// What the test server serves: one resource, or pages by path and query.
 #[derive(Default)]
 struct Feed {
@@ -29,7 +32,7 @@ struct Feed {
     pages: Vec<(String, Vec<u8>)>,
     faults: VecDeque<Fault>,
     /// Requests seen: (path, range, if-none-match, if-range).
-    log: Vec<(String, Option<String>, Option<String>, Option<String>)>,
+    log: Vec<Seen>,
 }
 
 fn respond(stream: &mut TcpStream, status: &str, headers: &[(String, String)], body: &[u8]) {
