@@ -422,6 +422,14 @@ fn sync(args: SyncArgs, data: &Path) -> i32 {
     }
     let store = match Store::open(data) {
         Ok(s) => s,
+        Err(e @ store::Error::Locked { .. }) => {
+            eprintln!(
+                "hashguard: {e}\nhashguard: a running server syncs its lists on its schedule; to sync now, \
+                 call its Lists/SyncNow as admin, e.g. grpcurl -H \"authorization: Bearer $ADMIN_TOKEN\" \
+                 -plaintext -d '{{}}' 127.0.0.1:50051 hashguard.v1.Lists/SyncNow"
+            );
+            return store_exit(&e);
+        }
         Err(e) => {
             eprintln!("hashguard: {e}");
             return store_exit(&e);

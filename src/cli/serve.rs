@@ -169,6 +169,14 @@ pub fn config(cmd: ConfigCommand) -> i32 {
             Err(e) => problems.push(e),
         },
     }
+    if let Err(e) = hashguard::server::schedule_check(&c.sync.at) {
+        problems.push(e);
+    }
+    for (name, src) in &c.lists {
+        if let Err(e) = hashguard::lists::sync::check_source(name, src) {
+            problems.push(e);
+        }
+    }
     if let Some(tls) = &c.tls {
         for p in [Some(&tls.cert), Some(&tls.key), tls.client_ca.as_ref()]
             .into_iter()

@@ -80,6 +80,7 @@ const METHODS: &[(&str, &str, bool)] = &[
     ("hashguard.v1.Reports", "AckReports", false),
     ("hashguard.v1.Lists", "ListLists", false),
     ("hashguard.v1.Lists", "ListStatus", false),
+    ("hashguard.v1.Lists", "SyncNow", false),
     ("grpc.health.v1.Health", "Check", false),
     ("grpc.health.v1.Health", "Watch", true),
     (

@@ -222,6 +222,8 @@ struct State {
     quotas: std::sync::Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
     config: Config,
     metrics: Arc<Metrics>,
+    /// One list sync at a time (RocksDB has one writer; syncs are long and rare).
+    syncing: tokio::sync::Mutex<()>,
 }
 
 impl State {
@@ -823,6 +825,123 @@ impl proto::lists_server::Lists for ListsService {
         .await?;
         Ok(Response::new(info))
     }
+
+    async fn sync_now(
+        &self,
+        req: Request<proto::SyncNowRequest>,
+    ) -> Result<Response<proto::SyncNowResponse>, Status> {
+        require(&req, "admin")?;
+        let name = req.into_inner().name;
+        if !name.is_empty() && !self.0.config.lists.contains_key(&name) {
+            return Err(Status::not_found(format!(
+                "no list {name:?} is configured for sync ([lists.{name}] with a source)"
+            )));
+        }
+        if name.is_empty() && self.0.config.lists.is_empty() {
+            return Err(Status::failed_precondition(
+                "no lists are configured for sync ([lists.NAME] sections with a source)",
+            ));
+        }
+        let names = if name.is_empty() {
+            Vec::new()
+        } else {
+            vec![name]
+        };
+        let results = sync_lists(self.0.clone(), names).await;
+        Ok(Response::new(proto::SyncNowResponse { results }))
+    }
+}
+
+/// Syncs `names` (every configured list when empty), one at a time, and swaps the lists in
+/// memory when any version was published: lookups go on against the old lists until the new
+/// ones are loaded.
+async fn sync_lists(state: Arc<State>, names: Vec<String>) -> Vec<proto::SyncResult> {
+    let _one_at_a_time = state.syncing.lock().await;
+    let names = if names.is_empty() {
+        state.config.lists.keys().cloned().collect()
+    } else {
+        names
+    };
+    let mut results = Vec::new();
+    let mut published = false;
+    for name in names {
+        let st = state.clone();
+        let n = name.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let src = st.config.lists.get(&n).ok_or_else(|| {
+                lists::Error::Sync(format!("no [lists.{n}] in the configuration"))
+            })?;
+            lists::sync::sync(&st.store, &n, src)
+        })
+        .await;
+        let mut r = proto::SyncResult {
+            name: name.clone(),
+            ..Default::default()
+        };
+        match done {
+            Ok(Ok(lists::sync::Outcome::Published(s))) => {
+                published = true;
+                r.outcome = "published".into();
+                tracing::info!(list = %name, version = s.meta.version, entries = s.meta.entries, "list published");
+            }
+            Ok(Ok(lists::sync::Outcome::Unchanged)) => r.outcome = "unchanged".into(),
+            Ok(Err(e)) => {
+                r.outcome = "failed".into();
+                r.error = e.to_string();
+                tracing::warn!(list = %name, "list sync failed: {e}");
+            }
+            Err(e) => {
+                r.outcome = "failed".into();
+                r.error = format!("sync worker failed: {e}");
+            }
+        }
+        if let Ok(m) = lists::get(&state.store, &name) {
+            r.version = m.version;
+            r.entries = m.entries;
+        }
+        results.push(r);
+    }
+    if published {
+        let st = state.clone();
+        match tokio::task::spawn_blocking(move || Lists::load_all(st.store.clone())).await {
+            Ok(Ok(l)) => {
+                *state.lists.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(l));
+                tracing::info!("lists reloaded after sync");
+            }
+            Ok(Err(e)) => tracing::error!("reloading lists after sync failed: {e}"),
+            Err(e) => tracing::error!("reloading lists after sync failed: {e}"),
+        }
+    }
+    results
+}
+
+/// Checks a `sync.at` time of day (for `config check`).
+pub fn schedule_check(at: &str) -> Result<(), String> {
+    until_next(at, 0, 0).map(|_| ())
+}
+
+/// Seconds from `now` (Unix seconds) to the next `HH:MM` UTC, plus up to `jitter` seconds.
+fn until_next(at: &str, now: u64, jitter: u64) -> Result<u64, String> {
+    let bad = || format!("sync.at {at:?}: expected HH:MM, UTC");
+    let (h, m) = at.trim().split_once(':').ok_or_else(bad)?;
+    let (h, m): (u64, u64) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    let target = h * 3600 + m * 60;
+    let today = now % 86_400;
+    let wait = if target > today {
+        target - today
+    } else {
+        86_400 - today + target
+    };
+    let spread = if jitter == 0 {
+        0
+    } else {
+        use rand_core::RngCore;
+        rand_core::OsRng.next_u64() % jitter
+    };
+    Ok(wait + spread)
 }
 
 /// Why the server could not start.
@@ -884,6 +1003,7 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
         quotas: std::sync::Mutex::new(std::collections::HashMap::new()),
         config: config.clone(),
         metrics: metrics.clone(),
+        syncing: tokio::sync::Mutex::new(()),
     });
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -971,6 +1091,34 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
         });
     }
 
+    // The nightly sync of the configured lists.
+    let sync_task = if state.config.sync.enabled && !state.config.lists.is_empty() {
+        let state = state.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let wait = match until_next(
+                    &state.config.sync.at,
+                    now,
+                    state.config.sync.jitter_minutes * 60,
+                ) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        tracing::error!("no scheduled sync: {e}");
+                        return;
+                    }
+                };
+                tracing::info!(in_seconds = wait, "next scheduled list sync");
+                tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                sync_lists(state.clone(), Vec::new()).await;
+            }
+        }))
+    } else {
+        None
+    };
+
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown_signal().await;
@@ -1005,6 +1153,10 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
     if let Some(task) = metrics_task {
         task.abort();
     }
+    if let Some(task) = sync_task {
+        // A sync cut short here is like a killed one: the previous version stays active.
+        task.abort();
+    }
     served
 }
 
@@ -1020,5 +1172,27 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::until_next;
+
+    #[test]
+    fn next_sync_time_of_day() {
+        // 2026-11-23 01:00 UTC → 02:30 the same day; 03:00 → 02:30 the next day.
+        let day = 20_415 * 86_400;
+        assert_eq!(until_next("02:30", day + 3600, 0), Ok(5400));
+        assert_eq!(until_next("02:30", day + 3 * 3600, 0), Ok(86_400 - 1800));
+        assert_eq!(
+            until_next("02:30", day + 9000, 0),
+            Ok(86_400),
+            "exactly now: tomorrow"
+        );
+        let w = until_next("02:30", day + 3600, 600).unwrap();
+        assert!((5400..6000).contains(&w));
+        assert!(until_next("25:00", 0, 0).is_err());
+        assert!(until_next("2pm", 0, 0).is_err());
     }
 }

@@ -1132,3 +1132,124 @@ fn reports_cli_usage_and_unreachable_exit_codes() {
     );
     assert!(!help.contains(UNIT_A), "--help shows the token");
 }
+
+#[test]
+fn sync_now_publishes_a_configured_list_and_swaps_it_in_while_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, _, _) = setup(tmp.path());
+    let drop = tmp.path().join("drop");
+    std::fs::create_dir(&drop).unwrap();
+    let fresh = "0123456789abcdef0123456789abcdef";
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[sync]\nenabled = false\n\n[lists.regional]\nsource = \"dir:{}\"\nformat = \"plain\"\nkind = \"md5\"\nunit = \"unit-a\"\n",
+        drop.display()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let server = start(&data, &config);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        wait_serving(server.addr).await;
+        let url = format!("http://{}", server.addr);
+        let mut admin = proto::lists_client::ListsClient::connect(url.clone())
+            .await
+            .unwrap();
+        let mut matcher = proto::matcher_client::MatcherClient::connect(url)
+            .await
+            .unwrap();
+        let verdict = |r: proto::MatchHashesResponse| r.verdicts[0].matched;
+        let r = matcher
+            .match_hashes(authed(hashes(HashKind::Md5, fresh), OPERATOR))
+            .await
+            .unwrap();
+        assert!(!verdict(r.into_inner()));
+
+        // Nothing dropped yet: the sync fails, says why, and the server goes on.
+        let r = admin
+            .sync_now(authed(
+                proto::SyncNowRequest {
+                    name: "regional".into(),
+                },
+                ADMIN,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.results[0].outcome, "failed");
+        assert!(
+            r.results[0].error.contains("no list file"),
+            "{:?}",
+            r.results[0]
+        );
+
+        std::fs::write(drop.join("2026-11-23.txt"), format!("{fresh}\n")).unwrap();
+        let r = admin
+            .sync_now(authed(proto::SyncNowRequest::default(), ADMIN))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.results.len(), 1);
+        assert_eq!(
+            (r.results[0].outcome.as_str(), r.results[0].entries),
+            ("published", 1)
+        );
+        let r = matcher
+            .match_hashes(authed(hashes(HashKind::Md5, fresh), OPERATOR))
+            .await
+            .unwrap();
+        assert!(
+            verdict(r.into_inner()),
+            "the synced list is matched at once"
+        );
+        let r = admin
+            .sync_now(authed(proto::SyncNowRequest::default(), ADMIN))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.results[0].outcome, "unchanged");
+
+        // Admin only; unknown lists are named.
+        let e = admin
+            .sync_now(authed(proto::SyncNowRequest::default(), OPERATOR))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+        let e = admin
+            .sync_now(authed(
+                proto::SyncNowRequest {
+                    name: "nope".into(),
+                },
+                ADMIN,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::NotFound);
+        let info = admin
+            .list_status(authed(
+                proto::ListStatusRequest {
+                    name: "regional".into(),
+                },
+                ADMIN,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((info.unit.as_str(), info.version), ("unit-a", 1));
+        assert!(info.source.starts_with("dir:"));
+        assert!(info.last_attempt.unwrap().ok);
+    });
+    // A CLI sync against the directory the server holds fails, naming the cause.
+    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "lists",
+            "sync",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SyncNow"));
+}

@@ -94,6 +94,34 @@ pub fn parse_format(name: &str) -> Result<ListFormat, String> {
     }
 }
 
+/// Checks a configured source without fetching it (for `config check`): the list name, the
+/// source form, the format, and that the token variable is set.
+pub fn check_source(name: &str, src: &ListSource) -> Result<(), String> {
+    check_name(name).map_err(|e| e.to_string())?;
+    parse_format(&src.format).map_err(|e| format!("lists.{name}: {e}"))?;
+    let s = src.source.as_str();
+    let known = ["file:", "dir:", "http://", "https://"];
+    if !known.iter().any(|k| s.starts_with(k)) {
+        return Err(format!(
+            "lists.{name}: source {s:?}: use file:PATH, dir:PATH or an http(s) URL"
+        ));
+    }
+    if src.paged && !s.starts_with("http") {
+        return Err(format!(
+            "lists.{name}: a paged source must be an http(s) URL"
+        ));
+    }
+    if let Some(var) = &src.token_env
+        && std::env::var_os(var).is_none()
+    {
+        return Err(format!("lists.{name}: the token variable {var} is not set"));
+    }
+    if !(0.0..=100.0).contains(&src.max_bad_pct) {
+        return Err(format!("lists.{name}: max_bad_pct must be 0-100"));
+    }
+    Ok(())
+}
+
 /// What a sync remembers between runs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SyncState {
