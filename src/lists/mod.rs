@@ -9,6 +9,7 @@
 //! partial keys are cleared by the next attempt. The previous version is kept for rollback;
 //! older ones are pruned.
 
+pub mod delta;
 pub mod entry;
 pub mod format;
 pub mod sync;

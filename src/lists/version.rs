@@ -108,6 +108,90 @@ pub struct Staged {
     pub bad_rows: Vec<BadRow>,
     /// Rows that replaced an earlier row with the same id and kind in a full load.
     pub duplicates: u64,
+    /// How the version's change log relates it to the one before.
+    pub change: ChangeHeader,
+}
+
+/// How a version relates to the one it was built on, for serving deltas (the hub, bundles).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeHeader {
+    /// The version it was built on.
+    pub base: Option<u32>,
+    /// Its change log holds every change from `base` (false: no log; only a full copy of the
+    /// version can bring a reader to it).
+    pub logged: bool,
+}
+
+/// Versions whose change logs are kept, so readers that many versions behind still get a
+/// delta instead of the whole list.
+pub const CHANGE_LOGS_KEPT: u32 = 30;
+
+pub(crate) fn change_header_key(name: &str, version: u32) -> Key {
+    Key::new(b'H').str(name).u32(version)
+}
+
+pub(crate) fn change_log_prefix(name: &str, version: u32) -> Key {
+    Key::new(b'D').str(name).u32(version)
+}
+
+/// Deletes one version's change log and its header.
+fn drop_change_log(store: &Store, name: &str, version: u32) -> Result<(), Error> {
+    store.delete_prefix(Cf::Entries, change_log_prefix(name, version).bytes())?;
+    let mut b = store.batch();
+    b.delete(store, Cf::Meta, change_header_key(name, version).bytes())?;
+    store.write(b)?;
+    Ok(())
+}
+
+/// The change header of one version, when its log is kept.
+pub fn change_header(
+    store: &Store,
+    name: &str,
+    version: u32,
+) -> Result<Option<ChangeHeader>, Error> {
+    match store.get(Cf::Meta, change_header_key(name, version).bytes())? {
+        Some(v) => serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|e| Error::Corrupt(format!("change header of list {name}: {e}"))),
+        None => Ok(None),
+    }
+}
+
+/// The logged changes of one version, as canonical JSON lines in order.
+pub fn change_log<'a>(
+    store: &'a Store,
+    name: &str,
+    version: u32,
+) -> Result<impl Iterator<Item = Result<Vec<u8>, Error>> + use<'a>, Error> {
+    Ok(store
+        .scan_prefix(Cf::Entries, change_log_prefix(name, version).bytes())?
+        .map(|r| r.map(|(_, v)| v.into_vec()).map_err(Error::from)))
+}
+
+/// The versions whose logs lead from `from` to `to` (oldest first), or `None` when the chain
+/// is broken (a full load, a rollback, or logs pruned): then only a full copy will do.
+pub fn change_chain(
+    store: &Store,
+    name: &str,
+    from: u32,
+    to: u32,
+) -> Result<Option<Vec<u32>>, Error> {
+    let mut chain = Vec::new();
+    let mut v = to;
+    while v != from {
+        match change_header(store, name, v)? {
+            Some(ChangeHeader {
+                base: Some(b),
+                logged: true,
+            }) if b < v => {
+                chain.push(v);
+                v = b;
+            }
+            _ => return Ok(None),
+        }
+    }
+    chain.reverse();
+    Ok(Some(chain))
 }
 
 /// The result of the last attempt to change a list, for `lists status`.
@@ -250,6 +334,8 @@ pub struct Builder<'s> {
     rows: u64,
     bad: u64,
     bad_rows: Vec<BadRow>,
+    /// Entries of the change log written so far.
+    log_seq: u64,
 }
 
 impl<'s> Builder<'s> {
@@ -269,6 +355,7 @@ impl<'s> Builder<'s> {
         let version = base.as_ref().map_or(1, |m| m.latest + 1);
         // Leftovers of an attempt that died before publishing this version number.
         drop_version(store, name, version)?;
+        drop_change_log(store, name, version)?;
         Ok(Builder {
             store,
             name: name.to_string(),
@@ -293,7 +380,19 @@ impl<'s> Builder<'s> {
             rows: 0,
             bad: 0,
             bad_rows: Vec::new(),
+            log_seq: 0,
         })
+    }
+
+    /// Appends a row to the version's change log.
+    fn log(&mut self, row: &ListRow) -> Result<(), Error> {
+        let mut line = Vec::with_capacity(128);
+        format::write_jsonl(&mut line, row).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let key = change_log_prefix(&self.name, self.version).u64(self.log_seq);
+        self.log_seq += 1;
+        self.batch
+            .put(self.store, Cf::Entries, key.bytes(), &line)?;
+        self.flush_if_full()
     }
 
     /// The version number being built.
@@ -345,6 +444,16 @@ impl<'s> Builder<'s> {
             }
             (Mode::Delta, op, hash) => {
                 self.rows += 1;
+                if hash.is_some() || op == Op::Remove {
+                    self.log(&ListRow {
+                        line: row.line,
+                        op,
+                        id: row.id.clone(),
+                        hash,
+                        category: row.category.clone(),
+                        series: row.series.clone(),
+                    })?;
+                }
                 let change = self.changes.entry(row.id.clone()).or_default();
                 let adds = &mut self.adds;
                 // Whatever this row says about (id, kind) replaces what earlier rows said.
@@ -520,6 +629,7 @@ impl<'s> Builder<'s> {
             Ok(s) => Ok(s),
             Err(e) => {
                 drop_version(store, &name, version)?;
+                drop_change_log(store, &name, version)?;
                 let attempt = LastAttempt {
                     at: now_secs(),
                     ok: false,
@@ -593,6 +703,16 @@ impl<'s> Builder<'s> {
         self.flush()?;
         let entries: u64 = kinds.iter().map(|k| k.entries).sum();
         self.verify_stored(entries, expect)?;
+        let logged = match (self.mode, self.base.is_some()) {
+            (Mode::Delta, _) => true,
+            (Mode::Full, true) => {
+                self.log_full_diff()?;
+                true
+            }
+            // A first version has nothing to be a change of.
+            (Mode::Full, false) => false,
+        };
+        self.flush()?;
         let base = self.base.as_ref();
         let meta = ListMeta {
             name: self.name.clone(),
@@ -615,7 +735,59 @@ impl<'s> Builder<'s> {
             rows: self.rows,
             bad_rows: std::mem::take(&mut self.bad_rows),
             duplicates,
+            change: ChangeHeader {
+                base: base.map(|b| b.version),
+                logged,
+            },
         })
+    }
+
+    /// Full loads on a base: logs the difference (additions, changes and removals), so a
+    /// reader of the base version can follow with a delta. Three streaming passes; the only
+    /// memory is a map of the base's entry identities (about 40 bytes an entry).
+    fn log_full_diff(&mut self) -> Result<(), Error> {
+        let Some(base) = self.base.clone() else {
+            return Ok(());
+        };
+        let content = |e: &StoredEntry| -> u64 {
+            let d = Sha256::new()
+                .chain_update(entry::hash_bytes(&e.hash))
+                .chain_update([0])
+                .chain_update(e.category.as_deref().unwrap_or(""))
+                .chain_update([0])
+                .chain_update(e.series.as_deref().unwrap_or(""))
+                .finalize();
+            u64::from_le_bytes(d[..8].try_into().unwrap_or([0; 8]))
+        };
+        let mut old: HashMap<[u64; 2], u64> = HashMap::new();
+        for r in super::entries(self.store, &base.name, base.version)? {
+            let (_, e) = r?;
+            old.insert(identity(e.hash.kind(), &e.id), content(&e));
+        }
+        let row = |op, e: StoredEntry| ListRow {
+            line: 0,
+            op,
+            id: e.id,
+            hash: Some(e.hash),
+            category: e.category,
+            series: e.series,
+        };
+        for r in super::entries(self.store, &self.name, self.version)? {
+            let (_, e) = r?;
+            let id = identity(e.hash.kind(), &e.id);
+            if old.remove(&id) != Some(content(&e)) {
+                self.log(&row(Op::Add, e))?;
+            }
+        }
+        if !old.is_empty() {
+            for r in super::entries(self.store, &base.name, base.version)? {
+                let (_, e) = r?;
+                if old.contains_key(&identity(e.hash.kind(), &e.id)) {
+                    self.log(&row(Op::Remove, e))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn verify_error(&self, what: String) -> Error {
@@ -742,12 +914,31 @@ pub fn publish_with(
     for (cf, k, v) in extra {
         flip.put(store, *cf, k, v)?;
     }
+    let header = serde_json::to_vec(&staged.change).map_err(|e| Error::Corrupt(e.to_string()))?;
+    flip.put(
+        store,
+        Cf::Meta,
+        change_header_key(&name, meta.version).bytes(),
+        &header,
+    )?;
     store.write(flip)?;
     prune(
         store,
         &name,
         &[meta.version, meta.previous.unwrap_or(meta.version)],
     )?;
+    if let Some(old) = meta.version.checked_sub(CHANGE_LOGS_KEPT) {
+        store.delete_prefix_range(
+            Cf::Entries,
+            change_log_prefix(&name, 0).bytes(),
+            change_log_prefix(&name, old + 1).bytes(),
+        )?;
+        store.delete_prefix_range(
+            Cf::Meta,
+            change_header_key(&name, 0).bytes(),
+            change_header_key(&name, old + 1).bytes(),
+        )?;
+    }
     Ok(meta)
 }
 
@@ -841,6 +1032,8 @@ pub fn rollback(store: &Store, name: &str) -> Result<ListMeta, Error> {
     flip.delete(store, Cf::Meta, super::sync::state_key(name).bytes())?;
     store.write(flip)?;
     prune(store, name, &[prev])?;
+    // The version rolled back from is gone, so no reader can be led through it.
+    drop_change_log(store, name, current.version)?;
     Ok(meta)
 }
 

@@ -27,6 +27,11 @@ pub enum Principal {
         /// Name for the audit trail.
         name: String,
     },
+    /// A regional hashguard server that mirrors this one's lists (fetches their deltas only).
+    Mirror {
+        /// Name for the audit trail.
+        name: String,
+    },
 }
 
 impl Principal {
@@ -36,6 +41,7 @@ impl Principal {
             Principal::Operator { .. } => "operator",
             Principal::Investigator { .. } => "investigator",
             Principal::Admin { .. } => "admin",
+            Principal::Mirror { .. } => "mirror",
         }
     }
 }
@@ -105,9 +111,12 @@ impl Tokens {
                 "admin" => Principal::Admin {
                     name: t.name.unwrap_or_else(|| "admin".into()),
                 },
+                "mirror" => Principal::Mirror {
+                    name: t.name.unwrap_or_else(|| "mirror".into()),
+                },
                 other => {
                     return Err(format!(
-                        "token {n}: unknown role {other:?} (operator, investigator or admin)"
+                        "token {n}: unknown role {other:?} (operator, investigator, admin or mirror)"
                     ));
                 }
             };

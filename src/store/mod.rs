@@ -244,6 +244,13 @@ impl Store {
         Ok(it.map(|r| r.map_err(io)))
     }
 
+    /// Deletes every key in `[from, to)` in one batch.
+    pub fn delete_prefix_range(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<(), Error> {
+        let mut b = self.batch();
+        b.wb.delete_range_cf(self.cf(cf)?, from, to);
+        self.write(b)
+    }
+
     /// Deletes every key starting with `prefix` in one batch (used to drop an old version).
     pub fn delete_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<(), Error> {
         let end = prefix_end(prefix).unwrap_or_else(|| vec![0xff; prefix.len() + 1]);
