@@ -46,6 +46,18 @@ Exit status: 0 published, 65 too many malformed rows or a failed verification,
 66 input missing, 75 the data directory is in use by a running server, 74 other
 I/O errors.")]
     Import(ImportArgs),
+    /// Export a list's active version as canonical JSON lines, or as a signed bundle (a full
+    /// copy or the changes since a version) for an air-gapped network.
+    #[command(after_help = "Examples:
+  hashguard lists export ncmec --out ncmec.jsonl
+  hashguard lists export ncmec --bundle --from 41 --key bundle.key --out ncmec-41-to-now.bundle
+  # on the air-gapped side:
+  hashguard lists import --list ncmec --bundle --public-key national.pub ncmec-41-to-now.bundle
+
+A delta bundle applies only to a copy at exactly --from (the receiver's `lists status
+--json` shows it as upstream_version); the receiver checks the signature, then the
+entry count and digest of the result, before publishing.")]
+    Export(ExportArgs),
     /// Show every list: kinds, version, entries, digest, and the last attempt to change it.
     #[command(after_help = "Examples:
   hashguard lists status
@@ -134,8 +146,36 @@ pub struct ImportArgs {
     /// Largest share of malformed rows, in percent, that still publishes the list.
     #[arg(long, default_value_t = 1.0)]
     max_bad_pct: f64,
+    /// The file is a signed bundle (`lists export --bundle`): its signature is checked with
+    /// --public-key before anything is imported; format, mode and kinds come from the bundle.
+    #[arg(long, requires = "public_key")]
+    bundle: bool,
+    /// The bundle signer's ed25519 public key (a file of 64 hex characters).
+    #[arg(long, value_name = "FILE")]
+    public_key: Option<PathBuf>,
     /// The list file ("-" for standard input).
     file: PathBuf,
+}
+
+/// Arguments of `lists export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The list.
+    name: String,
+    /// Output file (default: standard output). Written beside and renamed when complete.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Write a signed bundle (header, rows, ed25519 signature) instead of plain JSON lines.
+    #[arg(long, requires = "key")]
+    bundle: bool,
+    /// Bundles: the version of this list the receiver holds (see its `lists status`); the
+    /// bundle then carries only the changes since. Without it, a full copy.
+    #[arg(long, value_name = "VERSION")]
+    from: Option<u32>,
+    /// Bundles: the signing key (64 hex characters, the ed25519 seed); created with mode 0600
+    /// when missing, and its public key printed for the receivers.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
 }
 
 /// Arguments of `lists sync`.
@@ -196,6 +236,7 @@ pub fn run(cmd: ListsCommand, data: &Path) -> i32 {
         ListsCommand::Import(args) => import(args, data),
         ListsCommand::Status(args) => status(args, data),
         ListsCommand::Sync(args) => sync(args, data),
+        ListsCommand::Export(args) => export(args, data),
         ListsCommand::Rollback { name } => rollback(&name, data),
     }
 }
@@ -221,7 +262,147 @@ pub(super) fn store_exit(e: &store::Error) -> i32 {
     }
 }
 
+fn import_bundle(args: ImportArgs, data: &Path) -> i32 {
+    let Some(key_path) = &args.public_key else {
+        eprintln!("hashguard: --bundle needs --public-key");
+        return exit::USAGE;
+    };
+    let key = match lists::delta::read_public_key(key_path) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("hashguard: {e}");
+            return exit::CONFIG;
+        }
+    };
+    let radii = match parse_radii(&args.radius) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hashguard: {e}");
+            return exit::USAGE;
+        }
+    };
+    if !args.file.is_file() {
+        eprintln!("hashguard: cannot open {}", args.file.display());
+        return exit::NO_INPUT;
+    }
+    let store = match Store::open(data) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hashguard: {e}");
+            return store_exit(&e);
+        }
+    };
+    let settings = Settings {
+        radii,
+        category: args.category,
+        unit: args.unit,
+        source: format!("bundle:{}", args.file.display()),
+        max_bad_pct: 0.0,
+    };
+    match lists::delta::import_bundle(&store, &args.name, &args.file, &key, settings) {
+        Ok(s) => {
+            println!(
+                "published list {} version {} from the bundle (source version {}): {} entries, digest {} verified",
+                s.meta.name,
+                s.meta.version,
+                s.meta.upstream_version.as_deref().unwrap_or("?"),
+                s.meta.entries,
+                &s.meta.digest[..16]
+            );
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("hashguard: {e}");
+            match e {
+                lists::Error::Sync(_) => exit::DATA_ERR,
+                e => list_exit(&e),
+            }
+        }
+    }
+}
+
+fn export(args: ExportArgs, data: &Path) -> i32 {
+    let store = match Store::open_read_only(data) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hashguard: {e}");
+            return store_exit(&e);
+        }
+    };
+    let key = match (&args.key, args.bundle) {
+        (Some(p), true) => match hashguard::scan::manifest::load_or_create_key(p) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                eprintln!("hashguard: {e}");
+                return exit::CONFIG;
+            }
+        },
+        _ => None,
+    };
+    let partial = args.out.as_ref().map(|p| {
+        let mut s = p.as_os_str().to_owned();
+        s.push(".partial");
+        PathBuf::from(s)
+    });
+    let mut out: Box<dyn Write> = match &partial {
+        Some(p) => match File::create(p) {
+            Ok(f) => Box::new(io::BufWriter::with_capacity(1 << 20, f)),
+            Err(e) => {
+                eprintln!("hashguard: cannot create {}: {e}", p.display());
+                return exit::IO;
+            }
+        },
+        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+    };
+    let result = match &key {
+        Some(k) => lists::delta::export_bundle(&store, &args.name, args.from, k, &mut out)
+            .map(|h| (h.to, h.entries, h.full)),
+        None => lists::delta::plan(&store, &args.name, None).and_then(|(h, v)| {
+            lists::delta::write_rows(&store, &h, &v, &mut out).map(|_| (h.to, h.entries, true))
+        }),
+    };
+    let flushed = out.flush();
+    drop(out);
+    match (result, flushed) {
+        (Ok((to, entries, full)), Ok(())) => {
+            if let (Some(p), Some(out)) = (&partial, &args.out)
+                && let Err(e) = std::fs::rename(p, out)
+            {
+                eprintln!("hashguard: cannot rename {}: {e}", p.display());
+                return exit::IO;
+            }
+            if let Some(k) = &key {
+                eprintln!(
+                    "hashguard: bundle of list {} {} version {to} ({entries} entries), signed by public key {}",
+                    args.name,
+                    if full {
+                        "as a full copy of".to_string()
+                    } else {
+                        format!("from version {} to", args.from.unwrap_or(0))
+                    },
+                    hex::encode(k.verifying_key().as_bytes())
+                );
+            }
+            exit::OK
+        }
+        (Err(e), _) => {
+            if let Some(p) = &partial {
+                let _ = std::fs::remove_file(p);
+            }
+            eprintln!("hashguard: {e}");
+            list_exit(&e)
+        }
+        (_, Err(e)) => {
+            eprintln!("hashguard: writing the export failed: {e}");
+            exit::IO
+        }
+    }
+}
+
 fn import(args: ImportArgs, data: &Path) -> i32 {
+    if args.bundle {
+        return import_bundle(args, data);
+    }
     let radii = match parse_radii(&args.radius) {
         Ok(r) => r,
         Err(e) => {

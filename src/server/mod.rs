@@ -850,6 +850,97 @@ impl proto::lists_server::Lists for ListsService {
         let results = sync_lists(self.0.clone(), names).await;
         Ok(Response::new(proto::SyncNowResponse { results }))
     }
+
+    type FetchDeltaStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<proto::DeltaChunk, Status>> + Send>,
+    >;
+
+    async fn fetch_delta(
+        &self,
+        req: Request<proto::FetchDeltaRequest>,
+    ) -> Result<Response<Self::FetchDeltaStream>, Status> {
+        require(&req, "mirror")?;
+        let body = req.into_inner();
+        let from = (body.from_version > 0).then_some(body.from_version);
+        let state = self.0.clone();
+        let name = body.name.clone();
+        let (header, versions) =
+            blocking(
+                move || match lists::delta::plan(&state.store, &name, from) {
+                    Ok(p) => Ok(p),
+                    Err(lists::Error::NoSuchList { name }) => {
+                        Err(Status::not_found(format!("no list named {name:?}")))
+                    }
+                    Err(e) => Err(Status::internal(e.to_string())),
+                },
+            )
+            .await?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<proto::DeltaChunk, Status>>(8);
+        let first = proto::DeltaChunk {
+            part: Some(proto::delta_chunk::Part::Header(proto::DeltaHeader {
+                version: header.to,
+                full: header.full,
+                entries: header.entries,
+                digest: header.digest.clone(),
+                kinds: header
+                    .kinds
+                    .iter()
+                    .map(|k| proto::ListKind {
+                        kind: proto_kind(k.kind) as i32,
+                        radius: k.radius,
+                        entries: k.entries,
+                    })
+                    .collect(),
+                from_version: header.from.unwrap_or(0),
+            })),
+        };
+        let state = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            if tx.blocking_send(Ok(first)).is_err() {
+                return;
+            }
+            let mut w = DeltaChunks(tx.clone(), Vec::new());
+            let written = lists::delta::write_rows(&state.store, &header, &versions, &mut w)
+                .and_then(|_| {
+                    std::io::Write::flush(&mut w).map_err(|e| lists::Error::Sync(e.to_string()))
+                });
+            if let Err(e) = written {
+                let _ = tx.blocking_send(Err(Status::internal(e.to_string())));
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}
+
+/// Delta rows sent to a mirror as messages of about 1 MiB, whole lines each.
+struct DeltaChunks(
+    tokio::sync::mpsc::Sender<Result<proto::DeltaChunk, Status>>,
+    Vec<u8>,
+);
+
+impl std::io::Write for DeltaChunks {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.1.extend_from_slice(b);
+        if self.1.len() >= 1 << 20 && self.1.ends_with(b"\n") {
+            self.flush()?;
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.1.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.1);
+        let chunk = proto::DeltaChunk {
+            part: Some(proto::delta_chunk::Part::Rows(rows)),
+        };
+        self.0
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::other("the mirror went away"))
+    }
 }
 
 /// Syncs `names` (every configured list when empty), one at a time, and swaps the lists in

@@ -1253,3 +1253,146 @@ fn sync_now_publishes_a_configured_list_and_swaps_it_in_while_serving() {
     assert_eq!(out.status.code(), Some(75));
     assert!(String::from_utf8_lossy(&out.stderr).contains("SyncNow"));
 }
+
+#[test]
+fn a_regional_server_mirrors_the_hubs_lists_with_verified_deltas() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, md5, _) = setup(tmp.path());
+    // The hub: a mirror token, and police-md5 kept in sync from a drop file.
+    let mirror = "mirror-token-region-7";
+    let tokens = tmp.path().join("tokens.toml");
+    let mut t = std::fs::read_to_string(&tokens).unwrap();
+    t.push_str(&format!(
+        "\n[[token]]\nsha256 = \"{}\"\nrole = \"mirror\"\nname = \"region-7\"\n",
+        token_hash(mirror)
+    ));
+    std::fs::write(&tokens, t).unwrap();
+    let hub_file = tmp.path().join("hub-md5.txt");
+    std::fs::write(&hub_file, format!("{md5}\n")).unwrap();
+    let mut c = std::fs::read_to_string(&config).unwrap();
+    c.push_str(&format!(
+        "\n[sync]\nenabled = false\n\n[lists.police-md5]\nsource = \"file:{}\"\nformat = \"plain\"\nkind = \"md5\"\n",
+        hub_file.display()
+    ));
+    std::fs::write(&config, c).unwrap();
+    let hub = start(&data, &config);
+
+    let region = tmp.path().join("region");
+    let region_config = tmp.path().join("region.toml");
+    std::fs::write(
+        &region_config,
+        format!(
+            "[lists.national-md5]\nsource = \"hub+http://{}\"\nhub_list = \"police-md5\"\ntoken_env = \"HG_MIRROR_TOKEN\"\nretries = 1\nbackoff_ms = 10\n",
+            hub.addr
+        ),
+    )
+    .unwrap();
+    let sync = |token: &str| {
+        Command::new(env!("CARGO_BIN_EXE_hashguard"))
+            .args([
+                "--data",
+                region.to_str().unwrap(),
+                "lists",
+                "sync",
+                "--config",
+            ])
+            .arg(&region_config)
+            .env("HG_MIRROR_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let status = |data: &Path, name: &str| -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+            .args([
+                "--data",
+                data.to_str().unwrap(),
+                "lists",
+                "status",
+                name,
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let hub_digest = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(async {
+            wait_serving(hub.addr).await;
+            let mut admin =
+                proto::lists_client::ListsClient::connect(format!("http://{}", hub.addr))
+                    .await
+                    .unwrap();
+            let info = admin
+                .list_status(authed(
+                    proto::ListStatusRequest {
+                        name: "police-md5".into(),
+                    },
+                    ADMIN,
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            (info.version, info.digest)
+        })
+    };
+
+    // First sync: a full copy, published only with the hub's digest.
+    let out = sync(mirror);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (v1, d1) = hub_digest(&rt);
+    let s = status(&region, "national-md5");
+    assert_eq!(s["list"]["digest"], d1.as_str());
+    assert_eq!(s["list"]["upstream_version"], v1.to_string());
+
+    // The hub's list changes (one more hash); the mirror gets the change as a delta.
+    let extra = "00112233445566778899aabbccddeeff";
+    std::fs::write(&hub_file, format!("{md5}\n{extra}\n")).unwrap();
+    rt.block_on(async {
+        let mut admin = proto::lists_client::ListsClient::connect(format!("http://{}", hub.addr))
+            .await
+            .unwrap();
+        let r = admin
+            .sync_now(authed(
+                proto::SyncNowRequest {
+                    name: "police-md5".into(),
+                },
+                ADMIN,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.results[0].outcome, "published", "{:?}", r.results[0]);
+    });
+    let (v2, d2) = hub_digest(&rt);
+    assert!(v2 > v1);
+    let out = sync(mirror);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = status(&region, "national-md5");
+    assert_eq!(
+        (s["list"]["digest"].as_str(), s["list"]["entries"].as_u64()),
+        (Some(d2.as_str()), Some(2))
+    );
+    assert_eq!(s["list"]["upstream_version"], v2.to_string());
+    let out = sync(mirror);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("unchanged"));
+
+    // Another role's token, or none that the hub knows, is refused and named.
+    let out = sync(OPERATOR);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("mirror"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sync("not-a-token");
+    assert!(!out.status.success());
+}

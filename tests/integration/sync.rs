@@ -546,3 +546,111 @@ fn killed_syncs_leave_a_consistent_list_and_the_next_one_completes() {
         meta.entries
     );
 }
+
+/// Offline bundles through the CLI: export signed, import verified, tampering refused.
+#[test]
+fn cli_bundles_carry_a_list_across_an_air_gap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (hub, gap) = (tmp.path().join("hub"), tmp.path().join("gap"));
+    let list = tmp.path().join("l.jsonl");
+    std::fs::write(&list, jsonl(0..500)).unwrap();
+    let hg = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hashguard"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let import = |file: &std::path::Path| {
+        hg(&[
+            "--data",
+            &s(&hub),
+            "lists",
+            "import",
+            "--list",
+            "n",
+            "--format",
+            "jsonl",
+            &s(file),
+        ])
+    };
+    assert!(import(&list).status.success());
+    let key = tmp.path().join("bundle.key");
+    let bundle = tmp.path().join("n.bundle");
+    let out = hg(&[
+        "--data",
+        &s(&hub),
+        "lists",
+        "export",
+        "n",
+        "--bundle",
+        "--key",
+        &s(&key),
+        "--out",
+        &s(&bundle),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let public = err.rsplit("public key ").next().unwrap().trim().to_string();
+    let pubfile = tmp.path().join("hub.pub");
+    std::fs::write(&pubfile, &public).unwrap();
+    let take = |b: &std::path::Path| {
+        hg(&[
+            "--data",
+            &s(&gap),
+            "lists",
+            "import",
+            "--list",
+            "n",
+            "--bundle",
+            "--public-key",
+            &s(&pubfile),
+            &s(b),
+        ])
+    };
+    let out = take(&bundle);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The hub's list changes; a delta bundle from version 1 brings the copy along.
+    std::fs::write(&list, jsonl(100..650)).unwrap();
+    assert!(import(&list).status.success());
+    let out = hg(&[
+        "--data",
+        &s(&hub),
+        "lists",
+        "export",
+        "n",
+        "--bundle",
+        "--from",
+        "1",
+        "--key",
+        &s(&key),
+        "--out",
+        &s(&bundle),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("from version 1 to version 2"));
+    let mut tampered = std::fs::read(&bundle).unwrap();
+    let at = tampered.len() / 2;
+    tampered[at] ^= 0x20;
+    let bad = tmp.path().join("bad.bundle");
+    std::fs::write(&bad, tampered).unwrap();
+    let out = take(&bad);
+    assert_eq!(out.status.code(), Some(65));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify"));
+    assert!(take(&bundle).status.success());
+    let hub_store = Store::open_read_only(&hub).unwrap();
+    let gap_store = Store::open_read_only(&gap).unwrap();
+    assert_eq!(active(&gap_store, "n"), active(&hub_store, "n"));
+    assert_eq!(
+        lists::get(&gap_store, "n").unwrap().digest,
+        lists::get(&hub_store, "n").unwrap().digest
+    );
+}

@@ -4,6 +4,7 @@
 //! time; a failure leaves the previous version serving and is recorded for `lists status`.
 
 pub mod http;
+pub mod hub;
 pub mod paged;
 
 use std::collections::BTreeMap;
@@ -24,8 +25,8 @@ use crate::store::{self, Cf, Key, Store};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ListSource {
-    /// `file:PATH`, `dir:PATH` (the newest file in the directory, by name) or an
-    /// `http://` / `https://` URL.
+    /// `file:PATH`, `dir:PATH` (the newest file in the directory, by name), an `http://` /
+    /// `https://` URL, or `hub+http(s)://HOST:PORT` (another hashguard server).
     pub source: String,
     /// The format of the file: plain, jsonl, te-csv, vpdq, ncmec-xml, stopncii, vics, icse.
     pub format: String,
@@ -54,6 +55,10 @@ pub struct ListSource {
     pub paged: bool,
     /// Query parameter that carries a page token when a page names the next one by token.
     pub page_param: String,
+    /// Hub sources: the list's name on the hub (default: the same name).
+    pub hub_list: Option<String>,
+    /// CA certificate (PEM) to trust for an `https` hub.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for ListSource {
@@ -73,6 +78,8 @@ impl Default for ListSource {
             backoff_ms: 500,
             paged: false,
             page_param: "next".into(),
+            hub_list: None,
+            ca_file: None,
         }
     }
 }
@@ -100,10 +107,22 @@ pub fn check_source(name: &str, src: &ListSource) -> Result<(), String> {
     check_name(name).map_err(|e| e.to_string())?;
     parse_format(&src.format).map_err(|e| format!("lists.{name}: {e}"))?;
     let s = src.source.as_str();
-    let known = ["file:", "dir:", "http://", "https://"];
+    let known = [
+        "file:",
+        "dir:",
+        "http://",
+        "https://",
+        "hub+http://",
+        "hub+https://",
+    ];
     if !known.iter().any(|k| s.starts_with(k)) {
         return Err(format!(
-            "lists.{name}: source {s:?}: use file:PATH, dir:PATH or an http(s) URL"
+            "lists.{name}: source {s:?}: use file:PATH, dir:PATH, an http(s) URL or hub+http(s)://HOST:PORT"
+        ));
+    }
+    if s.starts_with("hub+") && src.token_env.is_none() {
+        return Err(format!(
+            "lists.{name}: a hub source needs token_env (a mirror token)"
         ));
     }
     if src.paged && !s.starts_with("http") {
@@ -156,7 +175,7 @@ pub enum Outcome {
 }
 
 /// Where partial downloads are kept: beside the store, so they survive a restart.
-fn download_path(store: &Store, name: &str) -> Result<PathBuf, Error> {
+pub(super) fn download_path(store: &Store, name: &str) -> Result<PathBuf, Error> {
     let dir = store.path().join("downloads");
     std::fs::create_dir_all(&dir).map_err(|e| Error::Sync(format!("{}: {e}", dir.display())))?;
     Ok(dir.join(format!("{name}.download")))
@@ -230,6 +249,9 @@ fn sync_inner(store: &Store, name: &str, src: &ListSource) -> Result<Outcome, Er
     if src.paged {
         return paged::sync(store, name, src);
     }
+    if src.source.starts_with("hub+") {
+        return hub::sync(store, name, src);
+    }
     let format = parse_format(&src.format).map_err(Error::Sync)?;
     let read = ReadOptions { kind: src.kind };
     let mut st = state(store, name)?;
@@ -288,7 +310,7 @@ fn sync_inner(store: &Store, name: &str, src: &ListSource) -> Result<Outcome, Er
         }
     } else {
         return Err(Error::Sync(format!(
-            "unknown source {:?}: use file:PATH, dir:PATH or an http(s) URL",
+            "unknown source {:?}: use file:PATH, dir:PATH, an http(s) URL or hub+http(s)://HOST:PORT",
             src.source
         )));
     };
