@@ -168,7 +168,8 @@ pub fn default_radius(kind: HashKind) -> u32 {
     }
 }
 
-pub(crate) fn check_name(name: &str) -> Result<(), Error> {
+/// Checks a list name: 1-64 letters, digits, '-', '_' or '.'.
+pub fn check_name(name: &str) -> Result<(), Error> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name

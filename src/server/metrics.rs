@@ -81,6 +81,7 @@ const METHODS: &[(&str, &str, bool)] = &[
     ("hashguard.v1.Lists", "ListLists", false),
     ("hashguard.v1.Lists", "ListStatus", false),
     ("hashguard.v1.Lists", "SyncNow", false),
+    ("hashguard.v1.Lists", "ImportList", false),
     ("hashguard.v1.Lists", "FetchDelta", true),
     ("grpc.health.v1.Health", "Check", false),
     ("grpc.health.v1.Health", "Watch", true),

@@ -851,6 +851,122 @@ impl proto::lists_server::Lists for ListsService {
         Ok(Response::new(proto::SyncNowResponse { results }))
     }
 
+    async fn import_list(
+        &self,
+        req: Request<tonic::Streaming<proto::ImportListChunk>>,
+    ) -> Result<Response<proto::ImportListResponse>, Status> {
+        require(&req, "admin")?;
+        let mut stream = req.into_inner();
+        let Some(proto::ImportListChunk {
+            part: Some(proto::import_list_chunk::Part::Settings(set)),
+        }) = stream.message().await?
+        else {
+            return Err(Status::invalid_argument(
+                "the first message must carry the import settings",
+            ));
+        };
+        let format = lists::sync::parse_format(if set.format.is_empty() {
+            "jsonl"
+        } else {
+            &set.format
+        })
+        .map_err(Status::invalid_argument)?;
+        lists::check_name(&set.name).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let kind = match set.kind {
+            0 => None,
+            k => Some(kind_of(k).map_err(|e| Status::invalid_argument(format!("kind: {e}")))?),
+        };
+        // List files are large and not media: they are spooled beside the store, then read
+        // as a stream, and deleted whatever happens.
+        let dir = self.0.store.path().join("downloads");
+        std::fs::create_dir_all(&dir).map_err(|e| Status::internal(e.to_string()))?;
+        let spool = dir.join(format!("{}.import", set.name));
+        let mut file =
+            std::fs::File::create(&spool).map_err(|e| Status::internal(e.to_string()))?;
+        // Chunks land in the page cache (a few MiB each, no fsync until the end), so these
+        // writes do not hold up the async workers noticeably.
+        let received = async {
+            use std::io::Write;
+            while let Some(chunk) = stream.message().await? {
+                if let Some(proto::import_list_chunk::Part::Data(d)) = chunk.part {
+                    file.write_all(&d)
+                        .map_err(|e| Status::internal(e.to_string()))?;
+                }
+            }
+            let f = file;
+            blocking(move || f.sync_data().map_err(|e| Status::internal(e.to_string()))).await
+        }
+        .await;
+        if let Err(e) = received {
+            let _ = std::fs::remove_file(&spool);
+            return Err(e);
+        }
+        let state = self.0.clone();
+        let path = spool.clone();
+        let _one_at_a_time = state.syncing.lock().await;
+        let st = state.clone();
+        let imported = blocking(move || {
+            let input = std::fs::File::open(&path).map_err(|e| Status::internal(e.to_string()))?;
+            let opts = lists::ImportOptions {
+                format,
+                read: lists::format::ReadOptions { kind },
+                mode: if set.delta {
+                    lists::Mode::Delta
+                } else {
+                    lists::Mode::Full
+                },
+                settings: lists::Settings {
+                    radii: Vec::new(),
+                    category: (!set.category.is_empty()).then_some(set.category),
+                    unit: (!set.unit.is_empty()).then_some(set.unit),
+                    source: "grpc:ImportList".into(),
+                    max_bad_pct: if set.max_bad_pct > 0.0 {
+                        set.max_bad_pct
+                    } else {
+                        1.0
+                    },
+                },
+            };
+            let r = lists::import(
+                &st.store,
+                &set.name,
+                std::io::BufReader::with_capacity(1 << 20, input),
+                &opts,
+            );
+            let _ = std::fs::remove_file(&path);
+            r.map_err(|e| match e {
+                lists::Error::TooManyBadRows { .. }
+                | lists::Error::Read { .. }
+                | lists::Error::NoBase { .. }
+                | lists::Error::BadName { .. } => Status::invalid_argument(e.to_string()),
+                e => Status::internal(e.to_string()),
+            })
+        })
+        .await;
+        let _ = std::fs::remove_file(&spool);
+        let staged = imported?;
+        let st = state.clone();
+        match tokio::task::spawn_blocking(move || Lists::load_all(st.store.clone())).await {
+            Ok(Ok(l)) => {
+                *state.lists.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(l));
+            }
+            Ok(Err(e)) => return Err(Status::internal(format!("reloading lists: {e}"))),
+            Err(e) => return Err(Status::internal(format!("reloading lists: {e}"))),
+        }
+        let info = list_info(&state, &staged.meta)?;
+        Ok(Response::new(proto::ImportListResponse {
+            list: Some(info),
+            bad_rows: staged
+                .bad_rows
+                .into_iter()
+                .map(|b| proto::BadRow {
+                    line: b.line,
+                    reason: b.reason,
+                })
+                .collect(),
+        }))
+    }
+
     type FetchDeltaStream = std::pin::Pin<
         Box<dyn tokio_stream::Stream<Item = Result<proto::DeltaChunk, Status>> + Send>,
     >;

@@ -1396,3 +1396,78 @@ fn a_regional_server_mirrors_the_hubs_lists_with_verified_deltas() {
     let out = sync("not-a-token");
     assert!(!out.status.success());
 }
+
+#[test]
+fn import_list_streams_a_list_into_a_running_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, _, _) = setup(tmp.path());
+    let server = start(&data, &config);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        wait_serving(server.addr).await;
+        let url = format!("http://{}", server.addr);
+        let mut admin = proto::lists_client::ListsClient::connect(url.clone())
+            .await
+            .unwrap();
+        let fresh = "fedcba9876543210fedcba9876543210";
+        let file = format!(
+            "{{\"id\":\"u1\",\"kind\":\"md5\",\"hash\":\"{fresh}\"}}\nnot a row\n{{\"id\":\"u2\",\"kind\":\"md5\",\"hash\":\"{}\"}}\n",
+            "ab".repeat(16)
+        );
+        let upload = |settings: proto::ImportListSettings, file: String| {
+            let mut chunks = vec![proto::ImportListChunk {
+                part: Some(proto::import_list_chunk::Part::Settings(settings)),
+            }];
+            for piece in file.as_bytes().chunks(7) {
+                chunks.push(proto::ImportListChunk {
+                    part: Some(proto::import_list_chunk::Part::Data(piece.to_vec())),
+                });
+            }
+            tokio_stream::iter(chunks)
+        };
+        let settings = proto::ImportListSettings {
+            name: "uploaded".into(),
+            format: "jsonl".into(),
+            unit: "unit-a".into(),
+            max_bad_pct: 50.0,
+            ..Default::default()
+        };
+        let r = admin
+            .import_list(authed(upload(settings.clone(), file.clone()), ADMIN))
+            .await
+            .unwrap()
+            .into_inner();
+        let info = r.list.unwrap();
+        assert_eq!((info.entries, info.version, info.unit.as_str()), (2, 1, "unit-a"));
+        assert_eq!(r.bad_rows[0].line, 2);
+        let mut matcher = proto::matcher_client::MatcherClient::connect(url)
+            .await
+            .unwrap();
+        let v = matcher
+            .match_hashes(authed(hashes(HashKind::Md5, fresh), OPERATOR))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(v.verdicts[0].matched, "matched at once after the import");
+        // Too many malformed rows: refused with the reason, the list stays at version 1.
+        let strict = proto::ImportListSettings {
+            max_bad_pct: 0.0,
+            ..settings
+        };
+        let e = admin
+            .import_list(authed(upload(strict, file), ADMIN))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().contains("malformed"), "{}", e.message());
+        let e = admin
+            .import_list(authed(upload(proto::ImportListSettings::default(), String::new()), OPERATOR))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+    });
+    assert!(
+        !data.join("downloads/uploaded.import").exists(),
+        "the spool file is gone"
+    );
+}
