@@ -5,6 +5,7 @@
 //!
 //! ```sh
 //! loadgen --addr 127.0.0.1:50051 --token T --hashes queries.txt --clients 64 --seconds 20
+//! loadgen ... --clients 64 --connections 1     # all 64 multiplexed on one HTTP/2 connection
 //! loadgen --addr 127.0.0.1:50051 --token T --upload image.jpg --clients 8 --seconds 20
 //! ```
 //! `queries.txt`: one `kind:hex` a line (`pdq:…`, `md5:…`).
@@ -25,6 +26,7 @@ struct Args {
     hashes: Option<String>,
     upload: Option<String>,
     clients: usize,
+    connections: usize,
     seconds: f64,
     max_requests: u64,
 }
@@ -36,6 +38,7 @@ fn parse_args() -> Result<Args, String> {
         hashes: None,
         upload: None,
         clients: 64,
+        connections: 0,
         seconds: 10.0,
         max_requests: 1_000_000,
     };
@@ -48,6 +51,9 @@ fn parse_args() -> Result<Args, String> {
             "--hashes" => a.hashes = Some(val()?),
             "--upload" => a.upload = Some(val()?),
             "--clients" => a.clients = val()?.parse().map_err(|e| format!("--clients: {e}"))?,
+            "--connections" => {
+                a.connections = val()?.parse().map_err(|e| format!("--connections: {e}"))?
+            }
             "--seconds" => a.seconds = val()?.parse().map_err(|e| format!("--seconds: {e}"))?,
             "--max-requests" => {
                 a.max_requests = val()?.parse().map_err(|e| format!("--max-requests: {e}"))?
@@ -113,18 +119,29 @@ async fn main() {
         Some(p) => std::fs::read(p).unwrap_or_else(|e| panic!("{p}: {e}")),
         None => Vec::new(),
     });
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", args.addr))
-        .expect("valid uri")
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("connect: {e}"));
+    // Separate clients have separate connections: by default one per client (`--connections`
+    // shares fewer among them, as one process with a connection pool would).
+    let connections = match args.connections {
+        0 => args.clients,
+        n => n.min(args.clients),
+    };
+    let mut channels = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{}", args.addr))
+            .expect("valid uri")
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        channels.push(channel);
+    }
     let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
     let budget = Arc::new(std::sync::atomic::AtomicU64::new(args.max_requests));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..args.clients {
         let (channel, hashes, upload, token, budget) = (
-            channel.clone(),
+            channels[c % channels.len()].clone(),
             hashes.clone(),
             upload.clone(),
             args.token.clone(),
@@ -209,6 +226,7 @@ async fn main() {
     let out = serde_json::json!({
         "mode": if hashes.is_empty() { "upload" } else { "hashes" },
         "clients": args.clients,
+        "connections": connections,
         "seconds": wall,
         "requests": all.len(),
         "ok_per_s": ok.len() as f64 / wall,
