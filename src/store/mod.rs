@@ -12,8 +12,9 @@ use rocksdb::{
     WriteOptions,
 };
 
-/// Schema version byte that starts every key.
-pub const SCHEMA: u8 = 1;
+/// Schema version byte that starts every key. 2: lists hold several hash kinds, entries carry
+/// their provenance, and versions their change logs (issue 5); keys of layout 1 are ignored.
+pub const SCHEMA: u8 = 2;
 
 /// Column families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
