@@ -109,22 +109,31 @@ pub fn apply(
         Err(Error::NoSuchList { .. }) => None,
         Err(e) => return Err(e),
     };
-    if !header.full {
-        let at = local
-            .as_ref()
-            .and_then(|m| m.upstream_version.as_deref())
-            .and_then(|v| v.parse::<u32>().ok());
-        if at != header.from {
-            return Err(Error::Sync(format!(
-                "this delta leads from version {} of {} to {}, but list {name} holds version {} of it; \
-                 fetch one from {} (or a full copy)",
-                header.from.map_or("-".into(), |v| v.to_string()),
-                header.list,
-                header.to,
-                at.map_or("none".into(), |v| v.to_string()),
-                at.map_or("none".into(), |v| v.to_string()),
-            )));
-        }
+    let at = local
+        .as_ref()
+        .and_then(|m| m.upstream_version.as_deref())
+        .and_then(|v| v.parse::<u32>().ok());
+    // An old copy (a replayed bundle, say) must never roll the list back.
+    if let Some(at) = at
+        && header.to <= at
+    {
+        return Err(Error::Sync(format!(
+            "this {} leads to version {} of {}, and list {name} already holds version {at}",
+            if header.full { "copy" } else { "delta" },
+            header.to,
+            header.list
+        )));
+    }
+    if !header.full && at != header.from {
+        return Err(Error::Sync(format!(
+            "this delta leads from version {} of {} to {}, but list {name} holds version {} of it; \
+             fetch one from {} (or a full copy)",
+            header.from.map_or("-".into(), |v| v.to_string()),
+            header.list,
+            header.to,
+            at.map_or("none".into(), |v| v.to_string()),
+            at.map_or("none".into(), |v| v.to_string()),
+        )));
     }
     for k in &header.kinds {
         if !settings.radii.iter().any(|(kind, _)| *kind == k.kind) {
@@ -218,23 +227,40 @@ pub fn import_bundle(
     settings: Settings,
 ) -> Result<Staged, Error> {
     let bad = |why: String| Error::Sync(format!("bundle {}: {why}", path.display()));
-    let open = || File::open(path).map_err(|e| bad(e.to_string()));
-    // Pass 1: hash everything before the last line, which must be the signature.
-    let mut r = BufReader::with_capacity(1 << 20, open()?);
+    // Pass 1: copy the bundle to a private spool beside the store while hashing everything
+    // before its last line, which must be the signature. The rows are then read from that
+    // copy, so a file swapped after the check cannot be applied unverified.
+    let dir = store.path().join("downloads");
+    std::fs::create_dir_all(&dir).map_err(|e| bad(e.to_string()))?;
+    let spool = Spool(dir.join(format!("{name}.{:016x}.bundle", {
+        use rand_core::RngCore;
+        rand_core::OsRng.next_u64()
+    })));
+    let mut copy = std::io::BufWriter::new(File::create(&spool.0).map_err(|e| bad(e.to_string()))?);
+    let mut r =
+        BufReader::with_capacity(1 << 20, File::open(path).map_err(|e| bad(e.to_string()))?);
     let (mut hash, mut pending, mut body_len) = (Sha256::new(), Vec::new(), 0u64);
     let mut line = Vec::new();
     loop {
         line.clear();
-        let n = r
+        // Lines are short; a huge one is not a bundle, and must not exhaust memory.
+        let n = (&mut r)
+            .take(MAX_LINE as u64 + 1)
             .read_until(b'\n', &mut line)
             .map_err(|e| bad(e.to_string()))?;
         if n == 0 {
             break;
         }
+        if n > MAX_LINE {
+            return Err(bad(format!("a line over {MAX_LINE} bytes: not a bundle")));
+        }
+        copy.write_all(&line).map_err(|e| bad(e.to_string()))?;
         hash.update(&pending);
         body_len += pending.len() as u64;
         std::mem::swap(&mut pending, &mut line);
     }
+    copy.flush().map_err(|e| bad(e.to_string()))?;
+    drop(copy);
     let trailer: Trailer = serde_json::from_slice(&pending).map_err(|_| {
         bad("the last line is not a signature: the file is truncated or not a bundle".into())
     })?;
@@ -243,9 +269,11 @@ pub fn import_bundle(
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| bad("the signature is not 128 hex characters".into()))?;
     key.verify(&hash.finalize(), &Signature::from_bytes(&sig))
-        .map_err(|_| bad("the signature does not verify with the configured public key; nothing was imported".into()))?;
-    // Pass 2: the header, then the rows up to the signature line.
-    let mut f = open()?;
+        .map_err(|_| {
+            bad("the signature does not verify with the configured public key; nothing was imported".into())
+        })?;
+    // Pass 2: the header, then the rows up to the signature line, from the verified copy.
+    let mut f = File::open(&spool.0).map_err(|e| bad(e.to_string()))?;
     f.seek(SeekFrom::Start(0)).map_err(|e| bad(e.to_string()))?;
     let mut r = BufReader::with_capacity(1 << 20, f.take(body_len));
     let mut first = Vec::new();
@@ -254,6 +282,18 @@ pub fn import_bundle(
     let header: DeltaHeader =
         serde_json::from_slice(&first).map_err(|e| bad(format!("header: {e}")))?;
     apply(store, name, &header, r, settings)
+}
+
+/// Longest line of a bundle, bytes.
+const MAX_LINE: usize = 1 << 20;
+
+/// A private copy of a bundle, deleted when dropped.
+struct Spool(std::path::PathBuf);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Reads a hex ed25519 public key (64 hex characters) from `path`.

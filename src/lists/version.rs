@@ -26,6 +26,9 @@ use crate::store::{Batch, Cf, Key, Store};
 /// Bytes of writes collected before a batch is flushed during a bulk load.
 const BATCH_BYTES: usize = 16 << 20;
 
+/// Longest id, category or series accepted, bytes.
+const MAX_LABEL: usize = 1024;
+
 /// Malformed rows kept with their line numbers (the count is always complete).
 const BAD_ROWS_KEPT: usize = 100;
 
@@ -421,6 +424,19 @@ impl<'s> Builder<'s> {
 
     /// Adds one row.
     pub fn push(&mut self, row: ListRow) -> Result<(), Error> {
+        // Labels are stored with 16-bit lengths and must read back exactly; anything this long
+        // is damage, not a label.
+        let long = [Some(&row.id), row.category.as_ref(), row.series.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|s| s.len() > MAX_LABEL);
+        if long {
+            self.push_bad(BadRow {
+                line: row.line,
+                reason: format!("an id, category or series over {MAX_LABEL} bytes"),
+            });
+            return Ok(());
+        }
         match (self.mode, row.op, row.hash) {
             (Mode::Full, Op::Add, Some(hash)) => {
                 self.rows += 1;
@@ -628,8 +644,15 @@ impl<'s> Builder<'s> {
         match self.finish_inner(expect) {
             Ok(s) => Ok(s),
             Err(e) => {
-                drop_version(store, &name, version)?;
-                drop_change_log(store, &name, version)?;
+                // Never a version that is in use (a concurrent writer with the same number
+                // would have published it): only this build's own leftovers.
+                let in_use = get(store, &name)
+                    .ok()
+                    .is_some_and(|m| m.version == version || m.previous == Some(version));
+                if !in_use {
+                    drop_version(store, &name, version)?;
+                    drop_change_log(store, &name, version)?;
+                }
                 let attempt = LastAttempt {
                     at: now_secs(),
                     ok: false,
@@ -1030,6 +1053,13 @@ pub fn rollback(store: &Store, name: &str) -> Result<ListMeta, Error> {
     // What the sync remembered describes the version rolled back from: the next sync fetches
     // afresh instead of finding the source "unchanged".
     flip.delete(store, Cf::Meta, super::sync::state_key(name).bytes())?;
+    // A paged source's checkpoint is past the pages of the version rolled back from: the
+    // next sync starts again from the source's first page rather than lose them.
+    flip.delete(
+        store,
+        Cf::Meta,
+        super::sync::paged::checkpoint_key(name).bytes(),
+    )?;
     store.write(flip)?;
     prune(store, name, &[prev])?;
     // The version rolled back from is gone, so no reader can be led through it.

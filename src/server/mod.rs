@@ -870,7 +870,11 @@ impl proto::lists_server::Lists for ListsService {
         } else {
             vec![name]
         };
-        let results = sync_lists(self.0.clone(), names).await;
+        // Detached, so a cancelled call or a deadline never cuts a sync off from its reload or
+        // lets another start while it still writes.
+        let results = tokio::spawn(sync_lists(self.0.clone(), names))
+            .await
+            .map_err(|e| Status::internal(format!("sync worker failed: {e}")))?;
         Ok(Response::new(proto::SyncNowResponse { results }))
     }
 
@@ -903,9 +907,14 @@ impl proto::lists_server::Lists for ListsService {
         // as a stream, and deleted whatever happens.
         let dir = self.0.store.path().join("downloads");
         std::fs::create_dir_all(&dir).map_err(|e| Status::internal(e.to_string()))?;
-        let spool = dir.join(format!("{}.import", set.name));
+        // One spool file per call (two uploads of one list never mix), deleted when the call
+        // ends however it ends, a cut connection or a deadline included.
+        let spool = Spool(dir.join(format!("{}.{:016x}.import", set.name, {
+            use rand_core::RngCore;
+            rand_core::OsRng.next_u64()
+        })));
         let mut file =
-            std::fs::File::create(&spool).map_err(|e| Status::internal(e.to_string()))?;
+            std::fs::File::create(&spool.0).map_err(|e| Status::internal(e.to_string()))?;
         // Chunks land in the page cache (a few MiB each, no fsync until the end), so these
         // writes do not hold up the async workers noticeably.
         let received = async {
@@ -920,62 +929,75 @@ impl proto::lists_server::Lists for ListsService {
             blocking(move || f.sync_data().map_err(|e| Status::internal(e.to_string()))).await
         }
         .await;
-        if let Err(e) = received {
-            let _ = std::fs::remove_file(&spool);
-            return Err(e);
-        }
+        received?;
         let state = self.0.clone();
-        let path = spool.clone();
-        let _one_at_a_time = state.syncing.lock().await;
-        let st = state.clone();
-        let imported = blocking(move || {
-            let input = std::fs::File::open(&path).map_err(|e| Status::internal(e.to_string()))?;
-            let opts = lists::ImportOptions {
-                format,
-                read: lists::format::ReadOptions { kind },
-                mode: if set.delta {
-                    lists::Mode::Delta
-                } else {
-                    lists::Mode::Full
-                },
-                settings: lists::Settings {
-                    radii: Vec::new(),
-                    category: (!set.category.is_empty()).then_some(set.category),
-                    unit: (!set.unit.is_empty()).then_some(set.unit),
-                    source: "grpc:ImportList".into(),
-                    max_bad_pct: if set.max_bad_pct > 0.0 {
-                        set.max_bad_pct
+        // The import and the reload run in a task of their own that holds the sync lock: if
+        // this call is cancelled or runs out of time, they still finish together, and no other
+        // sync or import starts in between.
+        let task = tokio::spawn(async move {
+            let _one_at_a_time = state.syncing.lock().await;
+            let st = state.clone();
+            let imported = blocking(move || {
+                let path = &spool.0;
+                let input =
+                    std::fs::File::open(path).map_err(|e| Status::internal(e.to_string()))?;
+                // Settings not given keep the list's own (a delta must not clear its unit).
+                let own = lists::get(&st.store, &set.name)
+                    .ok()
+                    .map(|m| lists::Settings::of(&m))
+                    .unwrap_or_default();
+                let opts = lists::ImportOptions {
+                    format,
+                    read: lists::format::ReadOptions { kind },
+                    mode: if set.delta {
+                        lists::Mode::Delta
                     } else {
-                        1.0
+                        lists::Mode::Full
                     },
-                },
-            };
-            let r = lists::import(
-                &st.store,
-                &set.name,
-                std::io::BufReader::with_capacity(1 << 20, input),
-                &opts,
-            );
-            let _ = std::fs::remove_file(&path);
-            r.map_err(|e| match e {
-                lists::Error::TooManyBadRows { .. }
-                | lists::Error::Read { .. }
-                | lists::Error::NoBase { .. }
-                | lists::Error::BadName { .. } => Status::invalid_argument(e.to_string()),
-                e => Status::internal(e.to_string()),
+                    settings: lists::Settings {
+                        radii: own.radii,
+                        category: (!set.category.is_empty())
+                            .then_some(set.category)
+                            .or(own.category),
+                        unit: (!set.unit.is_empty()).then_some(set.unit).or(own.unit),
+                        source: "grpc:ImportList".into(),
+                        max_bad_pct: if set.max_bad_pct > 0.0 {
+                            set.max_bad_pct
+                        } else {
+                            1.0
+                        },
+                    },
+                };
+                let r = lists::import(
+                    &st.store,
+                    &set.name,
+                    std::io::BufReader::with_capacity(1 << 20, input),
+                    &opts,
+                );
+                drop(spool);
+                r.map_err(|e| match e {
+                    lists::Error::TooManyBadRows { .. }
+                    | lists::Error::Read { .. }
+                    | lists::Error::NoBase { .. }
+                    | lists::Error::BadName { .. } => Status::invalid_argument(e.to_string()),
+                    e => Status::internal(e.to_string()),
+                })
             })
-        })
-        .await;
-        let _ = std::fs::remove_file(&spool);
-        let staged = imported?;
-        let st = state.clone();
-        match tokio::task::spawn_blocking(move || Lists::load_all(st.store.clone())).await {
-            Ok(Ok(l)) => {
-                *state.lists.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(l));
+            .await;
+            let staged = imported?;
+            let st = state.clone();
+            match tokio::task::spawn_blocking(move || Lists::load_all(st.store.clone())).await {
+                Ok(Ok(l)) => {
+                    *state.lists.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(l));
+                }
+                Ok(Err(e)) => return Err(Status::internal(format!("reloading lists: {e}"))),
+                Err(e) => return Err(Status::internal(format!("reloading lists: {e}"))),
             }
-            Ok(Err(e)) => return Err(Status::internal(format!("reloading lists: {e}"))),
-            Err(e) => return Err(Status::internal(format!("reloading lists: {e}"))),
-        }
+            Ok((state.clone(), staged))
+        });
+        let (state, staged) = task
+            .await
+            .map_err(|e| Status::internal(format!("import worker failed: {e}")))??;
         let info = list_info(&state, &staged.meta)?;
         Ok(Response::new(proto::ImportListResponse {
             list: Some(info),
@@ -1050,6 +1072,15 @@ impl proto::lists_server::Lists for ListsService {
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
+    }
+}
+
+/// An uploaded list file, deleted when dropped.
+struct Spool(std::path::PathBuf);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -1304,6 +1335,9 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
     {
         let (state, health) = (state.clone(), health.clone());
         tokio::spawn(async move {
+            // Under the sync lock, so a sync that publishes meanwhile installs its lists after
+            // these, not before.
+            let _one_at_a_time = state.syncing.lock().await;
             let st = state.clone();
             let loaded =
                 tokio::task::spawn_blocking(move || Lists::load_all(st.store.clone())).await;
@@ -1332,7 +1366,7 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
                 let wait = match until_next(
                     &state.config.sync.at,
                     now,
-                    state.config.sync.jitter_minutes * 60,
+                    state.config.sync.jitter_minutes.saturating_mul(60),
                 ) {
                     Ok(w) => w,
                     Err(e) => {
@@ -1394,7 +1428,8 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
         task.abort();
     }
     if let Some(task) = sync_task {
-        // A sync cut short here is like a killed one: the previous version stays active.
+        // Stops the schedule; a sync already running finishes (the runtime waits for its
+        // blocking work) or, if the process is killed, leaves the previous version active.
         task.abort();
     }
     served

@@ -404,10 +404,8 @@ fn paged_source_checkpoints_each_page_and_never_skips_a_malformed_one() {
     assert_eq!(ids, [2, 3, 4].iter().map(|i| md5_of(*i)).collect());
     assert_eq!(s.meta.entries, 3);
     let cp = lists::sync::paged::checkpoint(&store, "ncii").unwrap();
-    assert_eq!(
-        (cp.running, cp.next.as_deref()),
-        (false, Some(format!("{base}/hashes?next=p3").as_str()))
-    );
+    // The cursor is kept, never a URL (which may carry a credential).
+    assert_eq!((cp.running, cp.next.as_deref()), (false, Some("p3")));
 
     // The next night starts from the last page, which now has more.
     feed.lock().unwrap().pages[2].1 =

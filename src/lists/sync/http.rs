@@ -139,7 +139,7 @@ pub fn download(
         source,
     };
     let started = Instant::now();
-    let deadline = started + opts.deadline;
+    let deadline = started + opts.deadline.min(Duration::from_secs(7 * 24 * 3600));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(30)))
@@ -152,7 +152,7 @@ pub fn download(
         let now = Instant::now();
         if attempts > opts.retries || now >= deadline {
             return Err(HttpError::GaveUp {
-                url: url.to_string(),
+                url: super::redact(url),
                 attempts,
                 elapsed: started.elapsed(),
                 last,
@@ -209,6 +209,18 @@ fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String>
         .map(str::to_string)
 }
 
+/// `bytes START-END/TOTAL` as (start, end, total); `None` for anything else (`*` totals too).
+fn parse_content_range(v: &str) -> Option<(u64, u64, u64)> {
+    let (range, total) = v.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (start, end) = range.split_once('-')?;
+    let (start, end, total): (u64, u64, u64) = (
+        start.trim().parse().ok()?,
+        end.trim().parse().ok()?,
+        total.trim().parse().ok()?,
+    );
+    (start <= end && end < total).then_some((start, end, total))
+}
+
 /// One request. `Ok(None)`: not modified.
 fn attempt(
     agent: &ureq::Agent,
@@ -262,7 +274,7 @@ fn attempt(
         200 => {
             let f = File::create(dest)?;
             let p = Partial {
-                url: url.to_string(),
+                url: super::redact(url),
                 validators: validators.clone(),
             };
             std::fs::write(
@@ -272,16 +284,22 @@ fn attempt(
             (f, 0)
         }
         206 => {
-            // The range must start where the file ends; anything else starts over.
-            let start = header(&resp, "content-range").and_then(|r| {
-                r.strip_prefix("bytes ")
-                    .and_then(|r| r.split('-').next())
-                    .and_then(|s| s.trim().parse::<u64>().ok())
-            });
-            if start != Some(have) {
+            // The range must be the rest of the same version of the resource: start where the
+            // file ends, run to its last byte, and carry the ETag the first part had (a proxy
+            // that ignores If-Range must not splice two versions). Anything else starts over.
+            let range = header(&resp, "content-range").and_then(|r| parse_content_range(&r));
+            let same_version = match (&validators.etag, partial.as_ref()) {
+                (Some(now), Some(p)) => p.validators.etag.as_ref() == Some(now),
+                (None, _) => true,
+                (Some(_), None) => false,
+            };
+            let whole_rest =
+                matches!(range, Some((start, end, total)) if start == have && end + 1 == total);
+            if !whole_rest || !same_version {
                 let _ = std::fs::remove_file(partial_meta(dest));
                 return Err(Attempt::Retry(Retry(format!(
-                    "the server resumed at {start:?}, not at byte {have}"
+                    "the server's range {range:?} does not continue the {have} bytes held \
+                     (same version: {same_version}); starting over"
                 ))));
             }
             let mut f = OpenOptions::new().write(true).open(dest)?;
@@ -304,7 +322,7 @@ fn attempt(
                 .take(512)
                 .read_to_string(&mut body);
             return Err(Attempt::Fatal(HttpError::Status {
-                url: url.to_string(),
+                url: super::redact(url),
                 status,
                 body: body.trim().chars().filter(|c| !c.is_control()).collect(),
             }));
@@ -364,7 +382,7 @@ pub fn get_page(url: &str, opts: &HttpOptions, deadline: Instant) -> Result<Vec<
         let now = Instant::now();
         if attempts > opts.retries || now >= deadline {
             return Err(HttpError::GaveUp {
-                url: url.to_string(),
+                url: super::redact(url),
                 attempts,
                 elapsed: started.elapsed(),
                 last,
@@ -416,11 +434,32 @@ pub fn get_page(url: &str, opts: &HttpOptions, deadline: Instant) -> Result<Vec<
                     .take(512)
                     .read_to_string(&mut body);
                 return Err(HttpError::Status {
-                    url: url.to_string(),
+                    url: super::redact(url),
                     status,
                     body: body.trim().chars().filter(|c| !c.is_control()).collect(),
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_content_range;
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(
+            parse_content_range("bytes 100-199/200"),
+            Some((100, 199, 200))
+        );
+        assert_eq!(
+            parse_content_range("bytes 100-149/200"),
+            Some((100, 149, 200))
+        );
+        assert_eq!(parse_content_range("bytes 100-199/*"), None);
+        assert_eq!(parse_content_range("bytes 5-1/200"), None);
+        assert_eq!(parse_content_range("bytes 0-200/200"), None);
+        assert_eq!(parse_content_range("items 0-1/2"), None);
     }
 }

@@ -33,7 +33,7 @@ pub(super) fn sync(store: &Store, name: &str, src: &ListSource) -> Result<Outcom
     let url = src
         .source
         .strip_prefix("hub+")
-        .ok_or_else(|| Error::Sync(format!("not a hub source: {}", src.source)))?
+        .ok_or_else(|| Error::Sync(format!("not a hub source: {}", super::redact(&src.source))))?
         .to_string();
     let var = src
         .token_env
@@ -45,7 +45,7 @@ pub(super) fn sync(store: &Store, name: &str, src: &ListSource) -> Result<Outcom
     let held = get(store, name)
         .ok()
         .and_then(|m| delta::source_version(&m));
-    let deadline = Instant::now() + Duration::from_secs(src.deadline_secs.max(1));
+    let deadline = super::deadline(src.deadline_secs);
     let dest = super::download_path(store, name)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -61,7 +61,8 @@ pub(super) fn sync(store: &Store, name: &str, src: &ListSource) -> Result<Outcom
                 let now = Instant::now();
                 if attempts > src.retries || now >= deadline {
                     return Err(Error::Sync(format!(
-                        "hub {url}: gave up after {attempts} attempts: {e}"
+                        "hub {}: gave up after {attempts} attempts: {e}",
+                        super::redact(&url)
                     )));
                 }
                 let wait = Duration::from_millis(src.backoff_ms)
@@ -104,7 +105,7 @@ async fn fetch(
     dest: &std::path::Path,
 ) -> Result<Option<DeltaHeader>, Fetch> {
     let mut endpoint = Endpoint::from_shared(url.to_string())
-        .map_err(|e| Fetch::Fatal(format!("hub URL {url}: {e}")))?
+        .map_err(|e| Fetch::Fatal(format!("hub URL {}: {e}", super::redact(url))))?
         .connect_timeout(Duration::from_secs(30))
         .timeout(deadline.saturating_duration_since(Instant::now()));
     if url.starts_with("https://") {

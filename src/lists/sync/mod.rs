@@ -84,6 +84,12 @@ impl Default for ListSource {
     }
 }
 
+/// `deadline_secs` from now, capped so that no configured value can overflow the clock.
+pub(super) fn deadline(deadline_secs: u64) -> std::time::Instant {
+    let d = Duration::from_secs(deadline_secs.clamp(1, 7 * 24 * 3600));
+    std::time::Instant::now() + d
+}
+
 /// Parses a format name as the CLI and configuration write it.
 pub fn parse_format(name: &str) -> Result<ListFormat, String> {
     match name.trim().to_ascii_lowercase().as_str() {
@@ -202,9 +208,9 @@ fn stamp(path: &Path) -> Result<(u64, u64), Error> {
     Ok((m.len(), mtime))
 }
 
-/// The newest file of a drop directory, by name (drops are named by date or sequence);
-/// hidden and partial (`.tmp`, `.part`) files are still being written and are left alone.
-fn newest_in(dir: &Path) -> Result<PathBuf, Error> {
+/// The files of a drop directory, by name (drops are named by date or sequence); hidden and
+/// partial (`.tmp`, `.part`) files are still being written and are left alone.
+fn drops_in(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let err = |e: std::io::Error| Error::Sync(format!("{}: {e}", dir.display()));
     let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(err)?
@@ -217,9 +223,13 @@ fn newest_in(dir: &Path) -> Result<PathBuf, Error> {
         })
         .collect();
     names.sort();
-    names
-        .pop()
-        .ok_or_else(|| Error::Sync(format!("{}: no list file to import", dir.display())))
+    if names.is_empty() {
+        return Err(Error::Sync(format!(
+            "{}: no list file to import",
+            dir.display()
+        )));
+    }
+    Ok(names)
 }
 
 /// Syncs list `name` from `src`: fetches, builds and verifies a new version, and publishes it
@@ -227,7 +237,17 @@ fn newest_in(dir: &Path) -> Result<PathBuf, Error> {
 /// active version serving.
 pub fn sync(store: &Store, name: &str, src: &ListSource) -> Result<Outcome, Error> {
     check_name(name)?;
-    let result = sync_inner(store, name, src);
+    let mut result = sync_inner(store, name, src);
+    // A drop directory of deltas: apply every new drop, in name order.
+    if src.mode == Mode::Delta && src.source.starts_with("dir:") {
+        while let Ok(Outcome::Published(_)) = &result {
+            match sync_inner(store, name, src) {
+                // Nothing left: the last publication is the outcome.
+                Ok(Outcome::Unchanged) => break,
+                other => result = other,
+            }
+        }
+    }
     if let Err(e) = &result
         && !matches!(e, Error::Store(store::Error::Locked { .. }))
         // `Builder::finish` records its own failures, with their malformed rows.
@@ -265,7 +285,20 @@ fn sync_inner(store: &Store, name: &str, src: &ListSource) -> Result<Outcome, Er
         st.file = Some(seen);
         (path, src.source.clone(), None)
     } else if let Some(d) = src.source.strip_prefix("dir:") {
-        let path = newest_in(Path::new(d))?;
+        let drops = drops_in(Path::new(d))?;
+        // Full loads: the newest file is the list. Deltas: every drop counts, so the oldest
+        // one after the last applied comes next (`sync` goes on until none is left).
+        let last = st.file.as_ref().map(|f| PathBuf::from(&f.0));
+        let path = match src.mode {
+            Mode::Full => drops.last().cloned(),
+            Mode::Delta => drops
+                .iter()
+                .find(|p| last.as_ref().is_none_or(|l| p.file_name() > l.file_name()))
+                .cloned(),
+        };
+        let Some(path) = path else {
+            return Ok(Outcome::Unchanged);
+        };
         let (len, mtime) = stamp(&path)?;
         let seen = (path.display().to_string(), len, mtime);
         if st.file.as_ref() == Some(&seen) && super::get(store, name).is_ok() {
@@ -284,7 +317,7 @@ fn sync_inner(store: &Store, name: &str, src: &ListSource) -> Result<Outcome, Er
         };
         let opts = http::HttpOptions {
             token,
-            deadline: Duration::from_secs(src.deadline_secs.max(1)),
+            deadline: Duration::from_secs(src.deadline_secs.clamp(1, 7 * 24 * 3600)),
             retries: src.retries,
             backoff: Duration::from_millis(src.backoff_ms),
             ..http::HttpOptions::default()
@@ -364,6 +397,38 @@ mod tests {
             "https://h.example/l.jsonl"
         );
         assert_eq!(redact("http://h/l"), "http://h/l");
+    }
+
+    #[test]
+    fn a_drop_directory_of_deltas_applies_every_drop_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("data")).unwrap();
+        let drop = tmp.path().join("drop");
+        std::fs::create_dir(&drop).unwrap();
+        let add = |id: &str, h: char| {
+            format!(
+                "{{\"id\":\"{id}\",\"kind\":\"md5\",\"hash\":\"{}\"}}\n",
+                h.to_string().repeat(32)
+            )
+        };
+        let src = ListSource {
+            source: format!("dir:{}", drop.display()),
+            mode: Mode::Delta,
+            ..ListSource::default()
+        };
+        std::fs::write(drop.join("001.jsonl"), add("a", '1')).unwrap();
+        sync(&store, "l", &src).unwrap();
+        // Two drops arrive between syncs: both are applied, in name order.
+        std::fs::write(drop.join("002.jsonl"), add("b", '2')).unwrap();
+        std::fs::write(drop.join("003.jsonl"), "{\"id\":\"a\",\"op\":\"remove\"}\n").unwrap();
+        let Outcome::Published(s) = sync(&store, "l", &src).unwrap() else {
+            panic!("the new drops publish");
+        };
+        assert_eq!((s.meta.version, s.meta.entries), (3, 1));
+        assert!(matches!(
+            sync(&store, "l", &src).unwrap(),
+            Outcome::Unchanged
+        ));
     }
 
     #[test]

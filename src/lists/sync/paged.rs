@@ -7,7 +7,7 @@
 //! the staged rows are applied as one delta, verified and published, and the checkpoint is
 //! set, in the same batch, to where the next sync starts.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +31,7 @@ pub struct Checkpoint {
     pub staged: u64,
 }
 
-fn checkpoint_key(name: &str) -> Key {
+pub(crate) fn checkpoint_key(name: &str) -> Key {
     Key::new(b'C').str(name)
 }
 
@@ -55,18 +55,28 @@ enum Staged {
     Bad(BadRow),
 }
 
-/// The URL of the page a cursor names: a URL as is, a path against the source's origin,
-/// else a token passed as the `page_param` query parameter of the source URL.
-fn page_url(source: &str, cursor: &str, page_param: &str) -> String {
+/// `scheme://host:port` of a URL.
+fn origin(url: &str) -> &str {
+    let after = url.find("://").map_or(0, |s| s + 3);
+    let end = url[after..].find('/').map_or(url.len(), |p| after + p);
+    &url[..end]
+}
+
+/// The URL of the page a cursor names: a URL (on the source's own origin: the bearer token is
+/// never sent elsewhere), a path against the source's origin, else a token passed as the
+/// `page_param` query parameter of the source URL.
+fn page_url(source: &str, cursor: &str, page_param: &str) -> Result<String, Error> {
     if cursor.starts_with("http://") || cursor.starts_with("https://") {
-        return cursor.to_string();
+        if origin(cursor) != origin(source) {
+            return Err(Error::Sync(format!(
+                "a page names its next page on another server ({}); refused",
+                origin(cursor)
+            )));
+        }
+        return Ok(cursor.to_string());
     }
     if let Some(path) = cursor.strip_prefix('/') {
-        let origin_end = source
-            .find("://")
-            .and_then(|s| source[s + 3..].find('/').map(|p| s + 3 + p))
-            .unwrap_or(source.len());
-        return format!("{}/{path}", &source[..origin_end]);
+        return Ok(format!("{}/{path}", origin(source)));
     }
     let sep = if source.contains('?') { '&' } else { '?' };
     let token: String = cursor
@@ -79,7 +89,7 @@ fn page_url(source: &str, cursor: &str, page_param: &str) -> String {
             }
         })
         .collect();
-    format!("{source}{sep}{page_param}={token}")
+    Ok(format!("{source}{sep}{page_param}={token}"))
 }
 
 /// Runs (or resumes) a paged sync of `name`.
@@ -99,7 +109,7 @@ pub(super) fn sync(store: &Store, name: &str, src: &ListSource) -> Result<Outcom
         backoff: Duration::from_millis(src.backoff_ms),
         ..HttpOptions::default()
     };
-    let deadline = Instant::now() + Duration::from_secs(src.deadline_secs.max(1));
+    let deadline = super::deadline(src.deadline_secs);
     let mut cp = checkpoint(store, name)?;
     if !cp.running {
         // Rows staged by a run that published but died before clearing them are stale.
@@ -109,11 +119,14 @@ pub(super) fn sync(store: &Store, name: &str, src: &ListSource) -> Result<Outcom
             ..cp
         };
     }
-    let mut url = match &cp.next {
-        Some(c) => page_url(&src.source, c, &src.page_param),
-        None => src.source.clone(),
-    };
+    // The cursor of the page being read; `None`: the source URL itself.
+    let mut cursor = cp.next.clone();
     loop {
+        let url = match &cursor {
+            Some(c) => page_url(&src.source, c, &src.page_param)?,
+            None => src.source.clone(),
+        };
+        let shown = super::redact(&url);
         let body = http::get_page(&url, &opts, deadline).map_err(|e| Error::Sync(e.to_string()))?;
         let mut rows = format::read(format, body.as_slice(), &read);
         let mut items: Vec<Staged> = Vec::new();
@@ -128,13 +141,23 @@ pub(super) fn sync(store: &Store, name: &str, src: &ListSource) -> Result<Outcom
                 // and the sync fails loudly instead of skipping it.
                 Err(RowError::Io { line, message }) => {
                     return Err(Error::Sync(format!(
-                        "page {url} is malformed at line {line}: {message}; the sync stays on this page"
+                        "page {shown} is malformed at line {line}: {message}; the sync stays on this page"
                     )));
                 }
             }
         }
         let paging = rows.paging();
         let next = paging.next.filter(|n| !n.trim().is_empty());
+        if paging.has_more == Some(true) && next.is_none() {
+            return Err(Error::Sync(format!(
+                "page {shown} says more pages follow but names none; the sync stays on this page"
+            )));
+        }
+        if next.is_some() && next == cursor {
+            return Err(Error::Sync(format!(
+                "page {shown} names itself as the next page; the sync stays on this page"
+            )));
+        }
         let more = paging.has_more.unwrap_or(next.is_some()) && next.is_some();
         // Commit the page: its items and the checkpoint, in one batch.
         let mut batch = store.batch();
@@ -146,13 +169,14 @@ pub(super) fn sync(store: &Store, name: &str, src: &ListSource) -> Result<Outcom
         }
         cp.pages += 1;
         // The next sync starts from the next cursor, or re-reads this last page (its rows are
-        // idempotent) when the source names none.
-        cp.next = Some(next.clone().unwrap_or_else(|| url.clone()));
+        // idempotent) when the source names none. Cursors, not URLs, are kept: a URL may
+        // carry a credential.
+        cp.next = next.clone().or(cursor.clone());
         if more {
             let json = serde_json::to_vec(&cp).map_err(|e| Error::Corrupt(e.to_string()))?;
             batch.put(store, Cf::Meta, checkpoint_key(name).bytes(), &json)?;
             store.write(batch)?;
-            url = page_url(&src.source, next.as_deref().unwrap_or(""), &src.page_param);
+            cursor = next;
             continue;
         }
         // The last page is staged in the same batch as the checkpoint still saying "running".
@@ -256,15 +280,23 @@ mod tests {
     #[test]
     fn cursors_become_page_urls() {
         let s = "https://api.example.org/v2/images?from=2026-11-01";
-        assert_eq!(page_url(s, "https://x/y?z=1", "next"), "https://x/y?z=1");
+        let u = |c: &str, p: &str| page_url(s, c, p).unwrap();
         assert_eq!(
-            page_url(s, "/v2/images?cursor=7", "next"),
+            u("https://api.example.org/v2/images?z=1", "next"),
+            "https://api.example.org/v2/images?z=1"
+        );
+        assert!(page_url(s, "https://elsewhere.example/x", "next").is_err());
+        assert_eq!(
+            u("/v2/images?cursor=7", "next"),
             "https://api.example.org/v2/images?cursor=7"
         );
         assert_eq!(
-            page_url(s, "ab c+/=", "pageToken"),
+            u("ab c+/=", "pageToken"),
             "https://api.example.org/v2/images?from=2026-11-01&pageToken=ab%20c%2B%2F%3D"
         );
-        assert_eq!(page_url("http://h/p", "t1", "next"), "http://h/p?next=t1");
+        assert_eq!(
+            page_url("http://h/p", "t1", "next").unwrap(),
+            "http://h/p?next=t1"
+        );
     }
 }
