@@ -985,15 +985,8 @@ impl proto::lists_server::Lists for ListsService {
             })
             .await;
             let staged = imported?;
-            let st = state.clone();
-            match tokio::task::spawn_blocking(move || Lists::load_all(st.store.clone())).await {
-                Ok(Ok(l)) => {
-                    *state.lists.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(l));
-                }
-                Ok(Err(e)) => return Err(Status::internal(format!("reloading lists: {e}"))),
-                Err(e) => return Err(Status::internal(format!("reloading lists: {e}"))),
-            }
-            Ok((state.clone(), staged))
+            reload_lists(&state).await.map_err(Status::internal)?;
+            Ok::<_, Status>((state.clone(), staged))
         });
         let (state, staged) = task
             .await
@@ -1163,17 +1156,26 @@ async fn sync_lists(state: Arc<State>, names: Vec<String>) -> Vec<proto::SyncRes
         results.push(r);
     }
     if published {
-        let st = state.clone();
-        match tokio::task::spawn_blocking(move || Lists::load_all(st.store.clone())).await {
-            Ok(Ok(l)) => {
-                *state.lists.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(l));
-                tracing::info!("lists reloaded after sync");
-            }
-            Ok(Err(e)) => tracing::error!("reloading lists after sync failed: {e}"),
-            Err(e) => tracing::error!("reloading lists after sync failed: {e}"),
+        match reload_lists(&state).await {
+            Ok(()) => tracing::info!("lists reloaded after sync"),
+            Err(e) => tracing::error!("{e}"),
         }
     }
     results
+}
+
+/// Loads every list's active version and swaps the set in: lookups use the old set until the
+/// new one is complete. The caller holds the sync lock.
+async fn reload_lists(state: &Arc<State>) -> Result<(), String> {
+    let st = state.clone();
+    match tokio::task::spawn_blocking(move || Lists::load_all(st.store.clone())).await {
+        Ok(Ok(l)) => {
+            *state.lists.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(l));
+            Ok(())
+        }
+        Ok(Err(e)) => Err(format!("reloading lists failed: {e}")),
+        Err(e) => Err(format!("reloading lists failed: {e}")),
+    }
 }
 
 /// Checks a `sync.at` time of day (for `config check`).

@@ -122,6 +122,63 @@ fn jitter() -> f64 {
     0.5 + f64::from(r) / f64::from(u32::MAX) / 2.0
 }
 
+/// The HTTP client: statuses are answers to look at, not errors; 30 s to connect.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .user_agent(concat!("hashguard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+/// Attempts of one request: capped exponential backoff with jitter between them, within the
+/// retries and the deadline.
+struct Tries<'a> {
+    url: &'a str,
+    opts: &'a HttpOptions,
+    started: Instant,
+    deadline: Instant,
+    attempts: u32,
+}
+
+impl<'a> Tries<'a> {
+    fn new(url: &'a str, opts: &'a HttpOptions, started: Instant, deadline: Instant) -> Self {
+        Tries {
+            url,
+            opts,
+            started,
+            deadline,
+            attempts: 0,
+        }
+    }
+
+    /// Waits before the next attempt, or gives up (`last`: why the previous one failed).
+    fn next(&mut self, last: String) -> Result<(), HttpError> {
+        let give_up = |attempts| HttpError::GaveUp {
+            url: super::redact(self.url),
+            attempts,
+            elapsed: self.started.elapsed(),
+            last: last.clone(),
+        };
+        let now = Instant::now();
+        if self.attempts > self.opts.retries || now >= self.deadline {
+            return Err(give_up(self.attempts));
+        }
+        if self.attempts > 0 {
+            let exp = self.opts.backoff.as_secs_f64() * 2f64.powi(self.attempts as i32 - 1);
+            let cap = exp.min(self.opts.max_backoff.as_secs_f64());
+            let wait = Duration::from_secs_f64(cap * jitter());
+            std::thread::sleep(wait.min(self.deadline.saturating_duration_since(now)));
+            if Instant::now() >= self.deadline {
+                return Err(give_up(self.attempts));
+            }
+        }
+        self.attempts += 1;
+        Ok(())
+    }
+}
+
 /// A failure worth retrying.
 struct Retry(String);
 
@@ -140,33 +197,11 @@ pub fn download(
     };
     let started = Instant::now();
     let deadline = started + opts.deadline.min(Duration::from_secs(7 * 24 * 3600));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .user_agent(concat!("hashguard/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
-    let mut attempts = 0;
+    let agent = agent();
+    let mut tries = Tries::new(url, opts, started, deadline);
     let mut last = String::new();
     loop {
-        let now = Instant::now();
-        if attempts > opts.retries || now >= deadline {
-            return Err(HttpError::GaveUp {
-                url: super::redact(url),
-                attempts,
-                elapsed: started.elapsed(),
-                last,
-            });
-        }
-        if attempts > 0 {
-            let exp = opts.backoff.as_secs_f64() * 2f64.powi(attempts as i32 - 1);
-            let wait = Duration::from_secs_f64(exp.min(opts.max_backoff.as_secs_f64()) * jitter());
-            std::thread::sleep(wait.min(deadline.saturating_duration_since(now)));
-            if Instant::now() >= deadline {
-                continue;
-            }
-        }
-        attempts += 1;
+        tries.next(std::mem::take(&mut last))?;
         match attempt(&agent, url, dest, known, opts, deadline) {
             Ok(Some((validators, bytes))) => {
                 // The download is whole: its description is no longer needed.
@@ -175,7 +210,7 @@ pub fn download(
                     path: dest.to_path_buf(),
                     validators,
                     bytes,
-                    attempts,
+                    attempts: tries.attempts,
                 });
             }
             Ok(None) => {
@@ -369,31 +404,11 @@ fn attempt(
 /// Fetches one page of a paged API into memory (pages are small), with the same retries,
 /// backoff and deadline as [`download`]. `deadline` is shared by every page of one sync.
 pub fn get_page(url: &str, opts: &HttpOptions, deadline: Instant) -> Result<Vec<u8>, HttpError> {
-    let started = Instant::now();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .user_agent(concat!("hashguard/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
-    let mut attempts = 0;
+    let agent = agent();
+    let mut tries = Tries::new(url, opts, Instant::now(), deadline);
     let mut last = String::new();
     loop {
-        let now = Instant::now();
-        if attempts > opts.retries || now >= deadline {
-            return Err(HttpError::GaveUp {
-                url: super::redact(url),
-                attempts,
-                elapsed: started.elapsed(),
-                last,
-            });
-        }
-        if attempts > 0 {
-            let exp = opts.backoff.as_secs_f64() * 2f64.powi(attempts as i32 - 1);
-            let wait = Duration::from_secs_f64(exp.min(opts.max_backoff.as_secs_f64()) * jitter());
-            std::thread::sleep(wait.min(deadline.saturating_duration_since(now)));
-        }
-        attempts += 1;
+        tries.next(std::mem::take(&mut last))?;
         let mut req = agent
             .get(url)
             .config()
