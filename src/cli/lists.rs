@@ -254,6 +254,19 @@ fn list_exit(e: &lists::Error) -> i32 {
     }
 }
 
+/// Opens the store (read-only, or for writing), or says why not and gives the exit status.
+fn open_store(data: &Path, read_only: bool) -> Result<Store, i32> {
+    let opened = if read_only {
+        Store::open_read_only(data)
+    } else {
+        Store::open(data)
+    };
+    opened.map_err(|e| {
+        eprintln!("hashguard: {e}");
+        store_exit(&e)
+    })
+}
+
 pub(super) fn store_exit(e: &store::Error) -> i32 {
     match e {
         store::Error::Locked { .. } => exit::TEMP_FAIL,
@@ -285,12 +298,9 @@ fn import_bundle(args: ImportArgs, data: &Path) -> i32 {
         eprintln!("hashguard: cannot open {}", args.file.display());
         return exit::NO_INPUT;
     }
-    let store = match Store::open(data) {
+    let store = match open_store(data, false) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            return store_exit(&e);
-        }
+        Err(code) => return code,
     };
     let settings = Settings {
         radii,
@@ -322,12 +332,9 @@ fn import_bundle(args: ImportArgs, data: &Path) -> i32 {
 }
 
 fn export(args: ExportArgs, data: &Path) -> i32 {
-    let store = match Store::open_read_only(data) {
+    let store = match open_store(data, true) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            return store_exit(&e);
-        }
+        Err(code) => return code,
     };
     let key = match (&args.key, args.bundle) {
         (Some(p), true) => match hashguard::scan::manifest::load_or_create_key(p) {
@@ -436,12 +443,9 @@ fn import(args: ImportArgs, data: &Path) -> i32 {
             }
         }
     };
-    let store = match Store::open(data) {
+    let store = match open_store(data, false) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            return store_exit(&e);
-        }
+        Err(code) => return code,
     };
     let opts = ImportOptions {
         format: match args.format {
@@ -503,12 +507,9 @@ fn import(args: ImportArgs, data: &Path) -> i32 {
 }
 
 fn status(args: StatusArgs, data: &Path) -> i32 {
-    let store = match Store::open_read_only(data) {
+    let store = match open_store(data, true) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            return store_exit(&e);
-        }
+        Err(code) => return code,
     };
     let metas = match &args.name {
         Some(n) => lists::get(&store, n).map(|m| vec![m]),
@@ -642,12 +643,9 @@ fn sync(args: SyncArgs, data: &Path) -> i32 {
 }
 
 fn rollback(name: &str, data: &Path) -> i32 {
-    let store = match Store::open(data) {
+    let store = match open_store(data, false) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            return store_exit(&e);
-        }
+        Err(code) => return code,
     };
     match lists::rollback(&store, name) {
         Ok(m) => {

@@ -772,6 +772,18 @@ impl proto::reports_server::Reports for ReportsService {
 
 struct ListsService(Arc<State>);
 
+/// A list's kinds as the API gives them.
+fn list_kinds(kinds: &[lists::KindMeta]) -> Vec<proto::ListKind> {
+    kinds
+        .iter()
+        .map(|k| proto::ListKind {
+            kind: proto_kind(k.kind) as i32,
+            radius: k.radius,
+            entries: k.entries,
+        })
+        .collect()
+}
+
 fn list_info(state: &State, m: &lists::ListMeta) -> Result<proto::ListInfo, Status> {
     let attempt =
         lists::last_attempt(&state.store, &m.name).map_err(|e| Status::internal(e.to_string()))?;
@@ -782,15 +794,7 @@ fn list_info(state: &State, m: &lists::ListMeta) -> Result<proto::ListInfo, Stat
         category: m.category.clone().unwrap_or_default(),
         unit: state.unit_of(&m.name),
         published_at: m.published_at,
-        kinds: m
-            .kinds
-            .iter()
-            .map(|k| proto::ListKind {
-                kind: proto_kind(k.kind) as i32,
-                radius: k.radius,
-                entries: k.entries,
-            })
-            .collect(),
+        kinds: list_kinds(&m.kinds),
         digest: m.digest.clone(),
         previous_version: m.previous.unwrap_or(0),
         source: m.source.clone(),
@@ -1036,15 +1040,7 @@ impl proto::lists_server::Lists for ListsService {
                 full: header.full,
                 entries: header.entries,
                 digest: header.digest.clone(),
-                kinds: header
-                    .kinds
-                    .iter()
-                    .map(|k| proto::ListKind {
-                        kind: proto_kind(k.kind) as i32,
-                        radius: k.radius,
-                        entries: k.entries,
-                    })
-                    .collect(),
+                kinds: list_kinds(&header.kinds),
                 from_version: header.from.unwrap_or(0),
             })),
         };
