@@ -656,3 +656,33 @@ fn cli_bundles_carry_a_list_across_an_air_gap() {
         lists::get(&hub_store, "n").unwrap().digest
     );
 }
+
+/// A first paged sync replays the source's history in order: a hash added, withdrawn and
+/// added again is present; one added then withdrawn is not.
+#[test]
+fn a_first_paged_sync_replays_the_history_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&tmp.path().join("data")).unwrap();
+    let feed = Arc::new(Mutex::new(Feed {
+        pages: vec![
+            (
+                "/h".into(),
+                stopncii_page(&[(5, "Active"), (6, "Active"), (5, "Deleted")], Some("b")),
+            ),
+            (
+                "/h?next=b".into(),
+                stopncii_page(&[(5, "Active"), (6, "Withdrawn")], None),
+            ),
+        ],
+        ..Feed::default()
+    }));
+    let base = serve(feed);
+    let src = ListSource {
+        format: "stopncii".into(),
+        paged: true,
+        ..source(&format!("{base}/h"))
+    };
+    sync(&store, "h", &src).unwrap();
+    let hashes: BTreeSet<String> = active(&store, "h").into_iter().map(|(_, h)| h).collect();
+    assert_eq!(hashes, [md5_of(5)].into_iter().collect());
+}

@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{self, HttpOptions};
 use super::{ListSource, Outcome, parse_format, settings};
-use crate::lists::format::{self, BadRow, ListRow, ReadOptions, RowError};
+use std::collections::HashMap;
+
+use crate::hashing::HashKind;
+use crate::lists::format::{self, BadRow, ListRow, Op, ReadOptions, RowError};
 use crate::lists::version::{self, Builder, Expect, Mode};
 use crate::lists::{Error, drop_version};
 use crate::store::{Cf, Key, Store};
@@ -197,26 +200,70 @@ fn canonical(row: &ListRow) -> Result<String, Error> {
 /// Applies every staged item as one delta, publishes it with the finished checkpoint, then
 /// clears the staged items.
 fn apply(store: &Store, name: &str, src: &ListSource, cp: Checkpoint) -> Result<Outcome, Error> {
-    let mut b = Builder::new(store, name, Mode::Delta, settings(src, redact_source(src)))?;
+    // A list's first sync reads the source's whole history: a delta on nothing. It is built
+    // as a full load of the additions no later row removes, so its size in memory does not
+    // grow with the history (a delta keeps its additions in memory until they are applied).
+    let first = matches!(
+        crate::lists::get(store, name),
+        Err(Error::NoSuchList { .. })
+    );
+    let mode = if first { Mode::Full } else { Mode::Delta };
+    let mut b = Builder::new(store, name, mode, settings(src, redact_source(src)))?;
     let prefix = staged_prefix(name);
-    // Two passes over the staged items: malformed rows first, then the rows streamed through
-    // the JSONL reader, so a large first sync is never held in memory.
+    // Malformed rows first; then the rows, streamed through the JSONL reader (each staged
+    // row is one line, so a row's line number is its place in the history).
     for r in store.scan_prefix(Cf::Meta, prefix.bytes())? {
         let (_, v) = r?;
         if let Ok(Staged::Bad(bad)) = serde_json::from_slice::<Staged>(&v) {
             b.push_bad(bad);
         }
     }
-    let rows = StagedRows {
-        items: Box::new(store.scan_prefix(Cf::Meta, prefix.bytes())?),
-        buf: Vec::new(),
-        at: 0,
+    let staged_rows = || -> Result<format::Rows<'_>, Error> {
+        let rows = StagedRows {
+            items: Box::new(store.scan_prefix(Cf::Meta, prefix.bytes())?),
+            buf: Vec::new(),
+            at: 0,
+        };
+        Ok(format::read(
+            format::ListFormat::Jsonl,
+            std::io::BufReader::new(rows),
+            &ReadOptions::default(),
+        ))
     };
-    if let Err(e) = b.push_rows(format::read(
-        format::ListFormat::Jsonl,
-        std::io::BufReader::new(rows),
-        &ReadOptions::default(),
-    )) {
+    let fed = if first {
+        // The last removal of each (id, kind) and of each whole id: only the removals are kept.
+        let mut removed: HashMap<(String, Option<HashKind>), u64> = HashMap::new();
+        let corrupt = |e: RowError| Error::Corrupt(format!("a staged row of list {name}: {e:?}"));
+        for r in staged_rows()? {
+            let row = r.map_err(corrupt)?;
+            if row.op == Op::Remove {
+                removed.insert((row.id, row.hash.map(|h| h.kind())), row.line);
+            }
+        }
+        let mut fed = Ok(());
+        for r in staged_rows()? {
+            let row = r.map_err(corrupt)?;
+            let Some(kind) = row.hash.map(|h| h.kind()) else {
+                continue;
+            };
+            if row.op == Op::Remove {
+                continue;
+            }
+            let later =
+                |k: &(String, Option<HashKind>)| removed.get(k).is_some_and(|&at| at > row.line);
+            if later(&(row.id.clone(), Some(kind))) || later(&(row.id.clone(), None)) {
+                continue;
+            }
+            fed = b.push(row);
+            if fed.is_err() {
+                break;
+            }
+        }
+        fed
+    } else {
+        b.push_rows(staged_rows()?).map(|_| ())
+    };
+    if let Err(e) = fed {
         drop_version(store, name, b.version())?;
         return Err(e);
     }
