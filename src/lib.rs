@@ -25,6 +25,33 @@ pub mod proto {
     /// The encoded file descriptor set, for gRPC reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         tonic::include_file_descriptor_set!("hashguard_descriptor");
+
+    /// The library's hash kind of a wire `HashKind` value; an error when unset or unknown.
+    pub fn kind_of(k: i32) -> Result<crate::hashing::HashKind, String> {
+        use crate::hashing::HashKind as K;
+        Ok(match HashKind::try_from(k) {
+            Ok(HashKind::Pdq) => K::Pdq,
+            Ok(HashKind::Phash) => K::Phash,
+            Ok(HashKind::Dhash) => K::Dhash,
+            Ok(HashKind::Md5) => K::Md5,
+            Ok(HashKind::Sha1) => K::Sha1,
+            Ok(HashKind::Sha256) => K::Sha256,
+            _ => return Err("hash kind not set".into()),
+        })
+    }
+
+    /// The wire `HashKind` of a library hash kind.
+    pub fn proto_kind(k: crate::hashing::HashKind) -> HashKind {
+        use crate::hashing::HashKind as K;
+        match k {
+            K::Pdq => HashKind::Pdq,
+            K::Phash => HashKind::Phash,
+            K::Dhash => HashKind::Dhash,
+            K::Md5 => HashKind::Md5,
+            K::Sha1 => HashKind::Sha1,
+            K::Sha256 => HashKind::Sha256,
+        }
+    }
 }
 
 /// Version of this build, for records and reports.

@@ -353,15 +353,7 @@ fn some(s: &str) -> Option<&str> {
 }
 
 fn kind_name(k: i32) -> &'static str {
-    match proto::HashKind::try_from(k) {
-        Ok(proto::HashKind::Pdq) => "pdq",
-        Ok(proto::HashKind::Phash) => "phash",
-        Ok(proto::HashKind::Dhash) => "dhash",
-        Ok(proto::HashKind::Md5) => "md5",
-        Ok(proto::HashKind::Sha1) => "sha1",
-        Ok(proto::HashKind::Sha256) => "sha256",
-        _ => "unspecified",
-    }
+    proto::kind_of(k).map_or("unspecified", |k| k.name())
 }
 
 fn report_out(r: &proto::Report) -> ReportOut<'_> {
@@ -476,22 +468,6 @@ fn stdout_sink(format: Format) -> Result<Sink, Fail> {
     Sink::new(format, out).map_err(|e| Fail::io(&e))
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn interrupted() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
-}
-
 async fn list(conn: &Conn, cursor: u64, limit: u32, format: Format) -> Result<(), Fail> {
     let client = Client::new(conn)?;
     let mut reports = client.connect().await?;
@@ -551,7 +527,7 @@ async fn follow(conn: &Conn, from: u64, format: Format) -> Result<(), Fail> {
         let mut connected = false;
         let result = tokio::select! {
             r = follow_once(&client, &mut cursor, &mut sink, &mut connected) => r,
-            _ = interrupted() => return Ok(()),
+            _ = hashguard::server::shutdown_signal() => return Ok(()),
         };
         if connected {
             ever_connected = true;
@@ -571,7 +547,7 @@ async fn follow(conn: &Conn, from: u64, format: Format) -> Result<(), Fail> {
         );
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
-            _ = interrupted() => return Ok(()),
+            _ = hashguard::server::shutdown_signal() => return Ok(()),
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }

@@ -230,13 +230,9 @@ pub fn import_bundle(
     // Pass 1: copy the bundle to a private spool beside the store while hashing everything
     // before its last line, which must be the signature. The rows are then read from that
     // copy, so a file swapped after the check cannot be applied unverified.
-    let dir = store.path().join("downloads");
-    std::fs::create_dir_all(&dir).map_err(|e| bad(e.to_string()))?;
-    let spool = Spool(dir.join(format!("{name}.{:016x}.bundle", {
-        use rand_core::RngCore;
-        rand_core::OsRng.next_u64()
-    })));
-    let mut copy = std::io::BufWriter::new(File::create(&spool.0).map_err(|e| bad(e.to_string()))?);
+    let spool = super::sync::Spool::new(store, name, "bundle").map_err(|e| bad(e.to_string()))?;
+    let mut copy =
+        std::io::BufWriter::new(File::create(spool.path()).map_err(|e| bad(e.to_string()))?);
     let mut r =
         BufReader::with_capacity(1 << 20, File::open(path).map_err(|e| bad(e.to_string()))?);
     let (mut hash, mut pending, mut body_len) = (Sha256::new(), Vec::new(), 0u64);
@@ -273,7 +269,7 @@ pub fn import_bundle(
             bad("the signature does not verify with the configured public key; nothing was imported".into())
         })?;
     // Pass 2: the header, then the rows up to the signature line, from the verified copy.
-    let mut f = File::open(&spool.0).map_err(|e| bad(e.to_string()))?;
+    let mut f = File::open(spool.path()).map_err(|e| bad(e.to_string()))?;
     f.seek(SeekFrom::Start(0)).map_err(|e| bad(e.to_string()))?;
     let mut r = BufReader::with_capacity(1 << 20, f.take(body_len));
     let mut first = Vec::new();
@@ -286,15 +282,6 @@ pub fn import_bundle(
 
 /// Longest line of a bundle, bytes.
 const MAX_LINE: usize = 1 << 20;
-
-/// A private copy of a bundle, deleted when dropped.
-struct Spool(std::path::PathBuf);
-
-impl Drop for Spool {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 /// Reads a hex ed25519 public key (64 hex characters) from `path`.
 pub fn read_public_key(path: &Path) -> Result<VerifyingKey, String> {

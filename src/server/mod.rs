@@ -20,7 +20,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::fingerprint::{FileRecord, HashRequest, fingerprint_bytes};
-use crate::hashing::{AnyHash, HashKind};
+use crate::hashing::AnyHash;
 use crate::lists;
 use crate::media::Limits;
 use crate::proto;
@@ -338,29 +338,6 @@ impl State {
     }
 }
 
-fn kind_of(k: i32) -> Result<HashKind, String> {
-    Ok(match proto::HashKind::try_from(k) {
-        Ok(proto::HashKind::Pdq) => HashKind::Pdq,
-        Ok(proto::HashKind::Phash) => HashKind::Phash,
-        Ok(proto::HashKind::Dhash) => HashKind::Dhash,
-        Ok(proto::HashKind::Md5) => HashKind::Md5,
-        Ok(proto::HashKind::Sha1) => HashKind::Sha1,
-        Ok(proto::HashKind::Sha256) => HashKind::Sha256,
-        _ => return Err("hash kind not set".into()),
-    })
-}
-
-fn proto_kind(k: HashKind) -> proto::HashKind {
-    match k {
-        HashKind::Pdq => proto::HashKind::Pdq,
-        HashKind::Phash => proto::HashKind::Phash,
-        HashKind::Dhash => proto::HashKind::Dhash,
-        HashKind::Md5 => proto::HashKind::Md5,
-        HashKind::Sha1 => proto::HashKind::Sha1,
-        HashKind::Sha256 => proto::HashKind::Sha256,
-    }
-}
-
 /// A record holding just one submitted hash, to match like a file's.
 fn record_of(h: AnyHash) -> FileRecord {
     let mut rec = FileRecord::new(Path::new(""));
@@ -422,7 +399,7 @@ fn report_to_proto(r: &Report) -> proto::Report {
                 entry_id: m.entry_id.clone(),
                 entry_hash: m.entry_hash.clone(),
                 distance: m.distance,
-                kind: proto_kind(m.kind) as i32,
+                kind: proto::proto_kind(m.kind) as i32,
                 dihedral: m
                     .dihedral
                     .and_then(|d| serde_json::to_value(d).ok())
@@ -570,8 +547,8 @@ impl proto::matcher_server::Matcher for MatcherService {
         }
         let mut parsed = Vec::with_capacity(body.hashes.len());
         for (i, h) in body.hashes.iter().enumerate() {
-            let kind =
-                kind_of(h.kind).map_err(|e| Status::invalid_argument(format!("hash {i}: {e}")))?;
+            let kind = proto::kind_of(h.kind)
+                .map_err(|e| Status::invalid_argument(format!("hash {i}: {e}")))?;
             let hash = AnyHash::parse(kind, h.hex.trim())
                 .map_err(|e| Status::invalid_argument(format!("hash {i}: {e}")))?;
             parsed.push(hash);
@@ -772,12 +749,22 @@ impl proto::reports_server::Reports for ReportsService {
 
 struct ListsService(Arc<State>);
 
+/// Malformed rows as the API gives them.
+fn proto_bad_rows(rows: Vec<lists::BadRow>) -> Vec<proto::BadRow> {
+    rows.into_iter()
+        .map(|b| proto::BadRow {
+            line: b.line,
+            reason: b.reason,
+        })
+        .collect()
+}
+
 /// A list's kinds as the API gives them.
 fn list_kinds(kinds: &[lists::KindMeta]) -> Vec<proto::ListKind> {
     kinds
         .iter()
         .map(|k| proto::ListKind {
-            kind: proto_kind(k.kind) as i32,
+            kind: proto::proto_kind(k.kind) as i32,
             radius: k.radius,
             entries: k.entries,
         })
@@ -807,14 +794,7 @@ fn list_info(state: &State, m: &lists::ListMeta) -> Result<proto::ListInfo, Stat
             error: a.error.unwrap_or_default(),
             rows: a.rows,
             bad: a.bad,
-            bad_rows: a
-                .bad_rows
-                .into_iter()
-                .map(|b| proto::BadRow {
-                    line: b.line,
-                    reason: b.reason,
-                })
-                .collect(),
+            bad_rows: proto_bad_rows(a.bad_rows),
         }),
     })
 }
@@ -905,20 +885,18 @@ impl proto::lists_server::Lists for ListsService {
         lists::check_name(&set.name).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let kind = match set.kind {
             0 => None,
-            k => Some(kind_of(k).map_err(|e| Status::invalid_argument(format!("kind: {e}")))?),
+            k => Some(
+                proto::kind_of(k).map_err(|e| Status::invalid_argument(format!("kind: {e}")))?,
+            ),
         };
         // List files are large and not media: they are spooled beside the store, then read
         // as a stream, and deleted whatever happens.
-        let dir = self.0.store.path().join("downloads");
-        std::fs::create_dir_all(&dir).map_err(|e| Status::internal(e.to_string()))?;
         // One spool file per call (two uploads of one list never mix), deleted when the call
         // ends however it ends, a cut connection or a deadline included.
-        let spool = Spool(dir.join(format!("{}.{:016x}.import", set.name, {
-            use rand_core::RngCore;
-            rand_core::OsRng.next_u64()
-        })));
+        let spool = lists::sync::Spool::new(&self.0.store, &set.name, "import")
+            .map_err(|e| Status::internal(e.to_string()))?;
         let mut file =
-            std::fs::File::create(&spool.0).map_err(|e| Status::internal(e.to_string()))?;
+            std::fs::File::create(spool.path()).map_err(|e| Status::internal(e.to_string()))?;
         // Chunks land in the page cache (a few MiB each, no fsync until the end), so these
         // writes do not hold up the async workers noticeably.
         let received = async {
@@ -942,7 +920,7 @@ impl proto::lists_server::Lists for ListsService {
             let _one_at_a_time = state.syncing.lock().await;
             let st = state.clone();
             let imported = blocking(move || {
-                let path = &spool.0;
+                let path = spool.path();
                 let input =
                     std::fs::File::open(path).map_err(|e| Status::internal(e.to_string()))?;
                 // Settings not given keep the list's own (a delta must not clear its unit).
@@ -998,14 +976,7 @@ impl proto::lists_server::Lists for ListsService {
         let info = list_info(&state, &staged.meta)?;
         Ok(Response::new(proto::ImportListResponse {
             list: Some(info),
-            bad_rows: staged
-                .bad_rows
-                .into_iter()
-                .map(|b| proto::BadRow {
-                    line: b.line,
-                    reason: b.reason,
-                })
-                .collect(),
+            bad_rows: proto_bad_rows(staged.bad_rows),
         }))
     }
 
@@ -1061,15 +1032,6 @@ impl proto::lists_server::Lists for ListsService {
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
-    }
-}
-
-/// An uploaded list file, deleted when dropped.
-struct Spool(std::path::PathBuf);
-
-impl Drop for Spool {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -1433,7 +1395,8 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
     served
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+pub async fn shutdown_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {

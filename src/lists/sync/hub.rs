@@ -9,24 +9,10 @@ use std::time::{Duration, Instant};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
 use super::{ListSource, Outcome, settings};
-use crate::hashing::HashKind;
 use crate::lists::delta::{self, DeltaHeader};
 use crate::lists::{Error, KindMeta, get};
 use crate::proto;
 use crate::store::Store;
-
-fn kind_of(k: i32) -> Option<HashKind> {
-    use proto::HashKind as P;
-    match P::try_from(k).ok()? {
-        P::Pdq => Some(HashKind::Pdq),
-        P::Phash => Some(HashKind::Phash),
-        P::Dhash => Some(HashKind::Dhash),
-        P::Md5 => Some(HashKind::Md5),
-        P::Sha1 => Some(HashKind::Sha1),
-        P::Sha256 => Some(HashKind::Sha256),
-        _ => None,
-    }
-}
 
 /// Syncs `name` from the hub named by `src.source` (`hub+http://…` or `hub+https://…`).
 pub(super) fn sync(store: &Store, name: &str, src: &ListSource) -> Result<Outcome, Error> {
@@ -161,7 +147,8 @@ async fn fetch(
         .kinds
         .iter()
         .map(|k| {
-            kind_of(k.kind)
+            proto::kind_of(k.kind)
+                .ok()
                 .map(|kind| KindMeta {
                     kind,
                     radius: k.radius,

@@ -187,6 +187,33 @@ pub(super) fn download_path(store: &Store, name: &str) -> Result<PathBuf, Error>
     Ok(dir.join(format!("{name}.download")))
 }
 
+/// A private file beside the store for list data in transit (an uploaded list, a bundle
+/// being verified), with a random name so concurrent users never share one; deleted when
+/// dropped, however the work ends.
+pub struct Spool(PathBuf);
+
+impl Spool {
+    /// A new, not yet created, spool path under `DATA/downloads/` named after `stem`.
+    pub fn new(store: &Store, stem: &str, ext: &str) -> std::io::Result<Spool> {
+        use rand_core::RngCore;
+        let dir = store.path().join("downloads");
+        std::fs::create_dir_all(&dir)?;
+        let tag = rand_core::OsRng.next_u64();
+        Ok(Spool(dir.join(format!("{stem}.{tag:016x}.{ext}"))))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 pub(super) fn settings(src: &ListSource, described: String) -> Settings {
     Settings {
         radii: src.radius.iter().map(|(k, r)| (*k, *r)).collect(),

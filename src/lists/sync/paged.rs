@@ -208,7 +208,7 @@ fn apply(store: &Store, name: &str, src: &ListSource, cp: Checkpoint) -> Result<
         Err(Error::NoSuchList { .. })
     );
     let mode = if first { Mode::Full } else { Mode::Delta };
-    let mut b = Builder::new(store, name, mode, settings(src, redact_source(src)))?;
+    let mut b = Builder::new(store, name, mode, settings(src, super::redact(&src.source)))?;
     let prefix = staged_prefix(name);
     // Malformed rows first; then the rows, streamed through the JSONL reader (each staged
     // row is one line, so a row's line number is its place in the history).
@@ -314,10 +314,6 @@ impl std::io::Read for StagedRows<'_> {
         self.at += n;
         Ok(n)
     }
-}
-
-fn redact_source(src: &ListSource) -> String {
-    super::redact(&src.source)
 }
 
 #[cfg(test)]
