@@ -67,7 +67,7 @@ struct Cli {
 enum Command {
     /// Hash images, videos and folders: PDQ (vPDQ frames for videos), pHash, dHash, digests.
     Hash(hash::HashArgs),
-    /// Import and inspect hash lists.
+    /// Import, sync, export, inspect and roll back hash lists.
     #[command(subcommand)]
     Lists(lists::ListsCommand),
     /// Look hashes up in the lists (Hamming radius for PDQ/pHash/dHash, exact for digests).
