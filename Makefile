@@ -49,7 +49,7 @@ lint:
 bench: setup
 	cargo bench --locked --bench hashing --bench index
 
-## bench-video: video hashing vs vpdq and ffmpeg on a 1080p clip (needs ../shared/bench peers)
+## bench-video: video hashing vs vpdq and ffmpeg on a 1080p clip (needs the peer harness set up; see docs/performance.md)
 bench-video: setup
 	bash scripts/bench-video.sh
 

@@ -1,4 +1,4 @@
-//! Adapter for the peer benchmark `../shared/bench/peers/bench_match.py ext`: reads its raw
+//! Adapter for the peer harness's match benchmark (`bench_match.py ext`): reads its raw
 //! hash files, builds a [`HammingIndex`], answers every query, prints `qi<TAB>dbi<TAB>dist`
 //! lines and a last stderr line of JSON timings.
 //!

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench-match-peers.sh — hashguard's index against faiss and a C popcount scan on the same
-# random hash sets, in one run (../shared/bench/peers/bench_match.py). Needs the peers set up
-# with match data first:
-#   MATCH_SIZES=1000000,10000000 MATCH_SIZES64=10000000 ../shared/bench/tools/setup-peers.sh
+# random hash sets, in one run (the peer harness's bench_match.py, named by $BENCH). Needs the
+# peers set up with match data first (the harness's setup-peers.sh with
+# MATCH_SIZES=1000000,10000000 MATCH_SIZES64=10000000).
 # Results: one JSON line per method in $PEERS_DIR/results/match-hashguard.jsonl.
 #   scripts/bench-match-peers.sh [SIZES256 [SIZES64]]      default 1000000,10000000 and 10000000
 set -euo pipefail

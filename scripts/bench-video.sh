@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench-video.sh [VIDEO] — video hashing throughput of hashguard beside Meta's vpdq and
-# `ffmpeg -threads 1 -i X -f null -`, on the same file in one run (the peer harness
-# ../shared/bench/peers/bench_vpdq.py; set the peers up first with
-# ../shared/bench/tools/setup-peers.sh). Default VIDEO: the peers' 1080p30 H.264 30 s clip.
+# `ffmpeg -threads 1 -i X -f null -`, on the same file in one run (the peer harness's
+# bench_vpdq.py, named by $BENCH; set the peers up first with the harness's setup-peers.sh).
+# Default VIDEO: the peers' 1080p30 H.264 30 s clip.
 # Prints seconds of video per wall second and per CPU second for every configuration, and how
 # many of hashguard's frame hashes equal vpdq's. JSON: $PEERS_DIR/results/video-hashguard.json.
 set -euo pipefail

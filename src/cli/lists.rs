@@ -324,7 +324,7 @@ fn import_bundle(args: ImportArgs, data: &Path) -> i32 {
         Err(e) => {
             eprintln!("hashguard: {e}");
             match e {
-                lists::Error::Sync(_) => exit::DATA_ERR,
+                lists::Error::BadInput { .. } => exit::DATA_ERR,
                 e => list_exit(&e),
             }
         }
@@ -583,7 +583,7 @@ fn status(args: StatusArgs, data: &Path) -> i32 {
 }
 
 fn sync(args: SyncArgs, data: &Path) -> i32 {
-    let config = match hashguard::server::Config::load(args.config.as_deref(), std::env::vars()) {
+    let config = match hashguard::config::Config::load(args.config.as_deref(), std::env::vars()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("hashguard: {e}");
@@ -620,11 +620,16 @@ fn sync(args: SyncArgs, data: &Path) -> i32 {
     let mut code = exit::OK;
     for name in names {
         let started = std::time::Instant::now();
-        match lists::sync::sync(&store, &name, &config.lists[&name]) {
-            Ok(lists::sync::Outcome::Unchanged) => {
+        match lists::sync::sync(
+            &store,
+            &name,
+            &config.lists[&name],
+            &hashguard::server::mirror_service::HubClient,
+        ) {
+            Ok(lists::sync::SyncOutcome::Unchanged) => {
                 println!("list {name}: unchanged at the source");
             }
-            Ok(lists::sync::Outcome::Published(s)) => println!(
+            Ok(lists::sync::SyncOutcome::Published(s)) => println!(
                 "list {name}: published version {} with {} entries ({} malformed rows skipped, {:.1?})",
                 s.meta.version,
                 s.meta.entries,

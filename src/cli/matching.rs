@@ -8,7 +8,8 @@ use clap::{Args, ValueEnum};
 use rayon::prelude::*;
 
 use hashguard::hashing::{AnyHash, HashKind};
-use hashguard::lists::{self, LoadedList};
+use hashguard::lists;
+use hashguard::matcher::{Hit, Matcher};
 use hashguard::store::Store;
 
 use super::exit;
@@ -107,14 +108,15 @@ pub fn run(args: MatchArgs, data: &Path) -> i32 {
         .collect();
 
     let store = match Store::open_read_only(data) {
-        Ok(s) => s,
+        Ok(s) => std::sync::Arc::new(s),
         Err(e) => {
             eprintln!("hashguard: {e}");
             return ERROR;
         }
     };
-    let loaded = match load_lists(&store, &args.lists, &queries) {
-        Ok(l) => l,
+    let kinds: Vec<HashKind> = queries.iter().flatten().map(AnyHash::kind).collect();
+    let matcher = match Matcher::load_some(store, &args.lists, &kinds) {
+        Ok(m) => m,
         Err(e) => {
             eprintln!("hashguard: {e}");
             return ERROR;
@@ -123,47 +125,41 @@ pub fn run(args: MatchArgs, data: &Path) -> i32 {
     let Some(pool) = super::worker_pool(args.threads.unwrap_or(0)) else {
         return ERROR;
     };
-    let results: Vec<Vec<(usize, hashguard::index::Match)>> = pool.install(|| {
+    let results: Vec<Result<Vec<Hit>, lists::Error>> = pool.install(|| {
         queries
             .par_iter()
-            .map(|q| {
-                let Some(q) = q else { return Vec::new() };
-                let mut out = Vec::new();
-                for (li, l) in loaded.iter().enumerate() {
-                    let found = l.query_radius(q, args.radius);
-                    out.extend(found.into_iter().map(|m| (li, m)));
-                }
-                out
+            .map(|q| match q {
+                Some(q) => matcher.lookup(q, args.radius),
+                None => Ok(Vec::new()),
             })
             .collect()
     });
 
     let mut out = BufWriter::new(io::stdout().lock());
     let mut any = false;
-    for (qi, ms) in results.iter().enumerate() {
-        for (li, m) in ms {
+    for (qi, hits) in results.into_iter().enumerate() {
+        let hits = match hits {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("hashguard: {e}");
+                failed = true;
+                continue;
+            }
+        };
+        for hit in hits {
             any = true;
-            let l = &loaded[*li];
-            let entry = match lists::entry(&store, &l.meta, m.entry) {
-                Ok(e) => e,
-                Err(e) => {
-                    eprintln!("hashguard: {e}");
-                    failed = true;
-                    continue;
-                }
-            };
             let written = match args.format {
-                MatchFormat::Tsv => writeln!(out, "{qi}\t{}\t{}", entry.id, m.distance),
+                MatchFormat::Tsv => writeln!(out, "{qi}\t{}\t{}", hit.entry, hit.distance),
                 MatchFormat::Jsonl => {
                     let mut rec = serde_json::json!({
                         "query": qi,
-                        "list": l.meta.name,
-                        "entry": entry.id,
-                        "distance": m.distance,
-                        "kind": entry.hash.kind(),
+                        "list": hit.list,
+                        "entry": hit.entry,
+                        "distance": hit.distance,
+                        "kind": hit.kind,
                     });
                     // The entry's own category, else the list's; absent when neither has one.
-                    if let Some(c) = entry.category.or_else(|| l.meta.category.clone()) {
+                    if let Some(c) = hit.category {
                         rec["category"] = c.into();
                     }
                     writeln!(out, "{rec}")
@@ -202,26 +198,4 @@ fn parse_query(s: &str, default: Option<HashKind>) -> Result<AnyHash, String> {
         (None, _) => return Err("bare hex needs --kind, or write kind:hex".into()),
     };
     AnyHash::parse(kind, s).map_err(|e| e.to_string())
-}
-
-/// Loads the named lists (or all) whose kind some query has.
-fn load_lists(
-    store: &Store,
-    names: &[String],
-    queries: &[Option<AnyHash>],
-) -> Result<Vec<LoadedList>, lists::Error> {
-    let kinds: Vec<HashKind> = queries.iter().flatten().map(AnyHash::kind).collect();
-    let metas = if names.is_empty() {
-        lists::all(store)?
-    } else {
-        names
-            .iter()
-            .map(|n| lists::get(store, n))
-            .collect::<Result<_, _>>()?
-    };
-    metas
-        .iter()
-        .filter(|m| m.kinds.iter().any(|k| kinds.contains(&k.kind)))
-        .map(|m| lists::load(store, m))
-        .collect()
 }

@@ -1,5 +1,5 @@
 //! `hashguard reports list|follow|export`: an investigator's client of a running server's
-//! Reports service (design §5, §6). It prints one line per report with every field the contract
+//! Reports service. It prints one line per report with every field the contract
 //! carries; the token is sent only in the `authorization` header and never printed.
 
 use std::io::Write;
@@ -353,7 +353,7 @@ fn some(s: &str) -> Option<&str> {
 }
 
 fn kind_name(k: i32) -> &'static str {
-    proto::kind_of(k).map_or("unspecified", |k| k.name())
+    hashguard::server::convert::kind_of(k).map_or("unspecified", |k| k.name())
 }
 
 fn report_out(r: &proto::Report) -> ReportOut<'_> {

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use hashguard::matcher::Matcher;
 use hashguard::media::Limits;
-use hashguard::scan::{self, Lists, Outcome, ScanOptions, manifest};
+use hashguard::scan::{self, Outcome, ScanOptions, manifest};
 use hashguard::store::Store;
 
 use super::exit;
@@ -125,7 +126,7 @@ pub fn run(args: ScanArgs, data: &Path) -> i32 {
             return CONFIG;
         }
     };
-    let lists = match Lists::load_all(std::sync::Arc::new(store)) {
+    let lists = match Matcher::load_all(std::sync::Arc::new(store)) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("hashguard: loading lists: {e}");

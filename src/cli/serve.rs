@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use hashguard::server::{self, Config};
+use hashguard::config::{self, Config};
+use hashguard::server;
 
 use super::exit;
 
@@ -65,7 +66,7 @@ pub enum ConfigCommand {
     Check(ConfigArgs),
 }
 
-fn effective(args: &ConfigArgs) -> Result<Config, String> {
+fn effective(args: &ConfigArgs) -> Result<Config, config::Error> {
     let mut c = Config::load(args.config.as_deref(), std::env::vars())?;
     if let Some(l) = &args.listen {
         c.listen = l.clone();
@@ -96,21 +97,14 @@ pub fn run(args: ServeArgs, data: &Path) -> i32 {
             return CONFIG;
         }
     };
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("hashguard: cannot start the runtime: {e}");
-            return exit::IO;
-        }
-    };
-    let result = rt.block_on(server::serve(config, data, |bound| match bound {
+    let result = server::run(config, data, |bound| match bound {
         // Scripts and tests wait for these lines.
         server::Bound::Grpc(addr) => eprintln!("hashguard: listening on {addr}"),
         server::Bound::Metrics(addr) => eprintln!("hashguard: metrics on {addr}"),
-    }));
+    });
     match result {
         Ok(()) => exit::OK,
-        Err(server::Error::Config(e)) => {
+        Err(e) if e.is_config() => {
             eprintln!("hashguard: {e}");
             CONFIG
         }
@@ -150,50 +144,20 @@ pub fn config(cmd: ConfigCommand) -> i32 {
             }
         }
     }
-    let mut problems = Vec::new();
-    match c.listen.parse::<std::net::SocketAddr>() {
-        Ok(a) if c.tls.is_none() && !a.ip().is_loopback() => problems.push(format!(
-            "listen {a}: plaintext is allowed on loopback only; configure [tls]"
-        )),
-        Ok(_) => {}
-        Err(e) => problems.push(format!("listen {:?}: {e}", c.listen)),
-    }
-    if let Err(e) = hashguard::server::metrics::metrics_addr(&c.metrics.listen) {
-        problems.push(e);
-    }
-    match &c.tokens {
-        None => problems.push("no tokens file (tokens = \"…\")".into()),
-        Some(p) => match hashguard::server::auth::Tokens::load(p) {
-            Ok(t) if t.is_empty() => problems.push(format!("{}: no tokens", p.display())),
-            Ok(_) => {}
-            Err(e) => problems.push(e),
-        },
-    }
-    if let Err(e) = hashguard::server::schedule_check(&c.sync.at) {
-        problems.push(e);
-    }
-    for (name, src) in &c.lists {
-        if let Err(e) = hashguard::lists::sync::check_source(name, src) {
-            problems.push(e);
+    match c.validate() {
+        Ok(_) => {
+            println!("configuration OK");
+            exit::OK
         }
-    }
-    if let Some(tls) = &c.tls {
-        for p in [Some(&tls.cert), Some(&tls.key), tls.client_ca.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            if let Err(e) = std::fs::metadata(p) {
-                problems.push(format!("TLS file {}: {e}", p.display()));
+        Err(config::Error::Invalid(problems)) => {
+            for p in &problems {
+                eprintln!("hashguard: config: {p}");
             }
+            CONFIG
         }
-    }
-    if problems.is_empty() {
-        println!("configuration OK");
-        exit::OK
-    } else {
-        for p in &problems {
-            eprintln!("hashguard: config: {p}");
+        Err(e) => {
+            eprintln!("hashguard: config: {e}");
+            CONFIG
         }
-        CONFIG
     }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use super::format::{self, ListFormat, ListRow, Op, ReadOptions};
+use super::spool::Spool;
 use super::version::{self, Builder, Expect, Mode, Settings, Staged, change_chain, change_log};
 use super::{Error, KindMeta, ListMeta, entries, get};
 use crate::store::Store;
@@ -67,7 +68,10 @@ pub fn write_rows(
     versions: &[u32],
     w: &mut impl Write,
 ) -> Result<u64, Error> {
-    let io = |e: std::io::Error| Error::Sync(format!("writing the delta: {e}"));
+    let io = |source: std::io::Error| Error::Io {
+        what: "writing the delta".into(),
+        source,
+    };
     let mut n = 0;
     if header.full {
         for r in entries(store, &header.list, header.to)? {
@@ -117,23 +121,29 @@ pub fn apply(
     if let Some(at) = at
         && header.to <= at
     {
-        return Err(Error::Sync(format!(
-            "this {} leads to version {} of {}, and list {name} already holds version {at}",
-            if header.full { "copy" } else { "delta" },
-            header.to,
-            header.list
-        )));
+        return Err(Error::bad_input(
+            format!("list {name}"),
+            format!(
+                "this {} leads to version {} of {}, and list {name} already holds version {at}",
+                if header.full { "copy" } else { "delta" },
+                header.to,
+                header.list
+            ),
+        ));
     }
     if !header.full && at != header.from {
-        return Err(Error::Sync(format!(
-            "this delta leads from version {} of {} to {}, but list {name} holds version {} of it; \
+        return Err(Error::bad_input(
+            format!("list {name}"),
+            format!(
+                "this delta leads from version {} of {} to {}, but list {name} holds version {} of it; \
              fetch one from {} (or a full copy)",
-            header.from.map_or("-".into(), |v| v.to_string()),
-            header.list,
-            header.to,
-            at.map_or("none".into(), |v| v.to_string()),
-            at.map_or("none".into(), |v| v.to_string()),
-        )));
+                header.from.map_or("-".into(), |v| v.to_string()),
+                header.list,
+                header.to,
+                at.map_or("none".into(), |v| v.to_string()),
+                at.map_or("none".into(), |v| v.to_string()),
+            ),
+        ));
     }
     for k in &header.kinds {
         if !settings.radii.iter().any(|(kind, _)| *kind == k.kind) {
@@ -179,13 +189,16 @@ pub fn export_bundle(
     key: &SigningKey,
     out: &mut impl Write,
 ) -> Result<DeltaHeader, Error> {
-    let io = |e: std::io::Error| Error::Sync(format!("writing the bundle: {e}"));
+    let io = |source: std::io::Error| Error::Io {
+        what: "writing the bundle".into(),
+        source,
+    };
     let (header, versions) = plan(store, name, from)?;
     let mut body = HashingWriter {
         inner: out,
         hash: Sha256::new(),
     };
-    let mut line = serde_json::to_vec(&header).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let mut line = serde_json::to_vec(&header).map_err(|e| Error::corrupt(e.to_string()))?;
     line.push(b'\n');
     body.write_all(&line).map_err(io)?;
     write_rows(store, &header, &versions, &mut body)?;
@@ -194,7 +207,7 @@ pub fn export_bundle(
         signature: hex::encode(key.sign(&digest).to_bytes()),
         public_key: hex::encode(key.verifying_key().as_bytes()),
     };
-    let mut line = serde_json::to_vec(&trailer).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let mut line = serde_json::to_vec(&trailer).map_err(|e| Error::corrupt(e.to_string()))?;
     line.push(b'\n');
     body.inner.write_all(&line).map_err(io)?;
     body.inner.flush().map_err(io)?;
@@ -226,11 +239,14 @@ pub fn import_bundle(
     key: &VerifyingKey,
     settings: Settings,
 ) -> Result<Staged, Error> {
-    let bad = |why: String| Error::Sync(format!("bundle {}: {why}", path.display()));
+    let bad = |why: String| Error::bad_input(format!("bundle {}", path.display()), why);
     // Pass 1: copy the bundle to a private spool beside the store while hashing everything
     // before its last line, which must be the signature. The rows are then read from that
     // copy, so a file swapped after the check cannot be applied unverified.
-    let spool = super::sync::Spool::new(store, name, "bundle").map_err(|e| bad(e.to_string()))?;
+    let spool = Spool::new(store, name, "bundle").map_err(|source| Error::Io {
+        what: "creating a spool file for the bundle".into(),
+        source,
+    })?;
     let mut copy =
         std::io::BufWriter::new(File::create(spool.path()).map_err(|e| bad(e.to_string()))?);
     let mut r =
@@ -284,18 +300,17 @@ pub fn import_bundle(
 const MAX_LINE: usize = 1 << 20;
 
 /// Reads a hex ed25519 public key (64 hex characters) from `path`.
-pub fn read_public_key(path: &Path) -> Result<VerifyingKey, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn read_public_key(path: &Path) -> Result<VerifyingKey, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::SourceFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bad = |why: String| Error::bad_input(path.display().to_string(), why);
     let bytes: [u8; 32] = hex::decode(text.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| {
-            format!(
-                "{}: not a 64-hex-character ed25519 public key",
-                path.display()
-            )
-        })?;
-    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+        .ok_or_else(|| bad("not a 64-hex-character ed25519 public key".into()))?;
+    VerifyingKey::from_bytes(&bytes).map_err(|e| bad(e.to_string()))
 }
 
 /// The list's current source version, as a mirror or bundle importer records it.

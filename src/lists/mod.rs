@@ -12,16 +12,19 @@
 pub mod delta;
 pub mod entry;
 pub mod format;
+pub mod source;
+pub mod spool;
 pub mod sync;
 pub mod version;
 
 use serde::{Deserialize, Serialize};
 
-use crate::hashing::{AnyHash, HashKind, PdqHash};
-use crate::index::{Bits256, EntryId, ExactIndex, HammingIndex, HashBits, Match};
-use crate::store::{self, Cf, Key, Store};
+use crate::hashing::HashKind;
+use crate::index::EntryId;
+use crate::store::{self, Cf, Store, keys};
 pub use entry::{Provenance, SetDigest, StoredEntry};
 pub use format::{BadRow, ListFormat, ListRow, Op};
+pub use source::{ListSource, Source};
 pub use version::{
     Builder, Expect, ImportOptions, LastAttempt, Mode, Settings, Staged, import, last_attempt,
     publish, rollback,
@@ -91,12 +94,111 @@ pub enum Error {
         /// The list.
         name: String,
     },
-    /// The source could not be fetched or read; nothing was published.
-    #[error("sync failed: {0}")]
-    Sync(String),
+    /// A list format name that does not exist.
+    #[error(
+        "unknown list format {name:?} (plain, jsonl, te-csv, vpdq, ncmec-xml, stopncii, vics, icse)"
+    )]
+    UnknownFormat {
+        /// The name given.
+        name: String,
+    },
+    /// A `[lists.NAME]` source is configured wrongly (the administrator must fix it).
+    #[error("lists.{list}: {problem}")]
+    Config {
+        /// The list.
+        list: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A list was named for a sync that has no `[lists.NAME]` source.
+    #[error("no [lists.{name}] in the configuration")]
+    NotConfigured {
+        /// The list.
+        name: String,
+    },
+    /// A source file or directory cannot be read.
+    #[error("{}: {source}", .path.display())]
+    SourceFile {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A drop directory holds no list file.
+    #[error("{}: no list file to import", .dir.display())]
+    NoDrop {
+        /// The directory.
+        dir: std::path::PathBuf,
+    },
+    /// The source could not be fetched (HTTP, a paged API or a hub); nothing was published.
+    #[error("sync failed: {message}")]
+    Fetch {
+        /// What failed, with the source's URL (without credentials).
+        message: String,
+    },
+    /// The source sent something unusable (a malformed page, a delta that does not apply, a
+    /// bundle that does not verify); nothing was published.
+    #[error("{what}: {why}")]
+    BadInput {
+        /// What was read.
+        what: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// Local I/O failed (a download, a bundle or a delta being written).
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A stored record does not decode.
-    #[error("corrupt stored list data: {0}")]
-    Corrupt(String),
+    #[error("corrupt stored list data: {what}")]
+    Corrupt {
+        /// Which record.
+        what: String,
+    },
+}
+
+impl Error {
+    /// Stored data that does not decode.
+    pub(crate) fn corrupt(what: impl Into<String>) -> Self {
+        Error::Corrupt { what: what.into() }
+    }
+
+    /// A configuration problem of list `list`.
+    pub(crate) fn config(list: &str, problem: impl Into<String>) -> Self {
+        Error::Config {
+            list: list.to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    /// Unusable input.
+    pub(crate) fn bad_input(what: impl Into<String>, why: impl Into<String>) -> Self {
+        Error::BadInput {
+            what: what.into(),
+            why: why.into(),
+        }
+    }
+
+    /// True when the administrator or the input must change (bad configuration or list data),
+    /// rather than something failing inside or on the way.
+    pub fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            Error::UnknownFormat { .. }
+                | Error::Config { .. }
+                | Error::NotConfigured { .. }
+                | Error::BadName { .. }
+                | Error::TooManyBadRows { .. }
+                | Error::BadInput { .. }
+                | Error::NoBase { .. }
+                | Error::NoPrevious { .. }
+                | Error::NoSuchList { .. }
+        )
+    }
 }
 
 /// One hash kind of a list.
@@ -159,7 +261,7 @@ impl ListMeta {
     }
 }
 
-/// Default match radius per kind (design §2).
+/// Default match radius per kind.
 pub fn default_radius(kind: HashKind) -> u32 {
     match kind {
         HashKind::Pdq => 31,
@@ -184,39 +286,21 @@ pub fn check_name(name: &str) -> Result<(), Error> {
     }
 }
 
-// Key layout. Meta: 'L' name → ListMeta; 'S' name → SyncStatus. Entries: 'E' name version
-// entry. Index: 'N' name version kind chunk, 'X' name version kind node (extra entries).
-pub(crate) fn meta_key(name: &str) -> Key {
-    Key::new(b'L').str(name)
-}
-pub(crate) fn entries_prefix(name: &str, version: u32) -> Key {
-    Key::new(b'E').str(name).u32(version)
-}
-pub(crate) fn chunk_prefix(name: &str, version: u32, kind: HashKind) -> Key {
-    Key::new(b'N').str(name).u32(version).u8(kind_tag(kind))
-}
-pub(crate) fn extras_prefix(name: &str, version: u32, kind: HashKind) -> Key {
-    Key::new(b'X').str(name).u32(version).u8(kind_tag(kind))
-}
-fn kind_tag(kind: HashKind) -> u8 {
-    HashKind::ALL.iter().position(|k| *k == kind).unwrap_or(0) as u8
-}
-
 /// Deletes every key of one version of a list (entries and indexes of every kind).
 pub(crate) fn drop_version(store: &Store, name: &str, version: u32) -> Result<(), Error> {
-    store.delete_prefix(Cf::Entries, entries_prefix(name, version).bytes())?;
-    store.delete_prefix(Cf::Index, Key::new(b'N').str(name).u32(version).bytes())?;
-    store.delete_prefix(Cf::Index, Key::new(b'X').str(name).u32(version).bytes())?;
+    store.delete_prefix(Cf::Entries, keys::entries(name, version).bytes())?;
+    store.delete_prefix(Cf::Index, keys::index_chunks(name, version).bytes())?;
+    store.delete_prefix(Cf::Index, keys::index_extras(name, version).bytes())?;
     Ok(())
 }
 
 /// Every list's metadata, by name.
 pub fn all(store: &Store) -> Result<Vec<ListMeta>, Error> {
     store
-        .scan_prefix(Cf::Meta, Key::new(b'L').bytes())?
+        .scan_prefix(Cf::Meta, keys::list_metas().bytes())?
         .map(|r| {
             let (_, v) = r?;
-            serde_json::from_slice(&v).map_err(|e| Error::Corrupt(format!("list metadata: {e}")))
+            serde_json::from_slice(&v).map_err(|e| Error::corrupt(format!("list metadata: {e}")))
         })
         .collect()
 }
@@ -224,220 +308,11 @@ pub fn all(store: &Store) -> Result<Vec<ListMeta>, Error> {
 /// One list's metadata.
 pub fn get(store: &Store, name: &str) -> Result<ListMeta, Error> {
     let v = store
-        .get(Cf::Meta, meta_key(name).bytes())?
+        .get(Cf::Meta, keys::list_meta(name).bytes())?
         .ok_or_else(|| Error::NoSuchList {
             name: name.to_string(),
         })?;
-    serde_json::from_slice(&v).map_err(|e| Error::Corrupt(format!("list metadata: {e}")))
-}
-
-/// The in-memory index of one list.
-pub enum ListIndex {
-    /// PDQ, by Hamming distance.
-    Pdq(HammingIndex<Bits256>),
-    /// pHash or dHash, by Hamming distance.
-    Hash64(HammingIndex<u64>),
-    /// Digests, exact.
-    Exact(ExactIndex<Vec<u8>>),
-}
-
-impl ListIndex {
-    /// Entries within `radius` of `hash` (exactly equal for digests); empty for another kind.
-    pub fn query(&self, hash: &AnyHash, radius: u32) -> Vec<Match> {
-        match (self, hash) {
-            (ListIndex::Pdq(i), AnyHash::Pdq(h)) => i.query(&h.words(), radius),
-            (ListIndex::Hash64(i), AnyHash::Phash(h)) => i.query(&h.0, radius),
-            (ListIndex::Hash64(i), AnyHash::Dhash(h)) => i.query(&h.0, radius),
-            (ListIndex::Exact(i), h) if !h.kind().is_perceptual() => i
-                .get(&entry::hash_bytes(h))
-                .iter()
-                .map(|&entry| Match { entry, distance: 0 })
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// Entries within `radius` of any of a PDQ hash's 8 dihedral variants, each once with its
-    /// smallest distance and the variant's index; empty for lists of other kinds.
-    pub fn query_pdq_variants(&self, variants: &[PdqHash; 8], radius: u32) -> Vec<(Match, usize)> {
-        match self {
-            ListIndex::Pdq(i) => {
-                let words: Vec<Bits256> = variants.iter().map(PdqHash::words).collect();
-                i.query_variants(&words, radius)
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    /// Entries that can match.
-    pub fn len(&self) -> usize {
-        match self {
-            ListIndex::Pdq(i) => i.len(),
-            ListIndex::Hash64(i) => i.len(),
-            ListIndex::Exact(i) => i.len(),
-        }
-    }
-
-    /// True when nothing can match.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// One kind's index within a loaded list.
-pub struct KindIndex {
-    /// The kind and its radius.
-    pub meta: KindMeta,
-    /// Its index.
-    pub index: ListIndex,
-}
-
-/// A list loaded for matching: one index per hash kind.
-pub struct LoadedList {
-    /// Its metadata.
-    pub meta: ListMeta,
-    /// An index per kind, in the order of `meta.kinds`.
-    pub indexes: Vec<KindIndex>,
-}
-
-impl LoadedList {
-    /// Entries within the kind's radius of `hash` (equal for digests); empty for a kind the
-    /// list does not have.
-    pub fn query(&self, hash: &AnyHash) -> Vec<Match> {
-        self.query_radius(hash, None)
-    }
-
-    /// [`LoadedList::query`] with the radius overridden.
-    pub fn query_radius(&self, hash: &AnyHash, radius: Option<u32>) -> Vec<Match> {
-        match self.indexes.iter().find(|k| k.meta.kind == hash.kind()) {
-            Some(k) => k.index.query(hash, radius.unwrap_or(k.meta.radius)),
-            None => Vec::new(),
-        }
-    }
-
-    /// PDQ entries within radius of any of a hash's 8 dihedral variants (see
-    /// [`ListIndex::query_pdq_variants`]).
-    pub fn query_pdq_variants(&self, variants: &[PdqHash; 8]) -> Vec<(Match, usize)> {
-        match self.indexes.iter().find(|k| k.meta.kind == HashKind::Pdq) {
-            Some(k) => k.index.query_pdq_variants(variants, k.meta.radius),
-            None => Vec::new(),
-        }
-    }
-
-    /// True when the list has entries of `kind`.
-    pub fn has_kind(&self, kind: HashKind) -> bool {
-        self.indexes.iter().any(|k| k.meta.kind == kind)
-    }
-
-    /// Entries that can match, over every kind.
-    pub fn len(&self) -> usize {
-        self.indexes.iter().map(|k| k.index.len()).sum()
-    }
-
-    /// True when nothing can match.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// Loads a list's active version for matching: the persisted BK-trees for perceptual kinds
-/// (then their multi-index tables), the entries for exact kinds.
-pub fn load(store: &Store, meta: &ListMeta) -> Result<LoadedList, Error> {
-    fn persisted<H: HashBits>(
-        store: &Store,
-        meta: &ListMeta,
-        kind: &KindMeta,
-    ) -> Result<HammingIndex<H>, Error> {
-        // Extra-entry lists are few: read them first. Chunks then stream from the store into the
-        // index; a read error stops the stream and is returned after it.
-        let extras_prefix = extras_prefix(&meta.name, meta.version, kind.kind);
-        let prefix_len = extras_prefix.bytes().len();
-        let extras = store
-            .scan_prefix(Cf::Index, extras_prefix.bytes())?
-            .map(|r| {
-                r.map(|(k, v)| {
-                    let node = k
-                        .get(prefix_len..prefix_len + 4)
-                        .and_then(|b| b.try_into().ok())
-                        .map_or(u32::MAX, u32::from_be_bytes);
-                    (node, v.into_vec())
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut read_error = None;
-        let chunks = store
-            .scan_prefix(
-                Cf::Index,
-                chunk_prefix(&meta.name, meta.version, kind.kind).bytes(),
-            )?
-            .map_while(|r| match r {
-                Ok((_, v)) => Some(v.into_vec()),
-                Err(e) => {
-                    read_error = Some(e);
-                    None
-                }
-            });
-        let idx = HammingIndex::from_persisted(chunks, extras)
-            .map_err(|e| Error::Corrupt(format!("list {}: {e}", meta.name)))?;
-        if let Some(e) = read_error {
-            return Err(e.into());
-        }
-        if idx.nodes() as u64 > kind.entries {
-            return Err(Error::Corrupt(format!(
-                "list {} has more {} index nodes than entries",
-                meta.name, kind.kind
-            )));
-        }
-        Ok(idx)
-    }
-    let mut indexes = Vec::with_capacity(meta.kinds.len());
-    let mut exact: Vec<(HashKind, ExactIndex<Vec<u8>>)> = Vec::new();
-    for k in &meta.kinds {
-        let index = match k.kind {
-            HashKind::Pdq => ListIndex::Pdq(persisted(store, meta, k)?),
-            HashKind::Phash | HashKind::Dhash => ListIndex::Hash64(persisted(store, meta, k)?),
-            // Filled from the entries below, in one pass for every exact kind.
-            _ => {
-                exact.push((k.kind, ExactIndex::new()));
-                continue;
-            }
-        };
-        indexes.push(KindIndex {
-            meta: k.clone(),
-            index,
-        });
-    }
-    if !exact.is_empty() {
-        let prefix = entries_prefix(&meta.name, meta.version);
-        let at = prefix.bytes().len();
-        for r in store.scan_prefix(Cf::Entries, prefix.bytes())? {
-            let (k, v) = r?;
-            // The entry id is the key's last part, not the position in the scan.
-            let id = k
-                .get(at..at + 4)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_be_bytes);
-            let (Some(id), Some(e)) = (id, entry::decode(&v)) else {
-                return Err(Error::Corrupt(format!("an entry of list {}", meta.name)));
-            };
-            if let Some((_, idx)) = exact.iter_mut().find(|(kind, _)| *kind == e.hash.kind()) {
-                idx.insert(e.hash_bytes(), id);
-            }
-        }
-    }
-    for (kind, index) in exact {
-        if let Some(k) = meta.kind(kind) {
-            indexes.push(KindIndex {
-                meta: k.clone(),
-                index: ListIndex::Exact(index),
-            });
-        }
-    }
-    indexes.sort_by_key(|k| kind_tag(k.meta.kind));
-    Ok(LoadedList {
-        meta: meta.clone(),
-        indexes,
-    })
+    serde_json::from_slice(&v).map_err(|e| Error::corrupt(format!("list metadata: {e}")))
 }
 
 /// The stored entry `entry` of a list's active version.
@@ -453,16 +328,13 @@ pub fn entry_of_version(
     entry: EntryId,
 ) -> Result<StoredEntry, Error> {
     let v = store
-        .get(
-            Cf::Entries,
-            entries_prefix(name, version).u32(entry).bytes(),
-        )?
+        .get(Cf::Entries, keys::entries(name, version).u32(entry).bytes())?
         .ok_or_else(|| {
-            Error::Corrupt(format!(
+            Error::corrupt(format!(
                 "list {name} version {version} has no entry {entry}"
             ))
         })?;
-    entry::decode(&v).ok_or_else(|| Error::Corrupt(format!("entry {entry} of list {name}")))
+    entry::decode(&v).ok_or_else(|| Error::corrupt(format!("entry {entry} of list {name}")))
 }
 
 /// Every entry of one version, in entry order, with its entry id.
@@ -471,7 +343,7 @@ pub fn entries<'a>(
     name: &str,
     version: u32,
 ) -> Result<impl Iterator<Item = Result<(EntryId, StoredEntry), Error>> + use<'a>, Error> {
-    let prefix = entries_prefix(name, version);
+    let prefix = keys::entries(name, version);
     let at = prefix.bytes().len();
     let name = name.to_string();
     Ok(store
@@ -484,7 +356,7 @@ pub fn entries<'a>(
                 .map(u32::from_be_bytes);
             match (id, entry::decode(&v)) {
                 (Some(id), Some(e)) => Ok((id, e)),
-                _ => Err(Error::Corrupt(format!("an entry of list {name}"))),
+                _ => Err(Error::corrupt(format!("an entry of list {name}"))),
             }
         }))
 }

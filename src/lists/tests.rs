@@ -1,6 +1,9 @@
 use super::*;
-use crate::hashing::PdqHash;
+use crate::hashing::{AnyHash, PdqHash};
+use crate::index::Match;
 use crate::lists::format::ReadOptions;
+use crate::matcher::load;
+use crate::store::Key;
 use crate::synth::SplitMix;
 
 fn opts(format: ListFormat, kind: Option<HashKind>, mode: Mode) -> ImportOptions {
@@ -112,20 +115,17 @@ fn reimports_keep_the_previous_version_and_prune_older_ones() {
         "old entries are gone"
     );
     assert_eq!(list.query(&AnyHash::Pdq(lists[2][0])).len(), 1);
-    assert_eq!(count_prefix(&store, Cf::Entries, entries_prefix("l", 1)), 0);
+    assert_eq!(count_prefix(&store, Cf::Entries, keys::entries("l", 1)), 0);
     assert_eq!(
-        count_prefix(&store, Cf::Index, Key::new(b'N').str("l").u32(1)),
+        count_prefix(&store, Cf::Index, keys::index_chunks("l", 1)),
         0
     );
-    assert_eq!(
-        count_prefix(&store, Cf::Entries, entries_prefix("l", 2)),
-        20
-    );
+    assert_eq!(count_prefix(&store, Cf::Entries, keys::entries("l", 2)), 20);
 
     // Rollback makes version 2 active with its own counts and digest, and drops version 3.
     let back = rollback(&store, "l").unwrap();
     assert_eq!((back.version, back.previous, back.entries), (2, None, 20));
-    assert_eq!(count_prefix(&store, Cf::Entries, entries_prefix("l", 3)), 0);
+    assert_eq!(count_prefix(&store, Cf::Entries, keys::entries("l", 3)), 0);
     let list = load(&store, &get(&store, "l").unwrap()).unwrap();
     assert_eq!(list.query(&AnyHash::Pdq(lists[1][0])).len(), 1);
     assert!(matches!(
@@ -156,7 +156,7 @@ fn too_many_bad_rows_keeps_the_old_version_and_says_why() {
     }
     let meta = get(&store, "l").unwrap();
     assert_eq!((meta.version, meta.entries), (1, 10));
-    assert_eq!(count_prefix(&store, Cf::Entries, entries_prefix("l", 2)), 0);
+    assert_eq!(count_prefix(&store, Cf::Entries, keys::entries("l", 2)), 0);
     let attempt = last_attempt(&store, "l").unwrap().unwrap();
     assert!(!attempt.ok);
     assert_eq!(
@@ -360,7 +360,7 @@ fn a_version_that_fails_the_sources_figures_is_not_published() {
     };
     assert!(matches!(b.finish(&expect), Err(Error::Verify { .. })));
     assert_eq!(get(&store, "l").unwrap().version, 1);
-    assert_eq!(count_prefix(&store, Cf::Entries, entries_prefix("l", 2)), 0);
+    assert_eq!(count_prefix(&store, Cf::Entries, keys::entries("l", 2)), 0);
     // A staged version whose base is no longer active is refused.
     let b = Builder::new(&store, "l", Mode::Full, Settings::default()).unwrap();
     let staged = b.finish(&Expect::default()).unwrap();

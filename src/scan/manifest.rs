@@ -11,7 +11,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::report::{MATCHES_CSV, SUMMARY, VICS};
+use super::outputs::{MATCHES_CSV, SUMMARY, VICS};
 use super::{Error, FILES, MATCHES, io_err, sync_dir, write_synced};
 
 /// Output name.

@@ -1,148 +1,11 @@
-//! Bearer-token authentication: tokens are kept as SHA-256 hashes (a stolen tokens file does not
-//! hand out access) and compared in constant time; each token carries one role and the tenant
-//! or unit it acts for.
+//! Authentication at the gRPC edge: the interceptor turns a bearer token into the caller's
+//! [`Principal`] (tokens are checked by [`Tokens`]: hashed at rest, compared in constant time),
+//! and each handler takes its typed caller ([`Operator`], [`Investigator`], [`Admin`],
+//! [`Mirror`]) from the request, which refuses every other role.
 
-use std::path::Path;
-
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tonic::{Request, Status};
 
-/// Who is calling.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    /// A platform operator submitting media for a tenant.
-    Operator {
-        /// The tenant.
-        tenant: String,
-    },
-    /// An investigator of one unit.
-    Investigator {
-        /// The unit.
-        unit: String,
-    },
-    /// An administrator.
-    Admin {
-        /// Name for the audit trail.
-        name: String,
-    },
-    /// A regional hashguard server that mirrors this one's lists (fetches their deltas only).
-    Mirror {
-        /// Name for the audit trail.
-        name: String,
-    },
-}
-
-impl Principal {
-    /// The role's name.
-    pub fn role(&self) -> &'static str {
-        match self {
-            Principal::Operator { .. } => "operator",
-            Principal::Investigator { .. } => "investigator",
-            Principal::Admin { .. } => "admin",
-            Principal::Mirror { .. } => "mirror",
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokenRow {
-    /// SHA-256 of the token, hex.
-    sha256: String,
-    role: String,
-    #[serde(default)]
-    tenant: Option<String>,
-    #[serde(default)]
-    unit: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokensFile {
-    #[serde(default)]
-    token: Vec<TokenRow>,
-}
-
-/// The accepted tokens.
-#[derive(Debug, Clone, Default)]
-pub struct Tokens {
-    entries: Vec<([u8; 32], Principal)>,
-}
-
-/// SHA-256 of a token, hex (what the tokens file stores).
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-impl Tokens {
-    /// Reads a tokens file (TOML, `[[token]]` tables with `sha256`, `role`, and `tenant`,
-    /// `unit` or `name`).
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read tokens file {}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("tokens file {}: {e}", path.display()))
-    }
-
-    /// Parses a tokens file.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let file: TokensFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        let mut entries = Vec::new();
-        for (i, t) in file.token.into_iter().enumerate() {
-            let n = i + 1;
-            let hash: [u8; 32] = hex::decode(t.sha256.trim())
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| format!("token {n}: sha256 must be 64 hex characters"))?;
-            let need = |v: Option<String>, what: &str| {
-                v.filter(|s| !s.is_empty())
-                    .ok_or_else(|| format!("token {n}: role {} needs `{what}`", t.role))
-            };
-            let p = match t.role.as_str() {
-                "operator" => Principal::Operator {
-                    tenant: need(t.tenant, "tenant")?,
-                },
-                "investigator" => Principal::Investigator {
-                    unit: need(t.unit, "unit")?,
-                },
-                "admin" => Principal::Admin {
-                    name: t.name.unwrap_or_else(|| "admin".into()),
-                },
-                "mirror" => Principal::Mirror {
-                    name: t.name.unwrap_or_else(|| "mirror".into()),
-                },
-                other => {
-                    return Err(format!(
-                        "token {n}: unknown role {other:?} (operator, investigator, admin or mirror)"
-                    ));
-                }
-            };
-            entries.push((hash, p));
-        }
-        Ok(Tokens { entries })
-    }
-
-    /// The principal of a presented token. Every stored hash is compared, in constant time, so
-    /// timing says nothing about which (or whether a prefix) matched.
-    pub fn check(&self, token: &str) -> Option<Principal> {
-        let h: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let mut found = None;
-        for (stored, p) in &self.entries {
-            if bool::from(stored.ct_eq(&h)) {
-                found = Some(p.clone());
-            }
-        }
-        found
-    }
-
-    /// True when no token is configured.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-}
+pub use crate::config::tokens::{Principal, Tokens, token_hash};
 
 /// The interceptor: a valid `authorization: Bearer <token>` puts its [`Principal`] into the
 /// request; anything else is UNAUTHENTICATED.
@@ -164,20 +27,97 @@ pub fn interceptor(
     }
 }
 
-/// The caller, checked to have `role`.
-pub fn require<T>(req: &Request<T>, role: &'static str) -> Result<Principal, Status> {
-    let p = req
-        .extensions()
-        .get::<Principal>()
-        .cloned()
-        .ok_or_else(|| Status::unauthenticated("not authenticated"))?;
-    if p.role() != role {
-        return Err(Status::permission_denied(format!(
-            "this call needs the {role} role; the token is an {} token",
-            p.role()
-        )));
+/// A role a handler requires: the typed caller it gets from a request's [`Principal`].
+pub trait Caller: Sized {
+    /// The role's name, as tokens files and error messages write it.
+    const ROLE: &'static str;
+    /// The caller, when the principal has this role.
+    fn from_principal(p: Principal) -> Option<Self>;
+
+    /// The authenticated caller of `req`: UNAUTHENTICATED without one, PERMISSION_DENIED when
+    /// its token is of another role.
+    fn of<T>(req: &Request<T>) -> Result<Self, Status> {
+        let p = req
+            .extensions()
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| Status::unauthenticated("not authenticated"))?;
+        let role = p.role();
+        Self::from_principal(p).ok_or_else(|| {
+            Status::permission_denied(format!(
+                "this call needs the {} role; the token is an {role} token",
+                Self::ROLE
+            ))
+        })
     }
-    Ok(p)
+}
+
+/// A platform operator submitting media for a tenant.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    /// The tenant.
+    pub tenant: String,
+}
+
+/// An investigator of one unit.
+#[derive(Debug, Clone)]
+pub struct Investigator {
+    /// The unit.
+    pub unit: String,
+}
+
+/// An administrator.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    /// Name for the audit trail.
+    pub name: String,
+}
+
+/// A regional hashguard server that mirrors this one's lists.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    /// Name for the audit trail.
+    pub name: String,
+}
+
+impl Caller for Operator {
+    const ROLE: &'static str = "operator";
+    fn from_principal(p: Principal) -> Option<Self> {
+        match p {
+            Principal::Operator { tenant } => Some(Operator { tenant }),
+            _ => None,
+        }
+    }
+}
+
+impl Caller for Investigator {
+    const ROLE: &'static str = "investigator";
+    fn from_principal(p: Principal) -> Option<Self> {
+        match p {
+            Principal::Investigator { unit } => Some(Investigator { unit }),
+            _ => None,
+        }
+    }
+}
+
+impl Caller for Admin {
+    const ROLE: &'static str = "admin";
+    fn from_principal(p: Principal) -> Option<Self> {
+        match p {
+            Principal::Admin { name } => Some(Admin { name }),
+            _ => None,
+        }
+    }
+}
+
+impl Caller for Mirror {
+    const ROLE: &'static str = "mirror";
+    fn from_principal(p: Principal) -> Option<Self> {
+        match p {
+            Principal::Mirror { name } => Some(Mirror { name }),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -185,33 +125,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_checked_by_hash_and_carry_their_role() {
-        let text = format!(
-            "[[token]]\nsha256 = \"{}\"\nrole = \"operator\"\ntenant = \"acme\"\n\n\
-             [[token]]\nsha256 = \"{}\"\nrole = \"investigator\"\nunit = \"unit-a\"\n",
-            token_hash("op-secret"),
-            token_hash("inv-secret")
-        );
-        let t = Tokens::parse(&text).unwrap();
+    fn a_caller_of_another_role_is_refused() {
+        let mut req = Request::new(());
         assert_eq!(
-            t.check("op-secret"),
-            Some(Principal::Operator {
-                tenant: "acme".into()
-            })
+            Operator::of(&req).unwrap_err().code(),
+            tonic::Code::Unauthenticated
         );
-        assert_eq!(
-            t.check("inv-secret"),
-            Some(Principal::Investigator {
-                unit: "unit-a".into()
-            })
-        );
-        assert_eq!(t.check("op-secre"), None);
-        let bad = "[[token]]\nsha256 = \"00\"\nrole = \"operator\"\ntenant = \"x\"\n";
-        assert!(Tokens::parse(bad).unwrap_err().contains("64 hex"));
-        let bad = format!(
-            "[[token]]\nsha256 = \"{}\"\nrole = \"operator\"\n",
-            token_hash("x")
-        );
-        assert!(Tokens::parse(&bad).unwrap_err().contains("tenant"));
+        req.extensions_mut().insert(Principal::Investigator {
+            unit: "unit-a".into(),
+        });
+        assert_eq!(Investigator::of(&req).unwrap().unit, "unit-a");
+        let refused = Operator::of(&req).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+        assert!(refused.message().contains("operator role"));
     }
 }

@@ -5,6 +5,8 @@
 //! in place. Batches are written with `sync = true`: once [`Store::write`] returns, the data
 //! survives a crash or power loss, and a batch is applied entirely or not at all.
 
+pub mod keys;
+
 use std::path::{Path, PathBuf};
 
 use rocksdb::{
@@ -13,7 +15,7 @@ use rocksdb::{
 };
 
 /// Schema version byte that starts every key. 2: lists hold several hash kinds, entries carry
-/// their provenance, and versions their change logs (issue 5); keys of layout 1 are ignored.
+/// their provenance, and versions their change logs; keys of layout 1 are ignored.
 pub const SCHEMA: u8 = 2;
 
 /// Column families.

@@ -8,7 +8,8 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use hashguard::lists::sync::{ListSource, Outcome, sync};
+use hashguard::lists::ListSource;
+use hashguard::lists::sync::{NoHub, SyncOutcome};
 use hashguard::lists::{self, Error, Mode};
 use hashguard::store::Store;
 
@@ -195,7 +196,7 @@ fn watch(
         let mut polls = 0;
         while !stop.load(Ordering::Relaxed) {
             let meta = lists::get(&store, "feed").unwrap();
-            let loaded = lists::load(&store, &meta).unwrap();
+            let loaded = hashguard::matcher::load(&store, &meta).unwrap();
             assert!(
                 allowed.contains(&meta.entries),
                 "count {} is neither version",
@@ -226,7 +227,7 @@ fn http_feed_changes_faults_and_a_concurrent_reader() {
     let src = source(&format!("{base}/list.jsonl"));
 
     // Run 1: a burst of 500s, then the list.
-    let Outcome::Published(s) = sync(&store, "feed", &src).unwrap() else {
+    let SyncOutcome::Published(s) = lists::sync::sync(&store, "feed", &src, &NoHub).unwrap() else {
         panic!("run 1 publishes")
     };
     assert_eq!((s.meta.version, s.meta.entries), (1, 2000));
@@ -236,8 +237,8 @@ fn http_feed_changes_faults_and_a_concurrent_reader() {
 
     // Run 2: nothing changed; the conditional request says so.
     assert!(matches!(
-        sync(&store, "feed", &src).unwrap(),
-        Outcome::Unchanged
+        lists::sync::sync(&store, "feed", &src, &NoHub).unwrap(),
+        SyncOutcome::Unchanged
     ));
     assert_eq!(
         feed.lock().unwrap().log.last().unwrap().2.as_deref(),
@@ -257,7 +258,7 @@ fn http_feed_changes_faults_and_a_concurrent_reader() {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let reader = watch(store.clone(), vec![2000, 2050], stop.clone());
-    let Outcome::Published(s) = sync(&store, "feed", &src).unwrap() else {
+    let SyncOutcome::Published(s) = lists::sync::sync(&store, "feed", &src, &NoHub).unwrap() else {
         panic!("run 3 publishes")
     };
     stop.store(true, Ordering::Relaxed);
@@ -286,7 +287,7 @@ fn http_feed_changes_faults_and_a_concurrent_reader() {
         f.etag = "\"v3\"".into();
     }
     assert!(matches!(
-        sync(&store, "feed", &src),
+        lists::sync::sync(&store, "feed", &src, &NoHub),
         Err(Error::TooManyBadRows { .. })
     ));
     assert_eq!(active(&store, "feed"), expected(v2.iter().copied()));
@@ -296,7 +297,7 @@ fn http_feed_changes_faults_and_a_concurrent_reader() {
 
     // Run 5: the source goes on failing: the sync gives up by its retries, v2 stays.
     feed.lock().unwrap().faults = std::iter::repeat_n(Fault::Status(502), 20).collect();
-    let err = sync(&store, "feed", &src).unwrap_err();
+    let err = lists::sync::sync(&store, "feed", &src, &NoHub).unwrap_err();
     assert!(
         err.to_string().contains("gave up after 6 attempts"),
         "{err}"
@@ -316,7 +317,8 @@ fn http_feed_changes_faults_and_a_concurrent_reader() {
         mode: Mode::Delta,
         ..src.clone()
     };
-    let Outcome::Published(s) = sync(&store, "feed", &delta).unwrap() else {
+    let SyncOutcome::Published(s) = lists::sync::sync(&store, "feed", &delta, &NoHub).unwrap()
+    else {
         panic!("the delta publishes")
     };
     assert_eq!(s.meta.entries, 2052);
@@ -370,7 +372,7 @@ fn paged_source_checkpoints_each_page_and_never_skips_a_malformed_one() {
 
     // Page 3 is malformed: the sync fails, nothing is published, and the checkpoint stays on
     // page 3 with pages 1 and 2 staged.
-    let err = sync(&store, "ncii", &src).unwrap_err();
+    let err = lists::sync::sync(&store, "ncii", &src, &NoHub).unwrap_err();
     assert!(err.to_string().contains("malformed"), "{err}");
     assert!(matches!(
         lists::get(&store, "ncii"),
@@ -389,7 +391,7 @@ fn paged_source_checkpoints_each_page_and_never_skips_a_malformed_one() {
         f.pages[2].1 = good3;
         f.log.clear();
     }
-    let Outcome::Published(s) = sync(&store, "ncii", &src).unwrap() else {
+    let SyncOutcome::Published(s) = lists::sync::sync(&store, "ncii", &src, &NoHub).unwrap() else {
         panic!("the resumed sync publishes")
     };
     let fetched: Vec<String> = feed
@@ -410,7 +412,7 @@ fn paged_source_checkpoints_each_page_and_never_skips_a_malformed_one() {
     // The next night starts from the last page, which now has more.
     feed.lock().unwrap().pages[2].1 =
         stopncii_page(&[(4, "Active"), (2, "Withdrawn"), (9, "Active")], None);
-    sync(&store, "ncii", &src).unwrap();
+    lists::sync::sync(&store, "ncii", &src, &NoHub).unwrap();
     let ids: BTreeSet<String> = active(&store, "ncii").into_iter().map(|(_, h)| h).collect();
     assert_eq!(ids, [3, 4, 9].iter().map(|i| md5_of(*i)).collect());
 }
@@ -504,7 +506,7 @@ fn killed_syncs_leave_a_consistent_list_and_the_next_one_completes() {
         }
         // Consistent: the index loads with the metadata's count, and the entries' digest is
         // the recorded one.
-        let loaded = lists::load(&store, &meta).unwrap();
+        let loaded = hashguard::matcher::load(&store, &meta).unwrap();
         assert_eq!(
             loaded.len() as u64,
             meta.entries,
@@ -544,7 +546,7 @@ fn killed_syncs_leave_a_consistent_list_and_the_next_one_completes() {
     let meta = lists::get(&store, "k").unwrap();
     assert_eq!(meta.digest, *want);
     assert_eq!(
-        lists::load(&store, &meta).unwrap().len() as u64,
+        hashguard::matcher::load(&store, &meta).unwrap().len() as u64,
         meta.entries
     );
 }
@@ -682,7 +684,7 @@ fn a_first_paged_sync_replays_the_history_in_order() {
         paged: true,
         ..source(&format!("{base}/h"))
     };
-    sync(&store, "h", &src).unwrap();
+    lists::sync::sync(&store, "h", &src, &NoHub).unwrap();
     let hashes: BTreeSet<String> = active(&store, "h").into_iter().map(|(_, h)| h).collect();
     assert_eq!(hashes, [md5_of(5)].into_iter().collect());
 }

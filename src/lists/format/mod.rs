@@ -1,7 +1,7 @@
 //! List file formats, parsed as streams of rows: a malformed row becomes a [`BadRow`] with its
 //! line number and the rest of the file goes on.
 //!
-//! - `plain`: one hex hash a line (its id is the 0-based line number, as in design §4; needs
+//! - `plain`: one hex hash a line (its id is the 0-based line number; needs
 //!   `--kind`), or `<kind> <hex>` a line (python-threatexchange's local-file style). Blank lines
 //!   and `#` comments are skipped.
 //! - `jsonl`: hashguard's canonical form, one object a line:
@@ -56,6 +56,55 @@ pub enum ListFormat {
     Vics,
     /// Interpol ICSE semicolon-separated export.
     Icse,
+}
+
+impl ListFormat {
+    /// Every format, in the order the documentation lists them.
+    pub const ALL: [ListFormat; 8] = [
+        ListFormat::Plain,
+        ListFormat::Jsonl,
+        ListFormat::TeCsv,
+        ListFormat::Vpdq,
+        ListFormat::NcmecXml,
+        ListFormat::StopNcii,
+        ListFormat::Vics,
+        ListFormat::Icse,
+    ];
+
+    /// The name the CLI and the configuration use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ListFormat::Plain => "plain",
+            ListFormat::Jsonl => "jsonl",
+            ListFormat::TeCsv => "te-csv",
+            ListFormat::Vpdq => "vpdq",
+            ListFormat::NcmecXml => "ncmec-xml",
+            ListFormat::StopNcii => "stopncii",
+            ListFormat::Vics => "vics",
+            ListFormat::Icse => "icse",
+        }
+    }
+}
+
+impl std::fmt::Display for ListFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ListFormat {
+    type Err = crate::lists::Error;
+
+    /// A format by its name, case-insensitively.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let want = s.trim();
+        ListFormat::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(want))
+            .ok_or_else(|| crate::lists::Error::UnknownFormat {
+                name: want.to_string(),
+            })
+    }
 }
 
 /// What a row does to the list.
@@ -470,228 +519,4 @@ fn line_rows(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every item [`read`] yields for `text`, read errors included.
-    pub(super) fn items(
-        format: ListFormat,
-        text: &str,
-        kind: Option<HashKind>,
-    ) -> Vec<Result<ListRow, RowError>> {
-        read(format, text.as_bytes(), &ReadOptions { kind }).collect()
-    }
-
-    /// Reads `text` into its rows and bad rows; panics on a read error.
-    pub(super) fn collect(
-        format: ListFormat,
-        text: &str,
-        kind: Option<HashKind>,
-    ) -> (Vec<ListRow>, Vec<BadRow>) {
-        let (mut ok, mut bad) = (Vec::new(), Vec::new());
-        for r in read(format, text.as_bytes(), &ReadOptions { kind }) {
-            match r {
-                Ok(row) => ok.push(row),
-                Err(RowError::Bad(b)) => bad.push(b),
-                Err(e) => panic!("{e:?}"),
-            }
-        }
-        (ok, bad)
-    }
-
-    const PDQ: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
-
-    #[test]
-    fn plain_rows_with_and_without_kind() {
-        let text = format!(
-            "\u{feff}{PDQ}\n\n# comment\npdq {PDQ}\nmd5 D41D8CD98F00B204E9800998ECF8427E\nzz\n{}\n",
-            "0".repeat(64)
-        );
-        let (ok, bad) = collect(ListFormat::Plain, &text, Some(HashKind::Pdq));
-        assert_eq!(ok.len(), 2);
-        assert_eq!((ok[0].line, ok[0].id.as_str()), (1, "0"));
-        assert_eq!((ok[1].line, ok[1].id.as_str()), (4, "3"));
-        let reasons: Vec<(u64, &str)> = bad.iter().map(|b| (b.line, b.reason.as_str())).collect();
-        assert_eq!(reasons.len(), 3, "{reasons:?}");
-        assert_eq!(reasons[0].0, 5);
-        assert!(reasons[0].1.contains("degenerate"), "empty-file MD5");
-        assert!(reasons[1].1.contains("must be 64 hex"), "{}", reasons[1].1);
-        assert!(reasons[2].1.contains("degenerate"));
-        let (_, bad) = collect(ListFormat::Plain, PDQ, None);
-        assert!(bad[0].reason.contains("--kind"));
-    }
-
-    #[test]
-    fn jsonl_rows() {
-        let text = format!(
-            "{{\"id\":\"a1\",\"kind\":\"pdq\",\"hash\":\"{PDQ}\",\"category\":\"A1\"}}\n\
-             {{\"id\":7,\"kind\":\"md5\",\"hash\":\"900150983cd24fb0d6963f7d28e17f72\",\"op\":\"add\"}}\n\
-             {{\"id\":\"x\",\"kind\":\"pdq\",\"hash\":\"{PDQ}\",\"op\":\"remove\"}}\n\
-             {{\"kind\":\"pdq\",\"hash\":\"{PDQ}\"}}\nnot json\n{{\"id\":\"y\",\"kind\":\"crc\",\"hash\":\"00\"}}\n\
-             {{\"id\":\"z\",\"op\":\"remove\"}}\n{{\"id\":\"w\"}}\n{{\"id\":\"v\",\"op\":\"replace\"}}\n"
-        );
-        let (ok, bad) = collect(ListFormat::Jsonl, &text, None);
-        assert_eq!(ok.len(), 4);
-        assert_eq!(ok[0].category.as_deref(), Some("A1"));
-        assert_eq!((ok[0].op, ok[1].id.as_str()), (Op::Add, "7"));
-        assert_eq!((ok[2].op, ok[2].hash.is_some()), (Op::Remove, true));
-        assert_eq!((ok[3].op, ok[3].hash.is_none()), (Op::Remove, true));
-        assert_eq!(
-            bad.iter().map(|b| b.line).collect::<Vec<_>>(),
-            vec![4, 5, 6, 8, 9]
-        );
-    }
-
-    #[test]
-    fn write_jsonl_writes_the_canonical_line() {
-        let md5 = "900150983CD24FB0D6963F7D28E17F72";
-        let add = ListRow {
-            line: 9,
-            op: Op::Add,
-            id: "a\"1".into(),
-            hash: Some(parse_hash(HashKind::Md5, md5).unwrap()),
-            category: Some("A1".into()),
-            series: None,
-        };
-        let remove_all = ListRow {
-            op: Op::Remove,
-            id: "x".into(),
-            hash: None,
-            category: None,
-            ..add.clone()
-        };
-        let mut out = Vec::new();
-        write_jsonl(&mut out, &add).unwrap();
-        write_jsonl(&mut out, &remove_all).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            format!(
-                "{{\"id\":\"a\\\"1\",\"kind\":\"md5\",\"hash\":\"{}\",\"category\":\"A1\"}}\n\
-                 {{\"id\":\"x\",\"op\":\"remove\"}}\n",
-                md5.to_lowercase()
-            )
-        );
-    }
-
-    /// An endless input: `head`, then `item` over and over; counts the bytes it hands out.
-    struct Endless {
-        data: Vec<u8>,
-        item_start: usize,
-        pos: usize,
-        served: Rc<std::cell::Cell<u64>>,
-    }
-
-    impl io::Read for Endless {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.pos == self.data.len() {
-                self.pos = self.item_start;
-            }
-            let n = buf.len().min(self.data.len() - self.pos);
-            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
-            self.pos += n;
-            self.served.set(self.served.get() + n as u64);
-            Ok(n)
-        }
-    }
-
-    #[test]
-    fn every_format_streams() {
-        let md5 = "0cc175b9c0f1b6a831c399e269772661";
-        let cases = [
-            (ListFormat::TeCsv, String::new(), format!("{md5},1,,\n")),
-            (
-                ListFormat::Vpdq,
-                String::new(),
-                format!("0,100,{PDQ},0.0\n"),
-            ),
-            (ListFormat::Icse, "MD5;SHA1\n".into(), format!("{md5};\n")),
-            (
-                ListFormat::NcmecXml,
-                "<queryResult><images>".into(),
-                format!("<image><id>1</id><fingerprints><md5>{md5}</md5></fingerprints></image>\n"),
-            ),
-            (
-                ListFormat::StopNcii,
-                "{\"hashRecords\": [".into(),
-                format!(
-                    "{{\"hashValue\": \"{PDQ}\", \"signalType\": \"PDQ\", \"hashStatus\": \"Active\"}},\n"
-                ),
-            ),
-            (
-                ListFormat::Vics,
-                "{\"value\": [{\"Media\": [".into(),
-                format!("{{\"MD5\": \"{md5}\"}},\n"),
-            ),
-            (
-                ListFormat::Vics,
-                "{\"value\": [".into(),
-                format!("{{\"MD5\": \"{md5}\"}},\n"),
-            ),
-        ];
-        for (format, head, item) in cases {
-            let served = Rc::new(std::cell::Cell::new(0));
-            let input = Endless {
-                data: format!("{head}{item}").into_bytes(),
-                item_start: head.len(),
-                pos: 0,
-                served: Rc::clone(&served),
-            };
-            let input = io::BufReader::with_capacity(4096, input);
-            let rows = read(format, input, &ReadOptions::default()).take(1000);
-            assert_eq!(rows.filter(Result::is_ok).count(), 1000, "{format:?}");
-            // A thousand records and a buffer or two, not the (endless) input.
-            let bound = 1000 * item.len() as u64 + 2 * 4096 + head.len() as u64;
-            assert!(
-                served.get() <= bound,
-                "{format:?}: {} bytes read",
-                served.get()
-            );
-        }
-    }
-
-    mod round_trip {
-        use super::super::*;
-        use proptest::prelude::*;
-
-        fn hash() -> impl Strategy<Value = AnyHash> {
-            (
-                prop::sample::select(HashKind::ALL.to_vec()),
-                prop::collection::vec(any::<u8>(), 32),
-            )
-                .prop_filter_map("degenerate hash", |(kind, bytes)| {
-                    let hex = hex::encode(bytes);
-                    parse_hash(kind, &hex[..kind.hex_len()]).ok()
-                })
-        }
-
-        fn row() -> impl Strategy<Value = ListRow> {
-            let op_hash = prop_oneof![
-                hash().prop_map(|h| (Op::Add, Some(h))),
-                hash().prop_map(|h| (Op::Remove, Some(h))),
-                Just((Op::Remove, None)),
-            ];
-            let text = || proptest::option::of("\\PC{0,24}");
-            (op_hash, "\\PC{1,40}", text(), text()).prop_map(
-                |((op, hash), id, category, series)| ListRow {
-                    line: 1,
-                    op,
-                    id,
-                    hash,
-                    category,
-                    series,
-                },
-            )
-        }
-
-        proptest! {
-            #[test]
-            fn write_jsonl_round_trips_through_read(row in row()) {
-                let mut out = Vec::new();
-                write_jsonl(&mut out, &row).unwrap();
-                prop_assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1);
-                let back: Vec<_> = read(ListFormat::Jsonl, &out[..], &ReadOptions::default()).collect();
-                prop_assert_eq!(back, vec![Ok(row)]);
-            }
-        }
-    }
-}
+mod tests;

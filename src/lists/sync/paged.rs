@@ -12,14 +12,15 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::http::{self, HttpOptions};
-use super::{ListSource, Outcome, parse_format, settings};
+use super::{SyncOutcome, redact};
+use crate::lists::source::ListSource;
 use std::collections::HashMap;
 
 use crate::hashing::HashKind;
 use crate::lists::format::{self, BadRow, ListRow, Op, ReadOptions, RowError};
 use crate::lists::version::{self, Builder, Expect, Mode};
 use crate::lists::{Error, drop_version};
-use crate::store::{Cf, Key, Store};
+use crate::store::{Cf, Store, keys};
 
 /// Where a paged sync is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,26 +35,18 @@ pub struct Checkpoint {
     pub staged: u64,
 }
 
-pub(crate) fn checkpoint_key(name: &str) -> Key {
-    Key::new(b'C').str(name)
-}
-
-fn staged_prefix(name: &str) -> Key {
-    Key::new(b'G').str(name)
-}
-
 /// The checkpoint of list `name`'s paged sync.
 pub fn checkpoint(store: &Store, name: &str) -> Result<Checkpoint, Error> {
-    match store.get(Cf::Meta, checkpoint_key(name).bytes())? {
+    match store.get(Cf::Meta, keys::paged_checkpoint(name).bytes())? {
         Some(v) => serde_json::from_slice(&v)
-            .map_err(|e| Error::Corrupt(format!("checkpoint of list {name}: {e}"))),
+            .map_err(|e| Error::corrupt(format!("checkpoint of list {name}: {e}"))),
         None => Ok(Checkpoint::default()),
     }
 }
 
 /// A staged item: a row in canonical JSON lines, or a malformed row.
 #[derive(Serialize, Deserialize)]
-enum Staged {
+enum StagedItem {
     Row(String),
     Bad(BadRow),
 }
@@ -71,10 +64,13 @@ fn origin(url: &str) -> &str {
 fn page_url(source: &str, cursor: &str, page_param: &str) -> Result<String, Error> {
     if cursor.starts_with("http://") || cursor.starts_with("https://") {
         if origin(cursor) != origin(source) {
-            return Err(Error::Sync(format!(
-                "a page names its next page on another server ({}); refused",
-                origin(cursor)
-            )));
+            return Err(Error::bad_input(
+                "the paged source",
+                format!(
+                    "a page names its next page on another server ({}); refused",
+                    origin(cursor)
+                ),
+            ));
         }
         return Ok(cursor.to_string());
     }
@@ -96,16 +92,15 @@ fn page_url(source: &str, cursor: &str, page_param: &str) -> Result<String, Erro
 }
 
 /// Runs (or resumes) a paged sync of `name`.
-pub(super) fn sync(store: &Store, name: &str, src: &ListSource) -> Result<Outcome, Error> {
-    let format = parse_format(&src.format).map_err(Error::Sync)?;
+pub(super) fn sync(
+    store: &Store,
+    name: &str,
+    src: &ListSource,
+    source: &str,
+) -> Result<SyncOutcome, Error> {
+    let format = src.format(name)?;
     let read = ReadOptions { kind: src.kind };
-    let token = match &src.token_env {
-        Some(var) => Some(
-            std::env::var(var)
-                .map_err(|_| Error::Sync(format!("the token variable {var} is not set")))?,
-        ),
-        None => None,
-    };
+    let token = src.token(name)?;
     let opts = HttpOptions {
         token,
         retries: src.retries,
@@ -116,7 +111,7 @@ pub(super) fn sync(store: &Store, name: &str, src: &ListSource) -> Result<Outcom
     let mut cp = checkpoint(store, name)?;
     if !cp.running {
         // Rows staged by a run that published but died before clearing them are stale.
-        store.delete_prefix(Cf::Meta, staged_prefix(name).bytes())?;
+        store.delete_prefix(Cf::Meta, keys::paged_staged(name).bytes())?;
         cp = Checkpoint {
             running: true,
             ..cp
@@ -126,47 +121,52 @@ pub(super) fn sync(store: &Store, name: &str, src: &ListSource) -> Result<Outcom
     let mut cursor = cp.next.clone();
     loop {
         let url = match &cursor {
-            Some(c) => page_url(&src.source, c, &src.page_param)?,
-            None => src.source.clone(),
+            Some(c) => page_url(source, c, &src.page_param)?,
+            None => source.to_string(),
         };
-        let shown = super::redact(&url);
-        let body = http::get_page(&url, &opts, deadline).map_err(|e| Error::Sync(e.to_string()))?;
+        let shown = redact(&url);
+        let body = http::get_page(&url, &opts, deadline).map_err(|e| Error::Fetch {
+            message: e.to_string(),
+        })?;
         let mut rows = format::read(format, body.as_slice(), &read);
-        let mut items: Vec<Staged> = Vec::new();
+        let mut items: Vec<StagedItem> = Vec::new();
         for r in rows.by_ref() {
             match r {
-                Ok(row) => items.push(Staged::Row(canonical(&row)?)),
+                Ok(row) => items.push(StagedItem::Row(canonical(&row)?)),
                 Err(RowError::Bad(mut b)) => {
                     b.reason = format!("page {}: {}", cp.pages + 1, b.reason);
-                    items.push(Staged::Bad(b));
+                    items.push(StagedItem::Bad(b));
                 }
                 // A page that does not parse is not committed: the checkpoint stays on it,
                 // and the sync fails loudly instead of skipping it.
                 Err(RowError::Io { line, message }) => {
-                    return Err(Error::Sync(format!(
-                        "page {shown} is malformed at line {line}: {message}; the sync stays on this page"
-                    )));
+                    return Err(Error::bad_input(
+                        format!("page {shown}"),
+                        format!("malformed at line {line}: {message}; the sync stays on this page"),
+                    ));
                 }
             }
         }
         let paging = rows.paging();
         let next = paging.next.filter(|n| !n.trim().is_empty());
         if paging.has_more == Some(true) && next.is_none() {
-            return Err(Error::Sync(format!(
-                "page {shown} says more pages follow but names none; the sync stays on this page"
-            )));
+            return Err(Error::bad_input(
+                format!("page {shown}"),
+                "it says more pages follow but names none; the sync stays on this page",
+            ));
         }
         if next.is_some() && next == cursor {
-            return Err(Error::Sync(format!(
-                "page {shown} names itself as the next page; the sync stays on this page"
-            )));
+            return Err(Error::bad_input(
+                format!("page {shown}"),
+                "it names itself as the next page; the sync stays on this page",
+            ));
         }
         let more = paging.has_more.unwrap_or(next.is_some()) && next.is_some();
         // Commit the page: its items and the checkpoint, in one batch.
         let mut batch = store.batch();
         for item in &items {
-            let key = staged_prefix(name).u64(cp.staged);
-            let json = serde_json::to_vec(item).map_err(|e| Error::Corrupt(e.to_string()))?;
+            let key = keys::paged_staged(name).u64(cp.staged);
+            let json = serde_json::to_vec(item).map_err(|e| Error::corrupt(e.to_string()))?;
             batch.put(store, Cf::Meta, key.bytes(), &json)?;
             cp.staged += 1;
         }
@@ -176,30 +176,36 @@ pub(super) fn sync(store: &Store, name: &str, src: &ListSource) -> Result<Outcom
         // carry a credential.
         cp.next = next.clone().or(cursor.clone());
         if more {
-            let json = serde_json::to_vec(&cp).map_err(|e| Error::Corrupt(e.to_string()))?;
-            batch.put(store, Cf::Meta, checkpoint_key(name).bytes(), &json)?;
+            let json = serde_json::to_vec(&cp).map_err(|e| Error::corrupt(e.to_string()))?;
+            batch.put(store, Cf::Meta, keys::paged_checkpoint(name).bytes(), &json)?;
             store.write(batch)?;
             cursor = next;
             continue;
         }
         // The last page is staged in the same batch as the checkpoint still saying "running".
-        let json = serde_json::to_vec(&cp).map_err(|e| Error::Corrupt(e.to_string()))?;
-        batch.put(store, Cf::Meta, checkpoint_key(name).bytes(), &json)?;
+        let json = serde_json::to_vec(&cp).map_err(|e| Error::corrupt(e.to_string()))?;
+        batch.put(store, Cf::Meta, keys::paged_checkpoint(name).bytes(), &json)?;
         store.write(batch)?;
         break;
     }
-    apply(store, name, src, cp)
+    apply(store, name, src, source, cp)
 }
 
 fn canonical(row: &ListRow) -> Result<String, Error> {
     let mut line = Vec::new();
-    format::write_jsonl(&mut line, row).map_err(|e| Error::Corrupt(e.to_string()))?;
-    String::from_utf8(line).map_err(|e| Error::Corrupt(e.to_string()))
+    format::write_jsonl(&mut line, row).map_err(|e| Error::corrupt(e.to_string()))?;
+    String::from_utf8(line).map_err(|e| Error::corrupt(e.to_string()))
 }
 
 /// Applies every staged item as one delta, publishes it with the finished checkpoint, then
 /// clears the staged items.
-fn apply(store: &Store, name: &str, src: &ListSource, cp: Checkpoint) -> Result<Outcome, Error> {
+fn apply(
+    store: &Store,
+    name: &str,
+    src: &ListSource,
+    source: &str,
+    cp: Checkpoint,
+) -> Result<SyncOutcome, Error> {
     // A list's first sync reads the source's whole history: a delta on nothing. It is built
     // as a full load of the additions no later row removes, so its size in memory does not
     // grow with the history (a delta keeps its additions in memory until they are applied).
@@ -208,13 +214,13 @@ fn apply(store: &Store, name: &str, src: &ListSource, cp: Checkpoint) -> Result<
         Err(Error::NoSuchList { .. })
     );
     let mode = if first { Mode::Full } else { Mode::Delta };
-    let mut b = Builder::new(store, name, mode, settings(src, super::redact(&src.source)))?;
-    let prefix = staged_prefix(name);
+    let mut b = Builder::new(store, name, mode, src.settings(redact(source)))?;
+    let prefix = keys::paged_staged(name);
     // Malformed rows first; then the rows, streamed through the JSONL reader (each staged
     // row is one line, so a row's line number is its place in the history).
     for r in store.scan_prefix(Cf::Meta, prefix.bytes())? {
         let (_, v) = r?;
-        if let Ok(Staged::Bad(bad)) = serde_json::from_slice::<Staged>(&v) {
+        if let Ok(StagedItem::Bad(bad)) = serde_json::from_slice::<StagedItem>(&v) {
             b.push_bad(bad);
         }
     }
@@ -233,7 +239,7 @@ fn apply(store: &Store, name: &str, src: &ListSource, cp: Checkpoint) -> Result<
     let fed = if first {
         // The last removal of each (id, kind) and of each whole id: only the removals are kept.
         let mut removed: HashMap<(String, Option<HashKind>), u64> = HashMap::new();
-        let corrupt = |e: RowError| Error::Corrupt(format!("a staged row of list {name}: {e:?}"));
+        let corrupt = |e: RowError| Error::corrupt(format!("a staged row of list {name}: {e:?}"));
         for r in staged_rows()? {
             let row = r.map_err(corrupt)?;
             if row.op == Op::Remove {
@@ -275,15 +281,19 @@ fn apply(store: &Store, name: &str, src: &ListSource, cp: Checkpoint) -> Result<
         pages: 0,
         staged: 0,
     };
-    let json = serde_json::to_vec(&done).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let json = serde_json::to_vec(&done).map_err(|e| Error::corrupt(e.to_string()))?;
     let mut published = staged.clone();
     published.meta = version::publish_with(
         store,
         staged,
-        &[(Cf::Meta, checkpoint_key(name).bytes().to_vec(), json)],
+        &[(
+            Cf::Meta,
+            keys::paged_checkpoint(name).bytes().to_vec(),
+            json,
+        )],
     )?;
     store.delete_prefix(Cf::Meta, prefix.bytes())?;
-    Ok(Outcome::Published(Box::new(published)))
+    Ok(SyncOutcome::Published(Box::new(published)))
 }
 
 /// The staged rows as one JSON-lines stream.
@@ -300,12 +310,12 @@ impl std::io::Read for StagedRows<'_> {
                 return Ok(0);
             };
             let (_, v) = item.map_err(std::io::Error::other)?;
-            match serde_json::from_slice::<Staged>(&v) {
-                Ok(Staged::Row(line)) => {
+            match serde_json::from_slice::<StagedItem>(&v) {
+                Ok(StagedItem::Row(line)) => {
                     self.buf = line.into_bytes();
                     self.at = 0;
                 }
-                Ok(Staged::Bad(_)) => {}
+                Ok(StagedItem::Bad(_)) => {}
                 Err(e) => return Err(std::io::Error::other(format!("a staged row: {e}"))),
             }
         }

@@ -1,27 +1,17 @@
-//! Building, verifying, publishing and rolling back list versions.
-//!
-//! A [`Builder`] takes rows (a full load, or a delta of additions and removals on the active
-//! version) and writes a complete new version under its own keys, invisible to readers. Its
-//! [`Builder::finish`] builds the indexes, reads the version back to check its count and
-//! digest (against the source's own figures too, when the source gives them), and returns a
-//! [`Staged`] version; [`publish`] then flips the list's metadata to it in one synced batch and
-//! prunes versions older than the previous one.
+//! Writing one new version of a list: rows in, a verified [`Staged`] version out.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::entry::{self, Provenance, SetDigest, StoredEntry};
-use super::format::{self, BadRow, ListFormat, ListRow, Op, ReadOptions, RowError};
-use super::{
-    Error, KindMeta, ListIndex, ListMeta, check_name, chunk_prefix, default_radius, drop_version,
-    entries_prefix, extras_prefix, get, meta_key,
-};
+use super::changelog::drop_change_log;
+use super::{ChangeHeader, Expect, LastAttempt, Mode, Settings, Staged, now_secs, record_attempt};
 use crate::hashing::{AnyHash, HashKind};
 use crate::index::{Bits256, EntryId, HammingIndex, HashBits};
-use crate::store::{Batch, Cf, Key, Store};
+use crate::lists::entry::{self, Provenance, SetDigest, StoredEntry};
+use crate::lists::format::{self, BadRow, ListRow, Op, RowError};
+use crate::lists::{Error, KindMeta, ListMeta, check_name, drop_version, get};
+use crate::store::{Batch, Cf, Store, keys};
 
 /// Bytes of writes collected before a batch is flushed during a bulk load.
 const BATCH_BYTES: usize = 16 << 20;
@@ -32,220 +22,22 @@ const MAX_LABEL: usize = 1024;
 /// Malformed rows kept with their line numbers (the count is always complete).
 const BAD_ROWS_KEPT: usize = 100;
 
-/// Whether rows replace the list or change the active version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// The rows are the whole list; removals are malformed rows.
-    Full,
-    /// The rows add, replace and remove entries of the active version.
-    Delta,
+/// A perceptual kind's index, built in memory to be persisted.
+enum BuiltIndex {
+    /// PDQ.
+    Pdq(HammingIndex<Bits256>),
+    /// pHash or dHash.
+    Hash64(HammingIndex<u64>),
 }
 
-/// A list's settings, stored with each version.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Match radius per kind, overriding the kind's default ([`default_radius`]).
-    pub radii: Vec<(HashKind, u32)>,
-    /// Category for matches of entries that have none.
-    pub category: Option<String>,
-    /// The investigating unit its matches go to.
-    pub unit: Option<String>,
-    /// Where the list comes from, recorded with the version and every new entry.
-    pub source: String,
-    /// Largest share of malformed rows (percent) that still publishes the version.
-    pub max_bad_pct: f64,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            radii: Vec::new(),
-            category: None,
-            unit: None,
-            source: String::new(),
-            max_bad_pct: 1.0,
+impl BuiltIndex {
+    /// Entries indexed.
+    fn len(&self) -> usize {
+        match self {
+            BuiltIndex::Pdq(i) => i.len(),
+            BuiltIndex::Hash64(i) => i.len(),
         }
     }
-}
-
-impl Settings {
-    /// The settings an existing list was published with.
-    pub fn of(meta: &ListMeta) -> Self {
-        Settings {
-            radii: meta.kinds.iter().map(|k| (k.kind, k.radius)).collect(),
-            category: meta.category.clone(),
-            unit: meta.unit.clone(),
-            source: meta.source.clone(),
-            max_bad_pct: 1.0,
-        }
-    }
-
-    fn radius(&self, kind: HashKind) -> u32 {
-        self.radii
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map_or_else(|| default_radius(kind), |(_, r)| *r)
-    }
-}
-
-/// What the source says the finished version must be, when it says it.
-#[derive(Debug, Clone, Default)]
-pub struct Expect {
-    /// Entry count.
-    pub entries: Option<u64>,
-    /// [`SetDigest`] in hex.
-    pub digest: Option<String>,
-}
-
-/// A version written and verified but not yet published.
-#[derive(Debug, Clone)]
-pub struct Staged {
-    /// The metadata it will be published with.
-    pub meta: ListMeta,
-    /// The version it was built on (the active one when the build started).
-    pub base: Option<u32>,
-    /// Rows read, good and bad.
-    pub rows: u64,
-    /// Malformed rows (their count is `meta.bad_rows`); the first ones, with line numbers.
-    pub bad_rows: Vec<BadRow>,
-    /// Rows that replaced an earlier row with the same id and kind in a full load.
-    pub duplicates: u64,
-    /// How the version's change log relates it to the one before.
-    pub change: ChangeHeader,
-}
-
-/// How a version relates to the one it was built on, for serving deltas (the hub, bundles).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChangeHeader {
-    /// The version it was built on.
-    pub base: Option<u32>,
-    /// Its change log holds every change from `base` (false: no log; only a full copy of the
-    /// version can bring a reader to it).
-    pub logged: bool,
-}
-
-/// Versions whose change logs are kept, so readers that many versions behind still get a
-/// delta instead of the whole list.
-pub const CHANGE_LOGS_KEPT: u32 = 30;
-
-pub(crate) fn change_header_key(name: &str, version: u32) -> Key {
-    Key::new(b'H').str(name).u32(version)
-}
-
-pub(crate) fn change_log_prefix(name: &str, version: u32) -> Key {
-    Key::new(b'D').str(name).u32(version)
-}
-
-/// Deletes one version's change log and its header.
-fn drop_change_log(store: &Store, name: &str, version: u32) -> Result<(), Error> {
-    store.delete_prefix(Cf::Entries, change_log_prefix(name, version).bytes())?;
-    let mut b = store.batch();
-    b.delete(store, Cf::Meta, change_header_key(name, version).bytes())?;
-    store.write(b)?;
-    Ok(())
-}
-
-/// The change header of one version, when its log is kept.
-pub fn change_header(
-    store: &Store,
-    name: &str,
-    version: u32,
-) -> Result<Option<ChangeHeader>, Error> {
-    match store.get(Cf::Meta, change_header_key(name, version).bytes())? {
-        Some(v) => serde_json::from_slice(&v)
-            .map(Some)
-            .map_err(|e| Error::Corrupt(format!("change header of list {name}: {e}"))),
-        None => Ok(None),
-    }
-}
-
-/// The logged changes of one version, as canonical JSON lines in order.
-pub fn change_log<'a>(
-    store: &'a Store,
-    name: &str,
-    version: u32,
-) -> Result<impl Iterator<Item = Result<Vec<u8>, Error>> + use<'a>, Error> {
-    Ok(store
-        .scan_prefix(Cf::Entries, change_log_prefix(name, version).bytes())?
-        .map(|r| r.map(|(_, v)| v.into_vec()).map_err(Error::from)))
-}
-
-/// The versions whose logs lead from `from` to `to` (oldest first), or `None` when the chain
-/// is broken (a full load, a rollback, or logs pruned): then only a full copy will do.
-pub fn change_chain(
-    store: &Store,
-    name: &str,
-    from: u32,
-    to: u32,
-) -> Result<Option<Vec<u32>>, Error> {
-    let mut chain = Vec::new();
-    let mut v = to;
-    while v != from {
-        match change_header(store, name, v)? {
-            Some(ChangeHeader {
-                base: Some(b),
-                logged: true,
-            }) if b < v => {
-                chain.push(v);
-                v = b;
-            }
-            _ => return Ok(None),
-        }
-    }
-    chain.reverse();
-    Ok(Some(chain))
-}
-
-/// The result of the last attempt to change a list, for `lists status`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LastAttempt {
-    /// When it ended (seconds since the Unix epoch).
-    pub at: u64,
-    /// Whether a version was published.
-    pub ok: bool,
-    /// The version published, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<u32>,
-    /// Why it failed, if it did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Rows read.
-    pub rows: u64,
-    /// Malformed rows.
-    pub bad: u64,
-    /// The first malformed rows, with line numbers.
-    #[serde(default)]
-    pub bad_rows: Vec<BadRow>,
-}
-
-fn attempt_key(name: &str) -> Key {
-    Key::new(b'S').str(name)
-}
-
-/// The last attempt to change list `name`, if one was recorded.
-pub fn last_attempt(store: &Store, name: &str) -> Result<Option<LastAttempt>, Error> {
-    match store.get(Cf::Meta, attempt_key(name).bytes())? {
-        Some(v) => serde_json::from_slice(&v)
-            .map(Some)
-            .map_err(|e| Error::Corrupt(format!("last attempt of list {name}: {e}"))),
-        None => Ok(None),
-    }
-}
-
-/// Records the outcome of an attempt (synced), for `lists status`.
-pub fn record_attempt(store: &Store, name: &str, attempt: &LastAttempt) -> Result<(), Error> {
-    let json = serde_json::to_vec(attempt).map_err(|e| Error::Corrupt(e.to_string()))?;
-    let mut b = store.batch();
-    b.put(store, Cf::Meta, attempt_key(name).bytes(), &json)?;
-    store.write(b)?;
-    Ok(())
-}
-
-pub(crate) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Hashes collected while a version is built; indexed in one bulk build per kind at the end.
@@ -282,10 +74,10 @@ impl Pending {
         }
     }
 
-    fn finish(self) -> Option<ListIndex> {
+    fn finish(self) -> Option<BuiltIndex> {
         match self {
-            Pending::Pdq(v) => Some(ListIndex::Pdq(HammingIndex::build(v).0)),
-            Pending::Hash64(v) => Some(ListIndex::Hash64(HammingIndex::build(v).0)),
+            Pending::Pdq(v) => Some(BuiltIndex::Pdq(HammingIndex::build(v).0)),
+            Pending::Hash64(v) => Some(BuiltIndex::Hash64(HammingIndex::build(v).0)),
             Pending::Exact => None,
         }
     }
@@ -318,7 +110,7 @@ fn identity(kind: HashKind, id: &str) -> [u64; 2] {
 pub struct Builder<'s> {
     store: &'s Store,
     name: String,
-    version: u32,
+    pub(super) version: u32,
     base: Option<ListMeta>,
     mode: Mode,
     settings: Settings,
@@ -334,9 +126,9 @@ pub struct Builder<'s> {
     /// Deltas: the changes by id, and the additions in row order (`None` once superseded).
     changes: HashMap<String, IdChange>,
     adds: Vec<Option<StoredEntry>>,
-    rows: u64,
-    bad: u64,
-    bad_rows: Vec<BadRow>,
+    pub(super) rows: u64,
+    pub(super) bad: u64,
+    pub(super) bad_rows: Vec<BadRow>,
     /// Entries of the change log written so far.
     log_seq: u64,
 }
@@ -390,8 +182,8 @@ impl<'s> Builder<'s> {
     /// Appends a row to the version's change log.
     fn log(&mut self, row: &ListRow) -> Result<(), Error> {
         let mut line = Vec::with_capacity(128);
-        format::write_jsonl(&mut line, row).map_err(|e| Error::Corrupt(e.to_string()))?;
-        let key = change_log_prefix(&self.name, self.version).u64(self.log_seq);
+        format::write_jsonl(&mut line, row).map_err(|e| Error::corrupt(e.to_string()))?;
+        let key = keys::change_log(&self.name, self.version).u64(self.log_seq);
         self.log_seq += 1;
         self.batch
             .put(self.store, Cf::Entries, key.bytes(), &line)?;
@@ -545,7 +337,7 @@ impl<'s> Builder<'s> {
             .push(&e.hash, id);
         *self.counts.entry(kind).or_default() += 1;
         self.digest.add(e);
-        let key = entries_prefix(&self.name, self.version).u32(id);
+        let key = keys::entries(&self.name, self.version).u32(id);
         match raw {
             Some(bytes) => self
                 .batch
@@ -588,12 +380,12 @@ impl<'s> Builder<'s> {
         self.flush()?;
         let mut is_dead = vec![false; self.next_entry as usize];
         for &id in &dead {
-            let e = super::entry_of_version(self.store, &self.name, self.version, id)?;
+            let e = crate::lists::entry_of_version(self.store, &self.name, self.version, id)?;
             self.digest.remove(&e);
             if let Some(c) = self.counts.get_mut(&e.hash.kind()) {
                 *c -= 1;
             }
-            let key = entries_prefix(&self.name, self.version).u32(id);
+            let key = keys::entries(&self.name, self.version).u32(id);
             self.batch.delete(self.store, Cf::Entries, key.bytes())?;
             is_dead[id as usize] = true;
         }
@@ -607,7 +399,7 @@ impl<'s> Builder<'s> {
         let base = self.base.clone();
         let prefix = base
             .as_ref()
-            .map(|b| entries_prefix(&b.name, b.version).bytes().to_vec());
+            .map(|b| keys::entries(&b.name, b.version).bytes().to_vec());
         let scan = match &prefix {
             Some(p) => Some(self.store.scan_prefix(Cf::Entries, p)?),
             None => None,
@@ -615,7 +407,7 @@ impl<'s> Builder<'s> {
         for r in scan.into_iter().flatten() {
             let (_, raw) = r?;
             let e = entry::decode(&raw)
-                .ok_or_else(|| Error::Corrupt(format!("an entry of list {}", self.name)))?;
+                .ok_or_else(|| Error::corrupt(format!("an entry of list {}", self.name)))?;
             if let Some(c) = self.changes.get(&e.id) {
                 let kind = e.hash.kind();
                 let replaced = c
@@ -783,7 +575,7 @@ impl<'s> Builder<'s> {
             u64::from_le_bytes(d[..8].try_into().unwrap_or([0; 8]))
         };
         let mut old: HashMap<[u64; 2], u64> = HashMap::new();
-        for r in super::entries(self.store, &base.name, base.version)? {
+        for r in crate::lists::entries(self.store, &base.name, base.version)? {
             let (_, e) = r?;
             old.insert(identity(e.hash.kind(), &e.id), content(&e));
         }
@@ -795,7 +587,7 @@ impl<'s> Builder<'s> {
             category: e.category,
             series: e.series,
         };
-        for r in super::entries(self.store, &self.name, self.version)? {
+        for r in crate::lists::entries(self.store, &self.name, self.version)? {
             let (_, e) = r?;
             let id = identity(e.hash.kind(), &e.id);
             if old.remove(&id) != Some(content(&e)) {
@@ -803,7 +595,7 @@ impl<'s> Builder<'s> {
             }
         }
         if !old.is_empty() {
-            for r in super::entries(self.store, &base.name, base.version)? {
+            for r in crate::lists::entries(self.store, &base.name, base.version)? {
                 let (_, e) = r?;
                 if old.contains_key(&identity(e.hash.kind(), &e.id)) {
                     self.log(&row(Op::Remove, e))?;
@@ -826,7 +618,7 @@ impl<'s> Builder<'s> {
     fn verify_stored(&self, entries: u64, expect: &Expect) -> Result<(), Error> {
         let mut digest = SetDigest::default();
         let mut count = 0u64;
-        for r in super::entries(self.store, &self.name, self.version)? {
+        for r in crate::lists::entries(self.store, &self.name, self.version)? {
             let (_, e) = r?;
             digest.add(&e);
             count += 1;
@@ -854,7 +646,7 @@ impl<'s> Builder<'s> {
         Ok(())
     }
 
-    fn persist_index(&mut self, kind: HashKind, index: &mut ListIndex) -> Result<(), Error> {
+    fn persist_index(&mut self, kind: HashKind, index: &mut BuiltIndex) -> Result<(), Error> {
         fn write<H: HashBits>(
             b: &mut Builder<'_>,
             kind: HashKind,
@@ -862,13 +654,13 @@ impl<'s> Builder<'s> {
         ) -> Result<(), Error> {
             let (chunks, extras) = idx.take_dirty();
             for c in chunks {
-                let key = chunk_prefix(&b.name, b.version, kind).u32(c);
+                let key = keys::index_chunks_of(&b.name, b.version, kind).u32(c);
                 b.batch
                     .put(b.store, Cf::Index, key.bytes(), &idx.encode_chunk(c))?;
                 b.flush_if_full()?;
             }
             for node in extras {
-                let key = extras_prefix(&b.name, b.version, kind).u32(node);
+                let key = keys::index_extras_of(&b.name, b.version, kind).u32(node);
                 let bytes = idx.encode_extras(node);
                 if !bytes.is_empty() {
                     b.batch.put(b.store, Cf::Index, key.bytes(), &bytes)?;
@@ -877,245 +669,8 @@ impl<'s> Builder<'s> {
             Ok(())
         }
         match index {
-            ListIndex::Pdq(i) => write(self, kind, i),
-            ListIndex::Hash64(i) => write(self, kind, i),
-            ListIndex::Exact(_) => Ok(()),
+            BuiltIndex::Pdq(i) => write(self, kind, i),
+            BuiltIndex::Hash64(i) => write(self, kind, i),
         }
     }
-}
-
-/// Publishes a staged version: one synced batch makes it the active version, provided the
-/// active version is still the one it was built on. Versions older than the new previous one
-/// are then deleted.
-pub fn publish(store: &Store, staged: Staged) -> Result<ListMeta, Error> {
-    publish_with(store, staged, &[])
-}
-
-/// [`publish`], writing `extra` (column family, key, value) in the same batch: a sync's
-/// checkpoint or validators change exactly when the version does.
-pub fn publish_with(
-    store: &Store,
-    staged: Staged,
-    extra: &[(Cf, Vec<u8>, Vec<u8>)],
-) -> Result<ListMeta, Error> {
-    let name = staged.meta.name.clone();
-    let current = match get(store, &name) {
-        Ok(m) => Some(m),
-        Err(Error::NoSuchList { .. }) => None,
-        Err(e) => return Err(e),
-    };
-    if current.as_ref().map(|m| m.version) != staged.base {
-        // Its keys go, unless a version published meanwhile took the same number.
-        let in_use = current.as_ref().is_some_and(|c| {
-            c.version == staged.meta.version || c.previous == Some(staged.meta.version)
-        });
-        if !in_use {
-            drop_version(store, &name, staged.meta.version)?;
-        }
-        return Err(Error::Verify {
-            name,
-            version: staged.meta.version,
-            what: "another version was published while it was built".into(),
-        });
-    }
-    let mut meta = staged.meta;
-    meta.published_at = now_secs();
-    let attempt = LastAttempt {
-        at: meta.published_at,
-        ok: true,
-        version: Some(meta.version),
-        error: None,
-        rows: staged.rows,
-        bad: meta.bad_rows,
-        bad_rows: staged.bad_rows,
-    };
-    let mut flip = store.batch();
-    let json = serde_json::to_vec(&meta).map_err(|e| Error::Corrupt(e.to_string()))?;
-    flip.put(store, Cf::Meta, meta_key(&name).bytes(), &json)?;
-    let json = serde_json::to_vec(&attempt).map_err(|e| Error::Corrupt(e.to_string()))?;
-    flip.put(store, Cf::Meta, attempt_key(&name).bytes(), &json)?;
-    for (cf, k, v) in extra {
-        flip.put(store, *cf, k, v)?;
-    }
-    let header = serde_json::to_vec(&staged.change).map_err(|e| Error::Corrupt(e.to_string()))?;
-    flip.put(
-        store,
-        Cf::Meta,
-        change_header_key(&name, meta.version).bytes(),
-        &header,
-    )?;
-    store.write(flip)?;
-    prune(
-        store,
-        &name,
-        &[meta.version, meta.previous.unwrap_or(meta.version)],
-    )?;
-    if let Some(old) = meta.version.checked_sub(CHANGE_LOGS_KEPT) {
-        store.delete_prefix_range(
-            Cf::Entries,
-            change_log_prefix(&name, 0).bytes(),
-            change_log_prefix(&name, old + 1).bytes(),
-        )?;
-        store.delete_prefix_range(
-            Cf::Meta,
-            change_header_key(&name, 0).bytes(),
-            change_header_key(&name, old + 1).bytes(),
-        )?;
-    }
-    Ok(meta)
-}
-
-/// The version numbers that have keys of list `name` (entries or indexes).
-fn versions_present(store: &Store, name: &str) -> Result<Vec<u32>, Error> {
-    let mut found = std::collections::BTreeSet::new();
-    for (cf, tag) in [(Cf::Entries, b'E'), (Cf::Index, b'N'), (Cf::Index, b'X')] {
-        let base = Key::new(tag).str(name);
-        let at = base.bytes().len();
-        // One seek per version: the first key at or after `version` names the next one.
-        let mut next = 0u32;
-        loop {
-            let start = Key::new(tag).str(name).u32(next);
-            let Some(r) = store.scan_from(cf, start.bytes(), base.bytes())?.next() else {
-                break;
-            };
-            let (k, _) = r?;
-            let Some(v) = k
-                .get(at..at + 4)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_be_bytes)
-            else {
-                break;
-            };
-            found.insert(v);
-            match v.checked_add(1) {
-                Some(n) => next = n,
-                None => break,
-            }
-        }
-    }
-    Ok(found.into_iter().collect())
-}
-
-/// Deletes every version of `name` but `keep`: older versions, and leftovers of attempts that
-/// were killed (a kill between publishing and pruning leaves one behind).
-fn prune(store: &Store, name: &str, keep: &[u32]) -> Result<(), Error> {
-    for v in versions_present(store, name)? {
-        if !keep.contains(&v) {
-            drop_version(store, name, v)?;
-        }
-    }
-    Ok(())
-}
-
-/// Makes the previous version of `name` active again and deletes the one rolled back from.
-pub fn rollback(store: &Store, name: &str) -> Result<ListMeta, Error> {
-    let current = get(store, name)?;
-    let Some(prev) = current.previous else {
-        return Err(Error::NoPrevious {
-            name: name.to_string(),
-        });
-    };
-    // The previous version's own description: counts and digest are recomputed from its
-    // entries, and its kinds from the indexes it has.
-    let mut digest = SetDigest::default();
-    let mut counts: BTreeMap<HashKind, u64> = BTreeMap::new();
-    for r in super::entries(store, name, prev)? {
-        let (_, e) = r?;
-        digest.add(&e);
-        *counts.entry(e.hash.kind()).or_default() += 1;
-    }
-    let radius = |kind| {
-        current
-            .kind(kind)
-            .map_or_else(|| default_radius(kind), |k| k.radius)
-    };
-    let meta = ListMeta {
-        kinds: counts
-            .iter()
-            .map(|(&kind, &entries)| KindMeta {
-                kind,
-                radius: radius(kind),
-                entries,
-            })
-            .collect(),
-        version: prev,
-        previous: None,
-        entries: counts.values().sum(),
-        digest: digest.to_hex(),
-        upstream_version: None,
-        bad_rows: 0,
-        published_at: now_secs(),
-        ..current.clone()
-    };
-    let mut flip = store.batch();
-    let json = serde_json::to_vec(&meta).map_err(|e| Error::Corrupt(e.to_string()))?;
-    flip.put(store, Cf::Meta, meta_key(name).bytes(), &json)?;
-    // What the sync remembered describes the version rolled back from: the next sync fetches
-    // afresh instead of finding the source "unchanged".
-    flip.delete(store, Cf::Meta, super::sync::state_key(name).bytes())?;
-    // A paged source's checkpoint is past the pages of the version rolled back from: the
-    // next sync starts again from the source's first page rather than lose them.
-    flip.delete(
-        store,
-        Cf::Meta,
-        super::sync::paged::checkpoint_key(name).bytes(),
-    )?;
-    store.write(flip)?;
-    prune(store, name, &[prev])?;
-    // The version rolled back from is gone, so no reader can be led through it.
-    drop_change_log(store, name, current.version)?;
-    Ok(meta)
-}
-
-/// How to import a list file.
-#[derive(Debug, Clone)]
-pub struct ImportOptions {
-    /// Its format.
-    pub format: ListFormat,
-    /// Format options (the kind of bare hex lines).
-    pub read: ReadOptions,
-    /// A full load or a delta.
-    pub mode: Mode,
-    /// The list's settings.
-    pub settings: Settings,
-}
-
-/// Imports a whole file as a new version of `name` (a full load, or a delta on the active
-/// version) and publishes it; returns the version as published. A failed import leaves the
-/// active version as it was and is recorded for `lists status`.
-pub fn import(
-    store: &Store,
-    name: &str,
-    input: impl std::io::BufRead,
-    opts: &ImportOptions,
-) -> Result<Staged, Error> {
-    let mut b = Builder::new(store, name, opts.mode, opts.settings.clone())?;
-    // A delta file for a list that does not exist is almost surely the wrong list name.
-    if opts.mode == Mode::Delta && b.base().is_none() {
-        return Err(Error::NoBase {
-            name: name.to_string(),
-        });
-    }
-    if let Err(e) = b.push_rows(format::read(opts.format, input, &opts.read)) {
-        // Recording is best effort: the read error is the one to report.
-        let _ = record_attempt(
-            store,
-            name,
-            &LastAttempt {
-                at: now_secs(),
-                ok: false,
-                version: None,
-                error: Some(e.to_string()),
-                rows: b.rows,
-                bad: b.bad,
-                bad_rows: b.bad_rows.clone(),
-            },
-        );
-        drop_version(store, name, b.version)?;
-        return Err(e);
-    }
-    // `finish` records its own failures.
-    let mut staged = b.finish(&Expect::default())?;
-    staged.meta = publish(store, staged.clone())?;
-    Ok(staged)
 }

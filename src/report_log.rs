@@ -1,4 +1,4 @@
-//! Match reports: one durable record per match event, routed to the investigating unit of the
+//! The report log: one durable record per match event, routed to the investigating unit of the
 //! list that matched. Each unit has its own stream numbered by a cursor (1, 2, …), so an
 //! investigator can page through it or follow it from any point without gaps or repeats.
 //!
@@ -13,10 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::hashing::{Dihedral, HashKind};
-use crate::store::{self, Cf, Key, Store};
-
-const REPORT: u8 = b'R';
-const ID: u8 = b'I';
+use crate::store::{self, Cf, Store, keys};
 
 /// One matching list entry in a report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,13 +103,13 @@ pub enum Error {
 }
 
 /// Files, lists and acknowledges reports in a store.
-pub struct Reports {
+pub struct ReportLog {
     /// Last cursor per unit, loaded lazily from the store; the lock also orders the writes of
     /// one unit's stream.
     last: Mutex<HashMap<String, u64>>,
 }
 
-impl Default for Reports {
+impl Default for ReportLog {
     fn default() -> Self {
         Self::new()
     }
@@ -134,16 +131,16 @@ fn decode(bytes: &[u8]) -> Result<Report, Error> {
     serde_json::from_slice(bytes).map_err(|e| Error::Corrupt(e.to_string()))
 }
 
-impl Reports {
+impl ReportLog {
     /// A report book over whatever the store holds.
     pub fn new() -> Self {
-        Reports {
+        ReportLog {
             last: Mutex::new(HashMap::new()),
         }
     }
 
     fn last_cursor(store: &Store, unit: &str) -> Result<u64, Error> {
-        let prefix = Key::new(REPORT).str(unit);
+        let prefix = keys::reports(unit);
         let mut last = 0;
         // Streams are read once per unit per process; a reverse seek would be faster but the
         // store exposes forward scans only.
@@ -182,14 +179,14 @@ impl Reports {
         b.put(
             store,
             Cf::Reports,
-            Key::new(REPORT).str(&report.unit).u64(cursor).bytes(),
+            keys::reports(&report.unit).u64(cursor).bytes(),
             &body,
         )?;
         b.put(
             store,
             Cf::Reports,
-            Key::new(ID).str(&report.id).bytes(),
-            Key::new(0).str(&report.unit).u64(cursor).bytes(),
+            keys::report_id(&report.id).bytes(),
+            keys::report_location(&report.unit, cursor).bytes(),
         )?;
         store.write(b)?;
         last.insert(report.unit.clone(), cursor);
@@ -203,7 +200,7 @@ impl Reports {
         cursor: u64,
         limit: usize,
     ) -> Result<Vec<Report>, Error> {
-        let prefix = Key::new(REPORT).str(unit);
+        let prefix = keys::reports(unit);
         let mut out = Vec::new();
         for kv in store.scan_prefix(Cf::Reports, prefix.bytes())? {
             let (k, v) = kv?;
@@ -230,10 +227,10 @@ impl Reports {
         let mut b = store.batch();
         let mut n = 0;
         for id in ids {
-            let Some(loc) = store.get(Cf::Reports, Key::new(ID).str(id).bytes())? else {
+            let Some(loc) = store.get(Cf::Reports, keys::report_id(id).bytes())? else {
                 continue;
             };
-            let key = [&[store::SCHEMA, REPORT][..], &loc[2..]].concat();
+            let key = keys::report_at(&loc);
             let Some(v) = store.get(Cf::Reports, &key)? else {
                 continue;
             };
@@ -284,7 +281,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ids = {
             let store = Store::open(dir.path()).unwrap();
-            let book = Reports::new();
+            let book = ReportLog::new();
             let a1 = book.file(&store, new("unit-a", "e1")).unwrap();
             let b1 = book.file(&store, new("unit-b", "e2")).unwrap();
             let a2 = book.file(&store, new("unit-a", "e3")).unwrap();
@@ -293,10 +290,10 @@ mod tests {
             vec![a1.id, b1.id, a2.id]
         };
         let store = Store::open(dir.path()).unwrap();
-        let book = Reports::new();
+        let book = ReportLog::new();
         let a3 = book.file(&store, new("unit-a", "e4")).unwrap();
         assert_eq!(a3.cursor, 3, "the cursor continues after a restart");
-        let page = Reports::list(&store, "unit-a", 1, 10).unwrap();
+        let page = ReportLog::list(&store, "unit-a", 1, 10).unwrap();
         assert_eq!(
             page.iter().map(|r| r.cursor).collect::<Vec<_>>(),
             vec![2, 3]
@@ -304,8 +301,8 @@ mod tests {
         // unit-a cannot acknowledge unit-b's report.
         assert_eq!(book.ack(&store, "unit-a", &ids).unwrap(), 2);
         assert_eq!(book.ack(&store, "unit-a", &ids).unwrap(), 0);
-        let b = Reports::list(&store, "unit-b", 0, 10).unwrap();
+        let b = ReportLog::list(&store, "unit-b", 0, 10).unwrap();
         assert!(!b[0].acked);
-        assert!(Reports::list(&store, "unit-a", 0, 1).unwrap()[0].acked);
+        assert!(ReportLog::list(&store, "unit-a", 0, 1).unwrap()[0].acked);
     }
 }

@@ -98,14 +98,20 @@ pub fn write_all(dir: &Path, summary: &Summary) -> Result<(), Error> {
         csv.write_record([
             m.seq.to_string(),
             m.path.clone(),
-            m.list.clone(),
-            m.list_version.to_string(),
-            m.entry.clone(),
-            m.kind.to_string(),
-            m.distance.to_string(),
-            m.category.clone().unwrap_or_default(),
-            m.frame_ts.map(|t| format!("{t:.3}")).unwrap_or_default(),
-            m.frames_matched.map(|n| n.to_string()).unwrap_or_default(),
+            m.hit.list.clone(),
+            m.hit.list_version.to_string(),
+            m.hit.entry.clone(),
+            m.hit.kind.to_string(),
+            m.hit.distance.to_string(),
+            m.hit.category.clone().unwrap_or_default(),
+            m.hit
+                .frame_ts
+                .map(|t| format!("{t:.3}"))
+                .unwrap_or_default(),
+            m.hit
+                .frames_matched
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
         ])
         .map_err(row_err)?;
     }
@@ -169,23 +175,24 @@ fn vics_export(
         };
         let numeric = ms
             .iter()
-            .filter_map(|m| m.category.as_deref()?.trim().parse::<u32>().ok())
+            .filter_map(|m| m.hit.category.as_deref()?.trim().parse::<u32>().ok())
             .min();
         let tags: Vec<&str> = ms
             .iter()
-            .filter_map(|m| m.category.as_deref())
+            .filter_map(|m| m.hit.category.as_deref())
             .filter(|c| c.trim().parse::<u32>().is_err())
             .collect();
         let comments: Vec<String> = ms
             .iter()
             .map(|m| {
                 let at = m
+                    .hit
                     .frame_ts
                     .map(|t| format!(" at {t:.1} s"))
                     .unwrap_or_default();
                 format!(
                     "{} v{} entry {} ({} distance {}){at}",
-                    m.list, m.list_version, m.entry, m.kind, m.distance
+                    m.hit.list, m.hit.list_version, m.hit.entry, m.hit.kind, m.hit.distance
                 )
             })
             .collect();

@@ -1,0 +1,52 @@
+//! HTTP(S) URL sources: one file, fetched with conditional requests (nothing is downloaded when
+//! it has not changed) and resumed by range after a cut ([`super::http`]).
+
+use std::time::Duration;
+
+use super::http::{self, Fetched as Download, HttpOptions, Validators};
+use super::{Fetched, redact, state};
+use crate::lists::source::ListSource;
+use crate::lists::spool::download_path;
+use crate::lists::{Error, get};
+use crate::store::Store;
+
+/// The file at `url` when it changed since the last publication; `None` when it did not.
+pub(super) fn fetch(
+    store: &Store,
+    name: &str,
+    src: &ListSource,
+    url: &str,
+) -> Result<Option<Fetched>, Error> {
+    let mut st = state(store, name)?;
+    let opts = HttpOptions {
+        token: src.token(name)?,
+        deadline: Duration::from_secs(src.deadline_secs.clamp(1, 7 * 24 * 3600)),
+        retries: src.retries,
+        backoff: Duration::from_millis(src.backoff_ms),
+        ..HttpOptions::default()
+    };
+    let dest = download_path(store, name)?;
+    // A list that is not active (never published, or lost) is fetched in full.
+    let known = if get(store, name).is_ok() {
+        st.validators.clone()
+    } else {
+        Validators::default()
+    };
+    match http::download(url, &dest, &known, &opts).map_err(|e| Error::Fetch {
+        message: e.to_string(),
+    })? {
+        Download::NotModified => Ok(None),
+        Download::File {
+            path, validators, ..
+        } => {
+            let upstream = validators.etag.clone().or(validators.last_modified.clone());
+            st.validators = validators;
+            Ok(Some(Fetched {
+                path,
+                described: redact(url),
+                upstream,
+                state: st,
+            }))
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! One batch of a scan: every entry hashed in parallel (identical files and hard links decoded
+//! once), matched, and given its one outcome.
+
+use super::*;
+
+pub(super) fn parse_inode(s: &str) -> Option<(u64, u64)> {
+    let (d, i) = s.split_once(':')?;
+    Some((d.parse().ok()?, i.parse().ok()?))
+}
+
+pub(super) fn entry_path(e: &Entry) -> &Path {
+    match e {
+        Entry::File(p) | Entry::Skipped(p, _) | Entry::Unreadable(p, _) => p,
+    }
+}
+
+/// An entry after the parallel step: its plan and, when it was read, its record, whether it
+/// changed while read, and its matches (looked up in parallel too; unused for a duplicate).
+pub(super) type Hashed = (
+    u64,
+    Plan,
+    Option<(FileRecord, bool, Result<Vec<MatchRecord>, Error>)>,
+);
+
+/// What one entry needs before it is hashed.
+pub(super) enum Plan {
+    Hash {
+        path: PathBuf,
+        inode: (u64, u64),
+        before: (u64, i64, i64),
+    },
+    HardLink {
+        path: PathBuf,
+        inode: (u64, u64),
+        first: u64,
+    },
+    Done(Box<FileRecord>),
+}
+
+pub(super) fn process_batch(
+    batch: Vec<(usize, Entry)>,
+    req: &HashRequest,
+    limits: &Limits,
+    matcher: &Matcher,
+    seen: &Seen,
+) -> Result<Vec<(ScanRecord, Vec<MatchRecord>)>, Error> {
+    // Sequential: hard links are decided in walk order so every run decides the same way.
+    let mut batch_inodes: HashMap<(u64, u64), u64> = HashMap::new();
+    let plans: Vec<(u64, Plan)> = batch
+        .into_iter()
+        .map(|(seq, entry)| {
+            let seq = seq as u64;
+            let plan = match entry {
+                Entry::Skipped(p, why) => {
+                    Plan::Done(Box::new(FileRecord::failed(&p, Reason::Skipped, why)))
+                }
+                Entry::Unreadable(p, why) => {
+                    Plan::Done(Box::new(FileRecord::failed(&p, Reason::Unreadable, why)))
+                }
+                Entry::File(p) => match fs::metadata(&p) {
+                    Err(e) => {
+                        let detail = removed_detail(&e);
+                        Plan::Done(Box::new(FileRecord::failed(&p, Reason::Unreadable, detail)))
+                    }
+                    Ok(m) => {
+                        let inode = (m.dev(), m.ino());
+                        let earlier = seen
+                            .inodes
+                            .get(&inode)
+                            .or_else(|| batch_inodes.get(&inode))
+                            .copied();
+                        match earlier {
+                            Some(first) if m.nlink() > 1 => Plan::HardLink {
+                                path: p,
+                                inode,
+                                first,
+                            },
+                            _ => {
+                                batch_inodes.insert(inode, seq);
+                                Plan::Hash {
+                                    path: p,
+                                    inode,
+                                    before: (m.len(), m.mtime(), m.mtime_nsec()),
+                                }
+                            }
+                        }
+                    }
+                },
+            };
+            (seq, plan)
+        })
+        .collect();
+
+    let contents = &seen.contents;
+    let hashed: Vec<Hashed> = plans
+        .into_par_iter()
+        .map(|(seq, plan)| match plan {
+            Plan::Hash {
+                ref path, before, ..
+            } => {
+                let (file, changed) = hash_file(path, before, req, limits, contents);
+                let ms = matches_of(matcher, seq, &file);
+                (seq, plan, Some((file, changed, ms)))
+            }
+            other => (seq, other, None),
+        })
+        .collect();
+
+    let mut out = Vec::with_capacity(hashed.len());
+    let mut batch_firsts: HashMap<Sha256Digest, u64> = HashMap::new();
+    for (seq, plan, result) in hashed {
+        let (mut rec, ms) = match (plan, result) {
+            (Plan::Done(file), _) => {
+                let rec = ScanRecord {
+                    seq,
+                    outcome: outcome_of(&file, 0),
+                    file: *file,
+                    inode: None,
+                    hard_link_of: None,
+                    same_as: None,
+                    changed_during_scan: false,
+                    matches: 0,
+                };
+                (rec, Vec::new())
+            }
+            (Plan::HardLink { path, inode, first }, _) => {
+                let earlier = earlier_record(seen, &out, first)?;
+                match earlier {
+                    Some((orig, ms)) => copy_of(seq, &path, inode, &orig, &ms, true),
+                    // The first link was not hashable (removed meanwhile): read this one.
+                    None => {
+                        let rec = hash_file(&path, (0, 0, 0), req, limits, contents).0;
+                        let ms = matches_of(matcher, seq, &rec)?;
+                        let rec = ScanRecord {
+                            seq,
+                            outcome: outcome_of(&rec, ms.len()),
+                            file: rec,
+                            inode: Some(format!("{}:{}", inode.0, inode.1)),
+                            hard_link_of: None,
+                            same_as: None,
+                            changed_during_scan: false,
+                            matches: ms.len() as u32,
+                        };
+                        (rec, ms)
+                    }
+                }
+            }
+            (Plan::Hash { path, inode, .. }, Some((file, changed, ms))) => {
+                let earlier = file.sha256.and_then(|sha| {
+                    seen.contents
+                        .get(&sha)
+                        .or_else(|| batch_firsts.get(&sha))
+                        .copied()
+                });
+                let dup = match earlier {
+                    Some(first) => earlier_record(seen, &out, first)?,
+                    None => None,
+                };
+                match dup {
+                    // Same bytes as an earlier file: reuse its hashes and matches.
+                    Some((orig, ms)) => {
+                        let (mut rec, ms) = copy_of(seq, &path, inode, &orig, &ms, false);
+                        rec.changed_during_scan = changed;
+                        (rec, ms)
+                    }
+                    _ => {
+                        if let Some(sha) = file.sha256 {
+                            batch_firsts.entry(sha).or_insert(seq);
+                        }
+                        let ms = ms?;
+                        let rec = ScanRecord {
+                            seq,
+                            outcome: outcome_of(&file, ms.len()),
+                            file,
+                            inode: Some(format!("{}:{}", inode.0, inode.1)),
+                            hard_link_of: None,
+                            same_as: None,
+                            changed_during_scan: changed,
+                            matches: ms.len() as u32,
+                        };
+                        (rec, ms)
+                    }
+                }
+            }
+            (Plan::Hash { .. }, None) => unreachable!("every Hash plan is hashed"),
+        };
+        rec.matches = ms.len() as u32;
+        out.push((rec, ms));
+    }
+    Ok(out)
+}
+
+/// The record of `seq`, from this batch or an earlier one.
+pub(super) fn earlier_record(
+    seen: &Seen,
+    batch: &[(ScanRecord, Vec<MatchRecord>)],
+    seq: u64,
+) -> Result<Option<(ScanRecord, Vec<MatchRecord>)>, Error> {
+    if let Some(found) = batch.iter().find(|(r, _)| r.seq == seq) {
+        return Ok(Some(found.clone()));
+    }
+    seen.load(seq)
+}
+
+/// A record for `path` repeating `orig`'s hashes and matches (a hard link or a duplicate).
+pub(super) fn copy_of(
+    seq: u64,
+    path: &Path,
+    inode: (u64, u64),
+    orig: &ScanRecord,
+    ms: &[MatchRecord],
+    hard_link: bool,
+) -> (ScanRecord, Vec<MatchRecord>) {
+    let fresh = FileRecord::new(path);
+    let mut file = orig.file.clone();
+    file.path = fresh.path;
+    file.path_hex = fresh.path_hex;
+    // Video frames are in the first record only; the reference says where.
+    file.frames = None;
+    let ms: Vec<MatchRecord> = ms
+        .iter()
+        .map(|m| MatchRecord {
+            seq,
+            path: file.path.clone(),
+            ..m.clone()
+        })
+        .collect();
+    let rec = ScanRecord {
+        seq,
+        outcome: orig.outcome,
+        file,
+        inode: Some(format!("{}:{}", inode.0, inode.1)),
+        hard_link_of: hard_link.then_some(orig.seq),
+        same_as: (!hard_link).then_some(orig.seq),
+        changed_during_scan: false,
+        matches: ms.len() as u32,
+    };
+    (rec, ms)
+}
+
+pub(super) fn removed_detail(e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::NotFound {
+        "removed during the scan (not found)".to_string()
+    } else {
+        io_detail(e)
+    }
+}
+
+/// Reads a file once: digests always; perceptual hashes unless the same bytes were already
+/// decoded in an earlier batch. Returns the record and whether the file changed while read.
+pub(super) fn hash_file(
+    path: &Path,
+    before: (u64, i64, i64),
+    req: &HashRequest,
+    limits: &Limits,
+    decoded_before: &HashMap<Sha256Digest, u64>,
+) -> (FileRecord, bool) {
+    // Non-blocking and not following links: an entry swapped for a FIFO or a symlink since it
+    // was listed must not hang the scan or lead it outside the evidence.
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path);
+    let mut file = match opened {
+        Ok(f) => f,
+        Err(e) => {
+            return (
+                FileRecord::failed(path, Reason::Unreadable, removed_detail(&e)),
+                false,
+            );
+        }
+    };
+    match file.metadata() {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => {
+            let rec = FileRecord::failed(
+                path,
+                Reason::Skipped,
+                "replaced by a non-regular file during the scan",
+            );
+            return (rec, true);
+        }
+        Err(e) => {
+            return (
+                FileRecord::failed(path, Reason::Unreadable, io_detail(&e)),
+                false,
+            );
+        }
+    }
+    if before.0 > limits.max_file_bytes {
+        // Too big to hold: streamed for digests (videos are decoded from the path).
+        let rec = fingerprint::fingerprint_file(path, req, limits);
+        return (rec, changed(path, before));
+    }
+    let mut bytes = Vec::with_capacity(before.0 as usize);
+    if let Err(e) = file.read_to_end(&mut bytes) {
+        return (
+            FileRecord::failed(path, Reason::Unreadable, io_detail(&e)),
+            false,
+        );
+    }
+    let mut rec = FileRecord::new(path);
+    let digests_only = HashRequest {
+        pdq: false,
+        phash: false,
+        dhash: false,
+        ..*req
+    };
+    fingerprint::fingerprint_bytes(&bytes, &digests_only, limits, &mut rec);
+    let already = rec.sha256.is_some_and(|s| decoded_before.contains_key(&s));
+    if req.needs_decode() && !already {
+        let perceptual = HashRequest {
+            digests: DigestSet::NONE,
+            ..*req
+        };
+        fingerprint::fingerprint_bytes(&bytes, &perceptual, limits, &mut rec);
+    }
+    let changed = changed(path, before) || bytes.len() as u64 != before.0;
+    (rec, changed)
+}
+
+pub(super) fn changed(path: &Path, before: (u64, i64, i64)) -> bool {
+    match fs::metadata(path) {
+        Ok(m) => (m.len(), m.mtime(), m.mtime_nsec()) != before,
+        Err(_) => true,
+    }
+}
+
+pub(super) fn outcome_of(rec: &FileRecord, matches: usize) -> Outcome {
+    if matches > 0 {
+        return Outcome::Match;
+    }
+    match rec.error {
+        None => Outcome::Clean,
+        Some(Reason::DecodeFailed) => Outcome::DecodeFailed,
+        // Not media at all: its digests were checked, nothing else applies.
+        Some(Reason::UnsupportedFormat) if rec.kind == MediaKind::Other => Outcome::Clean,
+        // Media hashguard recognises but does not decode (HEIF, AVIF).
+        Some(Reason::UnsupportedFormat) => Outcome::DecodeFailed,
+        Some(Reason::TooLarge | Reason::TooLong) => Outcome::TooLarge,
+        Some(Reason::Unreadable) => Outcome::Unreadable,
+        Some(Reason::Skipped) => Outcome::Skipped,
+    }
+}

@@ -1,0 +1,106 @@
+//! What the services share: the store, the loaded lists, the report log, the limits, the
+//! configuration and the metrics.
+
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::broadcast;
+use tonic::Status;
+
+use super::limits::{Quotas, Slots};
+use super::metrics::Metrics;
+use crate::config::Config;
+use crate::lists::sync::Hub;
+use crate::matcher::Matcher;
+use crate::report_log::{Report, ReportLog};
+use crate::store::Store;
+
+/// The services' shared state.
+pub struct State {
+    /// The store (lists and reports).
+    pub store: Arc<Store>,
+    /// The lists loaded for matching; `None` until the first load finishes.
+    matcher: RwLock<Option<Arc<Matcher>>>,
+    /// The report log.
+    pub reports: ReportLog,
+    /// Reports as they are filed, for followers.
+    pub new_reports: broadcast::Sender<Report>,
+    /// Hashing slots.
+    pub slots: Slots,
+    /// Per-tenant quotas.
+    pub quotas: Quotas,
+    /// The configuration served with.
+    pub config: Config,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// One list sync or import at a time (RocksDB has one writer; syncs are long and rare).
+    pub syncing: tokio::sync::Mutex<()>,
+    /// How hub sources are reached.
+    pub hub: Arc<dyn Hub>,
+}
+
+impl State {
+    /// The state of a server over `store` with `config`.
+    pub fn new(
+        store: Arc<Store>,
+        config: Config,
+        metrics: Arc<Metrics>,
+        hub: Arc<dyn Hub>,
+    ) -> Self {
+        let (new_reports, _) = broadcast::channel(1024);
+        State {
+            store,
+            matcher: RwLock::new(None),
+            reports: ReportLog::new(),
+            new_reports,
+            slots: Slots::new(config.limits.max_jobs),
+            quotas: Quotas::new(config.limits.tenant_rate),
+            config,
+            metrics,
+            syncing: tokio::sync::Mutex::new(()),
+            hub,
+        }
+    }
+
+    /// The loaded lists, or UNAVAILABLE while they are still loading.
+    pub fn matcher(&self) -> Result<Arc<Matcher>, Status> {
+        self.loaded()
+            .ok_or_else(|| Status::unavailable("lists are still loading"))
+    }
+
+    fn loaded(&self) -> Option<Arc<Matcher>> {
+        self.matcher
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Swaps in newly loaded lists; lookups under way finish on the old ones.
+    pub fn set_matcher(&self, m: Matcher) {
+        *self.matcher.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(m));
+    }
+
+    /// The unit a list's matches go to: the config's routing for the list, else the unit the
+    /// list was published with, else the default unit.
+    pub fn unit_for_list(&self, list: &str) -> String {
+        if let Some(unit) = self.config.routed_unit(list) {
+            return unit.to_string();
+        }
+        self.loaded()
+            .and_then(|m| {
+                m.lists()
+                    .iter()
+                    .find(|l| l.meta.name == list)
+                    .and_then(|l| l.meta.unit.clone())
+            })
+            .unwrap_or_else(|| self.config.routing.default_unit.clone())
+    }
+}
+
+/// Runs a blocking library call off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Status> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(super::status::join_error)?
+}
