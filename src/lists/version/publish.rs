@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-
 use super::changelog::drop_change_log;
 use super::{CHANGE_LOGS_KEPT, LastAttempt, Staged, now_secs};
 use crate::hashing::HashKind;

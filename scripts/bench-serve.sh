@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# bench-serve.sh [DIR] — MatchHashes under load, as docs/performance.md reports it: a store with
+# a 1M-entry PDQ list and a 10M-entry MD5 list (random synthetic hashes), `hashguard serve` on an
+# ephemeral loopback port, and the `loadgen` example with 64 clients for 20 s each: one PDQ a
+# request (1% of the queries near-duplicates of listed hashes, so 1% file a synced report), then
+# one MD5 a request. Loopback only; every run is bounded in time. Prints loadgen's JSON lines.
+#   PDQ_N=1000000 MD5_N=10000000 CLIENTS=64 SECONDS=20 scripts/bench-serve.sh /tmp/hg-serve-bench
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=${1:-/tmp/hashguard-serve-bench}
+PDQ_N=${PDQ_N:-1000000} MD5_N=${MD5_N:-10000000} CLIENTS=${CLIENTS:-64} SECONDS_=${SECONDS:-20}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/hashguard/target}
+cargo build --release --locked --all-targets
+HG=$CARGO_TARGET_DIR/release/hashguard LOADGEN=$CARGO_TARGET_DIR/release/examples/loadgen
+mkdir -p "$DIR"
+if [[ ! -f $DIR/.made-$PDQ_N-$MD5_N ]]; then
+  rm -rf "$DIR/data"
+  python3 - "$DIR" "$PDQ_N" "$MD5_N" <<'PY'
+import os, random, sys
+d, pdq_n, md5_n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(2026)
+listed = []
+with open(f"{d}/pdq.txt", "w") as f:
+    for _ in range(pdq_n):
+        h = rng.getrandbits(256)
+        listed.append(h)
+        f.write(f"{h:064x}\n")
+with open(f"{d}/md5.txt", "w") as f:
+    for _ in range(md5_n):
+        f.write(f"{rng.getrandbits(128):032x}\n")
+with open(f"{d}/queries-pdq.txt", "w") as f:
+    for i in range(100_000):
+        if i % 100 == 0:  # a near-duplicate: a listed hash with 8 bits flipped
+            h = listed[rng.randrange(len(listed))]
+            for b in rng.sample(range(256), 8):
+                h ^= 1 << b
+        else:
+            h = rng.getrandbits(256)
+        f.write(f"pdq:{h:064x}\n")
+with open(f"{d}/queries-md5.txt", "w") as f:
+    for _ in range(100_000):
+        f.write(f"md5:{rng.getrandbits(128):032x}\n")
+PY
+  "$HG" --data "$DIR/data" lists import --list bench-pdq --kind pdq "$DIR/pdq.txt"
+  "$HG" --data "$DIR/data" lists import --list bench-md5 --kind md5 "$DIR/md5.txt"
+  touch "$DIR/.made-$PDQ_N-$MD5_N"
+fi
+TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+cat > "$DIR/tokens.toml" <<TOML
+[[token]]
+sha256 = "$(printf '%s' "$TOKEN" | sha256sum | cut -d' ' -f1)"
+role = "operator"
+tenant = "bench"
+TOML
+# A fresh report log each run, so reports from earlier runs do not add up.
+rm -rf "$DIR/run" && cp -r "$DIR/data" "$DIR/run"
+"$HG" --data "$DIR/run" serve --listen 127.0.0.1:0 --tokens "$DIR/tokens.toml" 2> "$DIR/serve.log" &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 600); do grep -q "listening on" "$DIR/serve.log" && break; sleep 0.1; done
+ADDR=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$DIR/serve.log" | head -n 1)
+for _ in $(seq 1200); do grep -q "lists loaded" "$DIR/serve.log" && break; sleep 0.1; done
+for kind in pdq md5; do
+  "$LOADGEN" --addr "$ADDR" --token "$TOKEN" --hashes "$DIR/queries-$kind.txt" \
+    --clients "$CLIENTS" --seconds "$SECONDS_" | sed "s/^/$kind: /"
+done
