@@ -14,6 +14,8 @@ use hashguard::proto::{
 use hashguard::server::auth::token_hash;
 use tonic::{Code, Request};
 
+use crate::common::{hashguard, testdata};
+
 const OPERATOR: &str = "op-token-acme";
 const UNIT_A: &str = "inv-token-unit-a";
 const UNIT_B: &str = "inv-token-unit-b";
@@ -33,15 +35,9 @@ impl Drop for Server {
     }
 }
 
-fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
-}
-
-fn hashguard(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
-        .args(args)
-        .output()
-        .unwrap();
+/// Runs the binary with `args`, which must succeed.
+fn run_ok(args: &[&str]) {
+    let out = hashguard().args(args).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -60,7 +56,7 @@ fn setup(dir: &Path) -> (PathBuf, PathBuf, String, String) {
     std::fs::write(dir.join("secret.bin"), &secret).unwrap();
     std::fs::write(dir.join("md5.txt"), format!("{md5}\n")).unwrap();
     let d = data.to_str().unwrap();
-    hashguard(&[
+    run_ok(&[
         "--data",
         d,
         "lists",
@@ -74,7 +70,7 @@ fn setup(dir: &Path) -> (PathBuf, PathBuf, String, String) {
         dir.join("md5.txt").to_str().unwrap(),
     ]);
     let scene = hashguard::fingerprint::fingerprint_file(
-        &testdata().join("images/base/p00_480x360.png"),
+        &testdata("images/base/p00_480x360.png"),
         &hashguard::fingerprint::HashRequest::ALL,
         &hashguard::media::Limits::default(),
     )
@@ -87,7 +83,7 @@ fn setup(dir: &Path) -> (PathBuf, PathBuf, String, String) {
         ),
     )
     .unwrap();
-    hashguard(&[
+    run_ok(&[
         "--data",
         d,
         "lists",
@@ -127,7 +123,7 @@ fn setup(dir: &Path) -> (PathBuf, PathBuf, String, String) {
 }
 
 fn start(data: &Path, config: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    let mut child = hashguard()
         .args(["--data", data.to_str().unwrap(), "serve", "--config"])
         .arg(config)
         .stdout(Stdio::null())
@@ -317,8 +313,7 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
         assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
 
         // Uploads: a resized copy of the listed scene matches; a video hashes; limits hold.
-        let image =
-            std::fs::read(testdata().join("images/variants/p00_480x360_resize50.png")).unwrap();
+        let image = std::fs::read(testdata("images/variants/p00_480x360_resize50.png")).unwrap();
         let v = matcher
             .match_media(authed(
                 tokio_stream::iter(upload(&image, image.len() as u64)),
@@ -331,7 +326,7 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
         assert!(verdict.matched, "{verdict:?}");
         assert_eq!(verdict.categories, vec!["A1".to_string()]);
         assert_eq!(v.fingerprint.unwrap().kind, "image");
-        let video = std::fs::read(testdata().join("video/testsrc2.avi")).unwrap();
+        let video = std::fs::read(testdata("video/testsrc2.avi")).unwrap();
         let f = matcher
             .hash_media(authed(tokio_stream::iter(upload(&video, 0)), OPERATOR))
             .await
@@ -557,7 +552,7 @@ fn plaintext_off_loopback_is_refused_and_config_is_checked() {
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    let out = hashguard()
         .args(["--data"])
         .arg(tmp.path().join("data"))
         .args(["serve", "--listen", "0.0.0.0:0", "--tokens"])
@@ -567,7 +562,7 @@ fn plaintext_off_loopback_is_refused_and_config_is_checked() {
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
     // The metrics listener has no authentication: loopback only, too.
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    let out = hashguard()
         .args(["--data"])
         .arg(tmp.path().join("data"))
         .args(["serve", "--listen", "127.0.0.1:0", "--tokens"])
@@ -578,7 +573,7 @@ fn plaintext_off_loopback_is_refused_and_config_is_checked() {
     assert_eq!(out.status.code(), Some(78));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("metrics") && err.contains("loopback"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    let out = hashguard()
         .args(["config", "check", "--tokens"])
         .arg(&tokens)
         .output()
@@ -589,7 +584,7 @@ fn plaintext_off_loopback_is_refused_and_config_is_checked() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    let out = hashguard()
         .args(["config", "show"])
         .env("HASHGUARD__LIMITS__MAX_JOBS", "3")
         .output()
@@ -745,7 +740,7 @@ fn deadlines_answer_deadline_exceeded_and_free_the_slot() {
             "{:?}",
             t.elapsed()
         );
-        let image = std::fs::read(testdata().join("images/base/p00_480x360.png")).unwrap();
+        let image = std::fs::read(testdata("images/base/p00_480x360.png")).unwrap();
         let f = matcher
             .hash_media(authed(
                 tokio_stream::iter(upload(&image, image.len() as u64)),
@@ -803,7 +798,7 @@ fn deadlines_answer_deadline_exceeded_and_free_the_slot() {
 
 /// Runs `hashguard reports ARGS` against `addr` with `token` in the environment.
 fn reports_cli(addr: SocketAddr, token: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    hashguard()
         .arg("reports")
         .args(args)
         .args(["--server", &format!("http://{addr}")])
@@ -835,7 +830,7 @@ struct Follower {
 
 impl Follower {
     fn spawn(addr: SocketAddr, token: &str, from: u64) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        let mut child = hashguard()
             .args(["reports", "follow", "--from", &from.to_string()])
             .args(["--server", &format!("http://{addr}")])
             .env("HASHGUARD_TOKEN", token)
@@ -1100,26 +1095,23 @@ fn reports_cli_usage_and_unreachable_exit_codes() {
         assert_eq!(out.status.code(), Some(69), "{cmd:?}: {out:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"));
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    let out = hashguard()
         .args(["reports", "list"])
         .env_remove("HASHGUARD_TOKEN")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("HASHGUARD_TOKEN"));
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    let out = hashguard()
         .args(["reports", "list", "--server", "http://192.0.2.7:50051"])
         .env("HASHGUARD_TOKEN", UNIT_A)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("plaintext"));
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
-        .args(["reports", "export"])
-        .output()
-        .unwrap();
+    let out = hashguard().args(["reports", "export"]).output().unwrap();
     assert_eq!(out.status.code(), Some(64), "--format is required");
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    let out = hashguard()
         .args(["reports", "follow", "--help"])
         .env("HASHGUARD_TOKEN", UNIT_A)
         .output()
@@ -1239,7 +1231,7 @@ fn sync_now_publishes_a_configured_list_and_swaps_it_in_while_serving() {
         assert!(info.last_attempt.unwrap().ok);
     });
     // A CLI sync against the directory the server holds fails, naming the cause.
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    let out = hashguard()
         .args([
             "--data",
             data.to_str().unwrap(),
@@ -1288,7 +1280,7 @@ fn a_regional_server_mirrors_the_hubs_lists_with_verified_deltas() {
     )
     .unwrap();
     let sync = |token: &str| {
-        Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        hashguard()
             .args([
                 "--data",
                 region.to_str().unwrap(),
@@ -1302,7 +1294,7 @@ fn a_regional_server_mirrors_the_hubs_lists_with_verified_deltas() {
             .unwrap()
     };
     let status = |data: &Path, name: &str| -> serde_json::Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        let out = hashguard()
             .args([
                 "--data",
                 data.to_str().unwrap(),
