@@ -82,6 +82,14 @@ fn setup(dir: &Path) -> (PathBuf, PathBuf, String, String) {
     (data, config, md5, scene.to_hex())
 }
 
+/// `setup` in a new temporary directory and a server started on it: (dir, server, listed MD5).
+fn serve_lists() -> (tempfile::TempDir, TestServer, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, md5, _) = setup(tmp.path());
+    let server = TestServer::start(&data, &config);
+    (tmp, server, md5)
+}
+
 /// Appends `text` to the file at `path`.
 fn append(path: &Path, text: &str) {
     let mut all = std::fs::read_to_string(path).unwrap();
@@ -154,6 +162,11 @@ fn upload(bytes: &[u8], declared: u64) -> Vec<MediaChunk> {
     v
 }
 
+/// A resized copy of the scene listed in intl-pdq.
+fn resized_scene() -> Vec<u8> {
+    std::fs::read(testdata("images/variants/p00_480x360_resize50.png")).unwrap()
+}
+
 /// Files a report for unit A (an MD5 match); returns its id.
 async fn file_md5(server: &TestServer, md5: &str) -> String {
     server
@@ -167,17 +180,24 @@ async fn file_md5(server: &TestServer, md5: &str) -> String {
         .clone()
 }
 
+/// Files an MD5 report for unit A (its id is returned), then an upload's report for unit B.
+async fn file_a_report_for_each_unit(server: &TestServer, md5: &str) -> String {
+    let id = file_md5(server, md5).await;
+    let image = resized_scene();
+    server
+        .matcher(OPERATOR)
+        .match_media(tokio_stream::iter(upload(&image, image.len() as u64)))
+        .await
+        .unwrap();
+    id
+}
+
+// ---------------------------------------------------------------- MatchHashes
 #[test]
-fn service_verdicts_errors_isolation_durability_and_follow() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (data, config, md5, _scene) = setup(tmp.path());
-    let mut server = TestServer::start(&data, &config);
+fn match_hashes_reports_a_listed_md5_and_misses_an_unlisted_one() {
+    let (_tmp, server, md5) = serve_lists();
     server.block_on(async {
         let mut matcher = server.matcher(OPERATOR);
-        let mut reports = server.reports(UNIT_A);
-        let mut lists = server.lists(ADMIN);
-
-        // Hashes: a match, a miss, and the errors.
         let v = matcher
             .match_hashes(hashes(HashKind::Md5, &md5))
             .await
@@ -192,6 +212,14 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
             .unwrap()
             .into_inner();
         assert!(!miss.verdicts[0].matched && miss.verdicts[0].report_id.is_empty());
+    });
+}
+
+#[test]
+fn match_hashes_rejects_malformed_hashes_as_invalid_argument() {
+    let (_tmp, server, md5) = serve_lists();
+    server.block_on(async {
+        let mut matcher = server.matcher(OPERATOR);
         let e = matcher
             .match_hashes(hashes(HashKind::Pdq, "abcd"))
             .await
@@ -203,6 +231,13 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument);
+    });
+}
+
+#[test]
+fn match_hashes_refuses_missing_and_unknown_tokens_and_investigators() {
+    let (_tmp, server, md5) = serve_lists();
+    server.block_on(async {
         let e = MatcherClient::new(server.channel())
             .match_hashes(hashes(HashKind::Md5, &md5))
             .await
@@ -220,10 +255,17 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    });
+}
 
-        // Uploads: a resized copy of the listed scene matches; a video hashes; limits hold.
-        let image = std::fs::read(testdata("images/variants/p00_480x360_resize50.png")).unwrap();
-        let v = matcher
+// ---------------------------------------------------------------- uploads
+#[test]
+fn match_media_matches_a_resized_copy_of_a_listed_scene() {
+    let (_tmp, server, _) = serve_lists();
+    let image = resized_scene();
+    server.block_on(async {
+        let v = server
+            .matcher(OPERATOR)
             .match_media(tokio_stream::iter(upload(&image, image.len() as u64)))
             .await
             .unwrap()
@@ -232,13 +274,30 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
         assert!(verdict.matched, "{verdict:?}");
         assert_eq!(verdict.categories, vec!["A1".to_string()]);
         assert_eq!(v.fingerprint.unwrap().kind, "image");
-        let video = std::fs::read(testdata("video/testsrc2.avi")).unwrap();
-        let f = matcher
+    });
+}
+
+#[test]
+fn hash_media_hashes_a_video_frame_by_frame() {
+    let (_tmp, server, _) = serve_lists();
+    let video = std::fs::read(testdata("video/testsrc2.avi")).unwrap();
+    server.block_on(async {
+        let f = server
+            .matcher(OPERATOR)
             .hash_media(tokio_stream::iter(upload(&video, 0)))
             .await
             .unwrap()
             .into_inner();
         assert_eq!((f.kind.as_str(), f.frames.len()), ("video", 6));
+    });
+}
+
+#[test]
+fn uploads_declared_or_sent_over_the_limit_are_resource_exhausted() {
+    let (_tmp, server, _) = serve_lists();
+    let image = resized_scene();
+    server.block_on(async {
+        let mut matcher = server.matcher(OPERATOR);
         let e = matcher
             .hash_media(tokio_stream::iter(upload(&image, 3_000_000)))
             .await
@@ -250,6 +309,15 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    });
+}
+
+#[test]
+fn truncated_uploads_and_uploads_without_metadata_are_invalid_argument() {
+    let (_tmp, server, _) = serve_lists();
+    let image = resized_scene();
+    server.block_on(async {
+        let mut matcher = server.matcher(OPERATOR);
         let e = matcher
             .hash_media(tokio_stream::iter(upload(&image[..100], 5000)))
             .await
@@ -263,8 +331,29 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument);
+    });
+}
 
-        // Reports: unit A sees the MD5 report, unit B the PDQ one; neither sees the other's.
+// ---------------------------------------------------------------- reports and lists
+#[test]
+fn each_unit_sees_and_acknowledges_only_its_own_reports() {
+    let (_tmp, server, md5) = serve_lists();
+    server.block_on(async {
+        let hit = file_a_report_for_each_unit(&server, &md5).await;
+        // A miss and a plain hash file no report.
+        let mut matcher = server.matcher(OPERATOR);
+        matcher
+            .match_hashes(hashes(HashKind::Md5, &"ab".repeat(16)))
+            .await
+            .unwrap();
+        let video = std::fs::read(testdata("video/testsrc2.avi")).unwrap();
+        matcher
+            .hash_media(tokio_stream::iter(upload(&video, 0)))
+            .await
+            .unwrap();
+
+        // Unit A sees the MD5 report, unit B the PDQ one; neither sees the other's.
+        let mut reports = server.reports(UNIT_A);
         let a = reports
             .list_reports(proto::ListReportsRequest {
                 cursor: 0,
@@ -274,7 +363,7 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
             .unwrap()
             .into_inner();
         assert_eq!(a.reports.len(), 1);
-        assert_eq!(a.reports[0].id, hit.report_id);
+        assert_eq!(a.reports[0].id, hit);
         let m = &a.reports[0].matches[0];
         assert_eq!(
             (m.list.as_str(), m.entry_id.as_str(), m.entry_hash.as_str()),
@@ -301,13 +390,28 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
             .unwrap()
             .into_inner();
         assert_eq!(acked.acked, 0, "unit A cannot acknowledge unit B's report");
+    });
+}
+
+#[test]
+fn operators_cannot_list_reports() {
+    let (_tmp, server, _) = serve_lists();
+    server.block_on(async {
         let e = server
             .reports(OPERATOR)
             .list_reports(proto::ListReportsRequest::default())
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied);
-        let l = lists
+    });
+}
+
+#[test]
+fn list_lists_shows_each_list_with_its_unit() {
+    let (_tmp, server, _) = serve_lists();
+    server.block_on(async {
+        let l = server
+            .lists(ADMIN)
             .list_lists(proto::ListListsRequest {})
             .await
             .unwrap()
@@ -321,15 +425,25 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
                 .unit,
             "unit-a"
         );
+    });
+}
 
-        // FollowReports: replay, then live; reconnecting from the last cursor repeats nothing.
+#[test]
+fn follow_reports_replays_then_goes_live_and_resumes_from_a_cursor() {
+    let (_tmp, server, md5) = serve_lists();
+    server.block_on(async {
+        let hit = file_a_report_for_each_unit(&server, &md5).await;
+        let mut matcher = server.matcher(OPERATOR);
+        let mut reports = server.reports(UNIT_A);
+
+        // Replay, then live; reconnecting from the last cursor repeats nothing.
         let mut follow = reports
             .follow_reports(proto::FollowReportsRequest { cursor: 0 })
             .await
             .unwrap()
             .into_inner();
         let first = follow.message().await.unwrap().unwrap();
-        assert_eq!(first.id, hit.report_id);
+        assert_eq!(first.id, hit);
         for _ in 0..3 {
             matcher
                 .match_hashes(hashes(HashKind::Md5, &md5))
@@ -357,9 +471,20 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
         }
         assert_eq!(seen, vec![1, 2, 3, 4, 5], "no gap, no repeat");
     });
+}
 
-    // A report acknowledged to the operator survives SIGKILL and a restart.
-    let before_kill = server.block_on(file_md5(&server, &md5));
+#[test]
+fn a_report_acknowledged_to_the_operator_survives_sigkill_and_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, md5, _) = setup(tmp.path());
+    let mut server = TestServer::start(&data, &config);
+    // Five reports for unit A, then the one whose answer the operator got just before the kill.
+    let before_kill = server.block_on(async {
+        for _ in 0..5 {
+            file_md5(&server, &md5).await;
+        }
+        file_md5(&server, &md5).await
+    });
     server.kill(); // SIGKILL
     let server = TestServer::start(&data, &config);
     server.block_on(async {
@@ -377,6 +502,7 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
     });
 }
 
+// ---------------------------------------------------------------- limits, metrics, deadlines
 #[test]
 fn tenant_quota_answers_resource_exhausted() {
     let tmp = tempfile::tempdir().unwrap();
