@@ -4,13 +4,14 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hashguard::fingerprint::{FileRecord, HashRequest, Reason, fingerprint_file};
 use hashguard::hashing::{PdqHash, PdqHasher};
 use hashguard::media::{self, Limits};
+
+use common::{hashguard, testdata};
 
 // ---------------------------------------------------------------- allocation tracking
 /// Counts the largest single allocation made by a thread that turned tracking on, so tests
@@ -40,6 +41,8 @@ unsafe impl GlobalAlloc for Tracking {
 #[global_allocator]
 static ALLOC: Tracking = Tracking;
 
+#[path = "integration/common.rs"]
+mod common;
 #[path = "integration/scan.rs"]
 mod scan;
 #[path = "integration/server.rs"]
@@ -50,10 +53,6 @@ mod sync;
 mod video;
 
 // ---------------------------------------------------------------- test data
-fn images_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/images")
-}
-
 struct Reference {
     pdq: PdqHash,
     quality: u8,
@@ -62,10 +61,7 @@ struct Reference {
 
 /// testdata/pdq_reference.tsv, computed by testdata/refvectors.py with Meta's reference.
 fn reference() -> HashMap<String, Reference> {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/pdq_reference.tsv"),
-    )
-    .expect("reference vectors");
+    let text = std::fs::read_to_string(testdata("pdq_reference.tsv")).expect("reference vectors");
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .map(|l| {
@@ -88,7 +84,7 @@ struct ManifestRow {
 }
 
 fn manifest() -> Vec<ManifestRow> {
-    let text = std::fs::read_to_string(images_dir().join("manifest.csv")).unwrap();
+    let text = std::fs::read_to_string(testdata("images/manifest.csv")).unwrap();
     text.lines()
         .skip(1)
         .map(|l| {
@@ -110,7 +106,7 @@ fn hash_all(rows: &[ManifestRow]) -> HashMap<String, FileRecord> {
             (
                 r.path.clone(),
                 fingerprint_file(
-                    &images_dir().join(&r.path),
+                    &testdata("images").join(&r.path),
                     &HashRequest::ALL,
                     &Limits::default(),
                 ),
@@ -185,7 +181,7 @@ fn dihedral_hashes_agree_with_reference() {
         .iter()
         .filter(|r| r.expect_error.is_empty() && r.transform == "base")
     {
-        let bytes = std::fs::read(images_dir().join(&r.path)).unwrap();
+        let bytes = std::fs::read(testdata("images").join(&r.path)).unwrap();
         let img = media::decode_image(&bytes, &Limits::default()).unwrap();
         let px = media::pixels_for_hashing(&img);
         let (ours, _) = hasher.hash_dihedral(&px.view()).unwrap();
@@ -207,7 +203,7 @@ fn transformed_copies_stay_within_radius() {
     let mut hasher = PdqHasher::new();
     let mut dihedral_of_base: HashMap<&str, [PdqHash; 8]> = HashMap::new();
     for r in rows.iter().filter(|r| r.transform == "base") {
-        let bytes = std::fs::read(images_dir().join(&r.path)).unwrap();
+        let bytes = std::fs::read(testdata("images").join(&r.path)).unwrap();
         let img = media::decode_image(&bytes, &Limits::default()).unwrap();
         dihedral_of_base.insert(
             &r.base,
@@ -304,7 +300,7 @@ fn broken_files_get_reason_codes_and_digests() {
     assert!(rows.len() >= 8);
     for r in &rows {
         let rec = fingerprint_file(
-            &images_dir().join(&r.path),
+            &testdata("images").join(&r.path),
             &HashRequest::ALL,
             &Limits::default(),
         );
@@ -321,7 +317,7 @@ fn broken_files_get_reason_codes_and_digests() {
 
 #[test]
 fn dimension_bomb_is_refused_without_allocating() {
-    let bomb = std::fs::read(images_dir().join("broken/bomb_60000x60000.png")).unwrap();
+    let bomb = std::fs::read(testdata("images/broken/bomb_60000x60000.png")).unwrap();
     LARGEST.store(0, Ordering::Relaxed);
     TRACK.with(|t| t.set(true));
     let result = media::decode_image(&bomb, &Limits::default());
@@ -344,11 +340,9 @@ fn dimension_bomb_is_refused_without_allocating() {
 }
 
 // ---------------------------------------------------------------- the binary
-fn hashguard(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
-        .args(args)
-        .output()
-        .unwrap();
+/// Runs the binary with `args`: (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = hashguard().args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8(out.stdout).unwrap(),
@@ -358,10 +352,10 @@ fn hashguard(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn cli_hashes_in_input_order_with_every_field() {
-    let dir = images_dir();
+    let dir = testdata("images");
     let a = dir.join("base/p00_480x360.png");
     let b = dir.join("special/s_grey.jpg");
-    let (code, out, err) = hashguard(&["hash", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let (code, out, err) = run(&["hash", a.to_str().unwrap(), b.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let recs: Vec<serde_json::Value> = out
         .lines()
@@ -402,19 +396,15 @@ fn cli_walks_directories_and_reports_every_entry() {
     let root = tmp.path();
     std::fs::create_dir(root.join("z")).unwrap();
     std::fs::copy(
-        images_dir().join("base/p01_384x288.png"),
+        testdata("images/base/p01_384x288.png"),
         root.join("z/b.png"),
     )
     .unwrap();
-    std::fs::copy(
-        images_dir().join("broken/truncated.jpg"),
-        root.join("a.jpg"),
-    )
-    .unwrap();
+    std::fs::copy(testdata("images/broken/truncated.jpg"), root.join("a.jpg")).unwrap();
     std::fs::write(root.join("notes.txt"), b"plain text").unwrap();
     std::os::unix::fs::symlink(root.join("z/b.png"), root.join("link.png")).unwrap();
 
-    let (code, out, _) = hashguard(&[
+    let (code, out, _) = run(&[
         "hash",
         "--format",
         "tsv",
@@ -438,7 +428,7 @@ fn cli_walks_directories_and_reports_every_entry() {
     assert_eq!(rows[2][3].len(), 32, "md5 still computed for the text file");
 
     // Only digests asked for: a text file is fully hashed.
-    let (code, out, _) = hashguard(&[
+    let (code, out, _) = run(&[
         "hash",
         "--algo",
         "sha256",
@@ -452,7 +442,7 @@ fn cli_walks_directories_and_reports_every_entry() {
 fn cli_csv_and_paths_from() {
     let tmp = tempfile::tempdir().unwrap();
     let list = tmp.path().join("list.txt");
-    let p = images_dir().join("special/s_palette.png");
+    let p = testdata("images/special/s_palette.png");
     std::fs::write(
         &list,
         format!(
@@ -462,7 +452,7 @@ fn cli_csv_and_paths_from() {
         ),
     )
     .unwrap();
-    let (code, out, _) = hashguard(&[
+    let (code, out, _) = run(&[
         "hash",
         "--format",
         "csv",
@@ -482,18 +472,15 @@ fn cli_csv_and_paths_from() {
 
 #[test]
 fn cli_usage_errors_use_sysexits() {
-    assert_eq!(hashguard(&["hash"]).0, 64, "no input");
+    assert_eq!(run(&["hash"]).0, 64, "no input");
     assert_eq!(
-        hashguard(&["hash", "--algo", "crc32", "x"]).0,
+        run(&["hash", "--algo", "crc32", "x"]).0,
         64,
         "unknown algorithm"
     );
-    assert_eq!(hashguard(&["frobnicate"]).0, 64);
-    assert_eq!(
-        hashguard(&["hash", "--paths-from", "/nonexistent/list"]).0,
-        66
-    );
-    let (code, out, _) = hashguard(&["hash", "--help"]);
+    assert_eq!(run(&["frobnicate"]).0, 64);
+    assert_eq!(run(&["hash", "--paths-from", "/nonexistent/list"]).0, 66);
+    let (code, out, _) = run(&["hash", "--help"]);
     assert_eq!(code, 0);
     assert!(out.contains("Exit status") && out.contains("Examples"));
 }
@@ -524,7 +511,7 @@ fn cli_imports_a_list_and_matches_against_it() {
         ];
         args.extend_from_slice(extra);
         args.push(list_path.to_str().unwrap());
-        hashguard(&args)
+        run(&args)
     };
     let (code, out, err) = import(&["--max-bad-pct", "10"]);
     assert_eq!(code, 0, "{err}");
@@ -538,14 +525,14 @@ fn cli_imports_a_list_and_matches_against_it() {
     );
 
     // The resized copy of base 3 matches entry 3 of the list, within radius.
-    let variant = images_dir().join(
+    let variant = testdata("images").join(
         names[3]
             .replace("base/", "variants/")
             .replace(".png", "_resize50.png"),
     );
     let rec = fingerprint_file(&variant, &HashRequest::ALL, &Limits::default());
     let q = format!("pdq:{}", rec.pdq.unwrap());
-    let (code, out, err) = hashguard(&["--data", data_arg, "match", &q]);
+    let (code, out, err) = run(&["--data", data_arg, "match", &q]);
     assert_eq!(code, 0, "{err}");
     let hit: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(
@@ -560,8 +547,8 @@ fn cli_imports_a_list_and_matches_against_it() {
 
     // No match: exit 1. A bad query: exit 2 with the query named.
     let unrelated = format!("pdq:{}", "5a".repeat(32));
-    assert_eq!(hashguard(&["--data", data_arg, "match", &unrelated]).0, 1);
-    let (code, _, err) = hashguard(&["--data", data_arg, "match", "pdq:abc"]);
+    assert_eq!(run(&["--data", data_arg, "match", &unrelated]).0, 1);
+    let (code, _, err) = run(&["--data", data_arg, "match", "pdq:abc"]);
     assert_eq!(code, 2);
     assert!(err.contains("query 0"), "{err}");
 
@@ -570,9 +557,9 @@ fn cli_imports_a_list_and_matches_against_it() {
     let (code, _, err) = import(&[]);
     assert_eq!(code, 75, "{err}");
     assert!(err.contains("in use by another hashguard process"), "{err}");
-    assert_eq!(hashguard(&["--data", data_arg, "match", &q]).0, 0);
+    assert_eq!(run(&["--data", data_arg, "match", &q]).0, 0);
     drop(held);
-    let (code, out, _) = hashguard(&["--data", data_arg, "lists", "status", "--bad-rows"]);
+    let (code, out, _) = run(&["--data", data_arg, "lists", "status", "--bad-rows"]);
     assert_eq!(code, 0);
     assert!(out.contains("demo") && out.contains("pdq"), "{out}");
     assert!(
@@ -583,7 +570,7 @@ fn cli_imports_a_list_and_matches_against_it() {
     // A delta removes entry 3, so the variant no longer matches; a rollback brings it back.
     let delta = tmp.path().join("delta.jsonl");
     std::fs::write(&delta, "{\"id\":\"3\",\"op\":\"remove\"}\n").unwrap();
-    let (code, out, err) = hashguard(&[
+    let (code, out, err) = run(&[
         "--data",
         data_arg,
         "lists",
@@ -597,15 +584,15 @@ fn cli_imports_a_list_and_matches_against_it() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("version 2"), "{out}");
-    assert_eq!(hashguard(&["--data", data_arg, "match", &q]).0, 1);
-    let (code, out, err) = hashguard(&["--data", data_arg, "lists", "rollback", "demo"]);
+    assert_eq!(run(&["--data", data_arg, "match", &q]).0, 1);
+    let (code, out, err) = run(&["--data", data_arg, "lists", "rollback", "demo"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("back at version 1"), "{out}");
-    assert_eq!(hashguard(&["--data", data_arg, "match", &q]).0, 0);
-    let (code, _, err) = hashguard(&["--data", data_arg, "lists", "rollback", "demo"]);
+    assert_eq!(run(&["--data", data_arg, "match", &q]).0, 0);
+    let (code, _, err) = run(&["--data", data_arg, "lists", "rollback", "demo"]);
     assert_eq!(code, 65, "{err}");
     assert!(err.contains("no previous version"), "{err}");
-    let (code, out, _) = hashguard(&["--data", data_arg, "lists", "status", "demo", "--json"]);
+    let (code, out, _) = run(&["--data", data_arg, "lists", "status", "demo", "--json"]);
     assert_eq!(code, 0);
     let status: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(status["list"]["version"], 1);
@@ -620,7 +607,7 @@ fn generator_reproduces_committed_images() {
     assert_eq!(entries.len(), manifest().len());
     for e in &entries {
         let fresh = std::fs::read(tmp.path().join(&e.path)).unwrap();
-        let committed = std::fs::read(images_dir().join(&e.path)).unwrap();
+        let committed = std::fs::read(testdata("images").join(&e.path)).unwrap();
         assert!(
             fresh == committed,
             "{} differs from the committed file: rerun `make testdata`",

@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 
 use hashguard::synth::SplitMix;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_hashguard")
-}
+use crate::common::{hashguard, testdata};
 
+/// Runs the binary with `args`: (exit code, stdout, stderr).
 fn run(args: &[&OsStr]) -> (i32, String, String) {
-    let out = Command::new(bin()).args(args).output().unwrap();
+    let out = hashguard().args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -25,10 +24,6 @@ fn run(args: &[&OsStr]) -> (i32, String, String) {
 
 fn os(s: &str) -> &OsStr {
     OsStr::new(s)
-}
-
-fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
 }
 
 /// The planted facts a scan of the tree must report.
@@ -58,7 +53,7 @@ fn make_tree(base: &Path) -> Tree {
     // Images: the scenes' variants (near copies) and some bases.
     let media = root.join("media");
     std::fs::create_dir_all(&media).unwrap();
-    let variants = testdata().join("images/variants");
+    let variants = testdata("images/variants");
     let mut names: Vec<_> = std::fs::read_dir(&variants)
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -72,10 +67,10 @@ fn make_tree(base: &Path) -> Tree {
         "life.webm",
         "broken_truncated.mp4",
     ] {
-        std::fs::copy(testdata().join("video").join(v), media.join(v)).unwrap();
+        std::fs::copy(testdata("video").join(v), media.join(v)).unwrap();
     }
     for b in ["truncated.png", "random.jpg"] {
-        let src = testdata().join("images/broken").join(b);
+        let src = testdata("images/broken").join(b);
         if src.exists() {
             std::fs::copy(&src, media.join(b)).unwrap();
         }
@@ -123,7 +118,7 @@ fn make_tree(base: &Path) -> Tree {
     );
     let first_variant = names[0].to_string_lossy().into_owned();
     let scene = first_variant.split('_').next().unwrap().to_string();
-    let base_img = std::fs::read_dir(testdata().join("images/base"))
+    let base_img = std::fs::read_dir(testdata("images/base"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| {
@@ -141,7 +136,7 @@ fn make_tree(base: &Path) -> Tree {
         )
     };
     let scene_pdq = pdq_of(&base_img).pdq.unwrap();
-    let video = pdq_of(&testdata().join("video/mandelbrot.mp4"));
+    let video = pdq_of(&testdata("video/mandelbrot.mp4"));
     let frame_pdq = video.frames.unwrap()[6].pdq;
     std::fs::write(
         base.join("pdq.jsonl"),
@@ -441,7 +436,7 @@ fn killed_scans_resume_to_the_uninterrupted_result() {
     for trial in 0..5 {
         let out = tmp.path().join(format!("trial{trial}"));
         let args = scan_args(&tree, &out, &["--batch", "32", "--quiet"]);
-        let mut child = Command::new(bin())
+        let mut child = hashguard()
             .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -9,39 +9,19 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hashguard::proto::{
-    self, HashKind, MatchHashesRequest, MediaChunk, MediaMetadata, TypedHash, media_chunk::Part,
+    self, HashKind, MatchHashesRequest, MediaChunk, MediaMetadata, TypedHash,
+    matcher_client::MatcherClient, media_chunk::Part,
 };
 use hashguard::server::auth::token_hash;
 use tonic::{Code, Request};
 
-const OPERATOR: &str = "op-token-acme";
-const UNIT_A: &str = "inv-token-unit-a";
-const UNIT_B: &str = "inv-token-unit-b";
-const ADMIN: &str = "admin-token";
+use crate::common::{
+    ADMIN, OPERATOR, TestServer, UNIT_A, UNIT_B, hashguard, testdata, write_server_config,
+};
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    /// The metrics listener, when the config has one.
-    metrics: Option<SocketAddr>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
-}
-
-fn hashguard(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
-        .args(args)
-        .output()
-        .unwrap();
+/// Runs the binary with `args`, which must succeed.
+fn run_ok(args: &[&str]) {
+    let out = hashguard().args(args).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -60,7 +40,7 @@ fn setup(dir: &Path) -> (PathBuf, PathBuf, String, String) {
     std::fs::write(dir.join("secret.bin"), &secret).unwrap();
     std::fs::write(dir.join("md5.txt"), format!("{md5}\n")).unwrap();
     let d = data.to_str().unwrap();
-    hashguard(&[
+    run_ok(&[
         "--data",
         d,
         "lists",
@@ -74,7 +54,7 @@ fn setup(dir: &Path) -> (PathBuf, PathBuf, String, String) {
         dir.join("md5.txt").to_str().unwrap(),
     ]);
     let scene = hashguard::fingerprint::fingerprint_file(
-        &testdata().join("images/base/p00_480x360.png"),
+        &testdata("images/base/p00_480x360.png"),
         &hashguard::fingerprint::HashRequest::ALL,
         &hashguard::media::Limits::default(),
     )
@@ -87,7 +67,7 @@ fn setup(dir: &Path) -> (PathBuf, PathBuf, String, String) {
         ),
     )
     .unwrap();
-    hashguard(&[
+    run_ok(&[
         "--data",
         d,
         "lists",
@@ -98,64 +78,23 @@ fn setup(dir: &Path) -> (PathBuf, PathBuf, String, String) {
         "jsonl",
         dir.join("pdq.jsonl").to_str().unwrap(),
     ]);
-    let tokens = dir.join("tokens.toml");
-    std::fs::write(
-        &tokens,
-        format!(
-            "[[token]]\nsha256 = \"{}\"\nrole = \"operator\"\ntenant = \"acme\"\n\n\
-             [[token]]\nsha256 = \"{}\"\nrole = \"investigator\"\nunit = \"unit-a\"\n\n\
-             [[token]]\nsha256 = \"{}\"\nrole = \"investigator\"\nunit = \"unit-b\"\n\n\
-             [[token]]\nsha256 = \"{}\"\nrole = \"admin\"\n",
-            token_hash(OPERATOR),
-            token_hash(UNIT_A),
-            token_hash(UNIT_B),
-            token_hash(ADMIN)
-        ),
-    )
-    .unwrap();
-    let config = dir.join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:0\"\ntokens = \"{}\"\n\n[routing]\ndefault_unit = \"unit-b\"\n\
-             [routing.lists]\npolice-md5 = \"unit-a\"\n\n[limits]\nmax_upload_bytes = 2000000\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
+    let config = write_server_config(dir);
     (data, config, md5, scene.to_hex())
 }
 
-fn start(data: &Path, config: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hashguard"))
-        .args(["--data", data.to_str().unwrap(), "serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // The metrics line, when there is one, comes before the listening line.
-        let mut metrics = None;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(a) = line.strip_prefix("hashguard: metrics on ") {
-                metrics = Some(a.parse::<SocketAddr>().unwrap());
-            }
-            if let Some(a) = line.strip_prefix("hashguard: listening on ") {
-                let _ = tx.send((a.parse::<SocketAddr>().unwrap(), metrics));
-            }
-        }
-    });
-    let (addr, metrics) = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server did not start");
-    Server {
-        child,
-        addr,
-        metrics,
-    }
+/// `setup` in a new temporary directory and a server started on it: (dir, server, listed MD5).
+fn serve_lists() -> (tempfile::TempDir, TestServer, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, md5, _) = setup(tmp.path());
+    let server = TestServer::start(&data, &config);
+    (tmp, server, md5)
+}
+
+/// Appends `text` to the file at `path`.
+fn append(path: &Path, text: &str) {
+    let mut all = std::fs::read_to_string(path).unwrap();
+    all.push_str(text);
+    std::fs::write(path, all).unwrap();
 }
 
 /// Adds `lines` to the config's `[limits]` section.
@@ -170,9 +109,7 @@ fn set_limits(config: &Path, lines: &str) {
 
 /// Turns the metrics listener on, on an ephemeral loopback port.
 fn enable_metrics(config: &Path) {
-    let mut text = std::fs::read_to_string(config).unwrap();
-    text.push_str("\n[metrics]\nlisten = \"127.0.0.1:0\"\n");
-    std::fs::write(config, text).unwrap();
+    append(config, "\n[metrics]\nlisten = \"127.0.0.1:0\"\n");
 }
 
 /// GET `path` from the metrics listener over plain HTTP/1.1: (status line, headers, body).
@@ -199,37 +136,7 @@ fn sample(text: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn authed<T>(msg: T, token: &str) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    r
-}
-
-async fn wait_serving(addr: SocketAddr) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
-    loop {
-        let r = client
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: "hashguard.v1.Matcher".into(),
-            })
-            .await;
-        if let Ok(r) = r
-            && r.into_inner().status == 1
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "never SERVING");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
+/// A MatchHashes request for one hash, with tenant reference `upload-42`.
 fn hashes(kind: HashKind, hex: &str) -> MatchHashesRequest {
     MatchHashesRequest {
         hashes: vec![TypedHash {
@@ -240,6 +147,7 @@ fn hashes(kind: HashKind, hex: &str) -> MatchHashesRequest {
     }
 }
 
+/// An upload of `bytes` declaring `declared` bytes, with tenant reference `upload-7`.
 fn upload(bytes: &[u8], declared: u64) -> Vec<MediaChunk> {
     let mut v = vec![MediaChunk {
         part: Some(Part::Metadata(MediaMetadata {
@@ -254,29 +162,44 @@ fn upload(bytes: &[u8], declared: u64) -> Vec<MediaChunk> {
     v
 }
 
-#[test]
-fn service_verdicts_errors_isolation_durability_and_follow() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (data, config, md5, _scene) = setup(tmp.path());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut server = start(&data, &config);
-    rt.block_on(async {
-        let addr = server.addr;
-        wait_serving(addr).await;
-        let url = format!("http://{addr}");
-        let mut matcher = proto::matcher_client::MatcherClient::connect(url.clone())
-            .await
-            .unwrap();
-        let mut reports = proto::reports_client::ReportsClient::connect(url.clone())
-            .await
-            .unwrap();
-        let mut lists = proto::lists_client::ListsClient::connect(url.clone())
-            .await
-            .unwrap();
+/// A resized copy of the scene listed in intl-pdq.
+fn resized_scene() -> Vec<u8> {
+    std::fs::read(testdata("images/variants/p00_480x360_resize50.png")).unwrap()
+}
 
-        // Hashes: a match, a miss, and the errors.
+/// Files a report for unit A (an MD5 match); returns its id.
+async fn file_md5(server: &TestServer, md5: &str) -> String {
+    server
+        .matcher(OPERATOR)
+        .match_hashes(hashes(HashKind::Md5, md5))
+        .await
+        .unwrap()
+        .into_inner()
+        .verdicts[0]
+        .report_id
+        .clone()
+}
+
+/// Files an MD5 report for unit A (its id is returned), then an upload's report for unit B.
+async fn file_a_report_for_each_unit(server: &TestServer, md5: &str) -> String {
+    let id = file_md5(server, md5).await;
+    let image = resized_scene();
+    server
+        .matcher(OPERATOR)
+        .match_media(tokio_stream::iter(upload(&image, image.len() as u64)))
+        .await
+        .unwrap();
+    id
+}
+
+// ---------------------------------------------------------------- MatchHashes
+#[test]
+fn match_hashes_reports_a_listed_md5_and_misses_an_unlisted_one() {
+    let (_tmp, server, md5) = serve_lists();
+    server.block_on(async {
+        let mut matcher = server.matcher(OPERATOR);
         let v = matcher
-            .match_hashes(authed(hashes(HashKind::Md5, &md5), OPERATOR))
+            .match_hashes(hashes(HashKind::Md5, &md5))
             .await
             .unwrap()
             .into_inner();
@@ -284,46 +207,66 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
         assert!(hit.matched && !hit.report_id.is_empty(), "{hit:?}");
         assert_eq!(hit.categories, vec!["1".to_string()]);
         let miss = matcher
-            .match_hashes(authed(hashes(HashKind::Md5, &"ab".repeat(16)), OPERATOR))
+            .match_hashes(hashes(HashKind::Md5, &"ab".repeat(16)))
             .await
             .unwrap()
             .into_inner();
         assert!(!miss.verdicts[0].matched && miss.verdicts[0].report_id.is_empty());
+    });
+}
+
+#[test]
+fn match_hashes_rejects_malformed_hashes_as_invalid_argument() {
+    let (_tmp, server, md5) = serve_lists();
+    server.block_on(async {
+        let mut matcher = server.matcher(OPERATOR);
         let e = matcher
-            .match_hashes(authed(hashes(HashKind::Pdq, "abcd"), OPERATOR))
+            .match_hashes(hashes(HashKind::Pdq, "abcd"))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
         assert!(e.message().contains("hash 0"), "{}", e.message());
         let e = matcher
-            .match_hashes(authed(hashes(HashKind::Unspecified, &md5), OPERATOR))
+            .match_hashes(hashes(HashKind::Unspecified, &md5))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument);
-        let e = matcher
-            .match_hashes(Request::new(hashes(HashKind::Md5, &md5)))
+    });
+}
+
+#[test]
+fn match_hashes_refuses_missing_and_unknown_tokens_and_investigators() {
+    let (_tmp, server, md5) = serve_lists();
+    server.block_on(async {
+        let e = MatcherClient::new(server.channel())
+            .match_hashes(hashes(HashKind::Md5, &md5))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::Unauthenticated);
-        let e = matcher
-            .match_hashes(authed(hashes(HashKind::Md5, &md5), "wrong-token"))
+        let e = server
+            .matcher("wrong-token")
+            .match_hashes(hashes(HashKind::Md5, &md5))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::Unauthenticated);
-        let e = matcher
-            .match_hashes(authed(hashes(HashKind::Md5, &md5), UNIT_A))
+        let e = server
+            .matcher(UNIT_A)
+            .match_hashes(hashes(HashKind::Md5, &md5))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    });
+}
 
-        // Uploads: a resized copy of the listed scene matches; a video hashes; limits hold.
-        let image =
-            std::fs::read(testdata().join("images/variants/p00_480x360_resize50.png")).unwrap();
-        let v = matcher
-            .match_media(authed(
-                tokio_stream::iter(upload(&image, image.len() as u64)),
-                OPERATOR,
-            ))
+// ---------------------------------------------------------------- uploads
+#[test]
+fn match_media_matches_a_resized_copy_of_a_listed_scene() {
+    let (_tmp, server, _) = serve_lists();
+    let image = resized_scene();
+    server.block_on(async {
+        let v = server
+            .matcher(OPERATOR)
+            .match_media(tokio_stream::iter(upload(&image, image.len() as u64)))
             .await
             .unwrap()
             .into_inner();
@@ -331,61 +274,96 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
         assert!(verdict.matched, "{verdict:?}");
         assert_eq!(verdict.categories, vec!["A1".to_string()]);
         assert_eq!(v.fingerprint.unwrap().kind, "image");
-        let video = std::fs::read(testdata().join("video/testsrc2.avi")).unwrap();
-        let f = matcher
-            .hash_media(authed(tokio_stream::iter(upload(&video, 0)), OPERATOR))
+    });
+}
+
+#[test]
+fn hash_media_hashes_a_video_frame_by_frame() {
+    let (_tmp, server, _) = serve_lists();
+    let video = std::fs::read(testdata("video/testsrc2.avi")).unwrap();
+    server.block_on(async {
+        let f = server
+            .matcher(OPERATOR)
+            .hash_media(tokio_stream::iter(upload(&video, 0)))
             .await
             .unwrap()
             .into_inner();
         assert_eq!((f.kind.as_str(), f.frames.len()), ("video", 6));
+    });
+}
+
+#[test]
+fn uploads_declared_or_sent_over_the_limit_are_resource_exhausted() {
+    let (_tmp, server, _) = serve_lists();
+    let image = resized_scene();
+    server.block_on(async {
+        let mut matcher = server.matcher(OPERATOR);
         let e = matcher
-            .hash_media(authed(
-                tokio_stream::iter(upload(&image, 3_000_000)),
-                OPERATOR,
-            ))
+            .hash_media(tokio_stream::iter(upload(&image, 3_000_000)))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
         let big = vec![7u8; 2_100_000];
         let e = matcher
-            .hash_media(authed(tokio_stream::iter(upload(&big, 0)), OPERATOR))
+            .hash_media(tokio_stream::iter(upload(&big, 0)))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    });
+}
+
+#[test]
+fn truncated_uploads_and_uploads_without_metadata_are_invalid_argument() {
+    let (_tmp, server, _) = serve_lists();
+    let image = resized_scene();
+    server.block_on(async {
+        let mut matcher = server.matcher(OPERATOR);
         let e = matcher
-            .hash_media(authed(
-                tokio_stream::iter(upload(&image[..100], 5000)),
-                OPERATOR,
-            ))
+            .hash_media(tokio_stream::iter(upload(&image[..100], 5000)))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
         assert!(e.message().contains("truncated"), "{}", e.message());
         let e = matcher
-            .hash_media(authed(
-                tokio_stream::iter(vec![MediaChunk {
-                    part: Some(Part::Data(image.clone())),
-                }]),
-                OPERATOR,
-            ))
+            .hash_media(tokio_stream::iter(vec![MediaChunk {
+                part: Some(Part::Data(image.clone())),
+            }]))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument);
+    });
+}
 
-        // Reports: unit A sees the MD5 report, unit B the PDQ one; neither sees the other's.
+// ---------------------------------------------------------------- reports and lists
+#[test]
+fn each_unit_sees_and_acknowledges_only_its_own_reports() {
+    let (_tmp, server, md5) = serve_lists();
+    server.block_on(async {
+        let hit = file_a_report_for_each_unit(&server, &md5).await;
+        // A miss and a plain hash file no report.
+        let mut matcher = server.matcher(OPERATOR);
+        matcher
+            .match_hashes(hashes(HashKind::Md5, &"ab".repeat(16)))
+            .await
+            .unwrap();
+        let video = std::fs::read(testdata("video/testsrc2.avi")).unwrap();
+        matcher
+            .hash_media(tokio_stream::iter(upload(&video, 0)))
+            .await
+            .unwrap();
+
+        // Unit A sees the MD5 report, unit B the PDQ one; neither sees the other's.
+        let mut reports = server.reports(UNIT_A);
         let a = reports
-            .list_reports(authed(
-                proto::ListReportsRequest {
-                    cursor: 0,
-                    limit: 0,
-                },
-                UNIT_A,
-            ))
+            .list_reports(proto::ListReportsRequest {
+                cursor: 0,
+                limit: 0,
+            })
             .await
             .unwrap()
             .into_inner();
         assert_eq!(a.reports.len(), 1);
-        assert_eq!(a.reports[0].id, hit.report_id);
+        assert_eq!(a.reports[0].id, hit);
         let m = &a.reports[0].matches[0];
         assert_eq!(
             (m.list.as_str(), m.entry_id.as_str(), m.entry_hash.as_str()),
@@ -393,37 +371,48 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
         );
         assert_eq!(a.reports[0].tenant, "acme");
         assert_eq!(a.reports[0].tenant_reference, "upload-42");
-        let b = reports
-            .list_reports(authed(
-                proto::ListReportsRequest {
-                    cursor: 0,
-                    limit: 0,
-                },
-                UNIT_B,
-            ))
+        let b = server
+            .reports(UNIT_B)
+            .list_reports(proto::ListReportsRequest {
+                cursor: 0,
+                limit: 0,
+            })
             .await
             .unwrap()
             .into_inner();
         assert_eq!(b.reports.len(), 1);
         assert_eq!(b.reports[0].matches[0].list, "intl-pdq");
         let acked = reports
-            .ack_reports(authed(
-                proto::AckReportsRequest {
-                    ids: vec![b.reports[0].id.clone()],
-                },
-                UNIT_A,
-            ))
+            .ack_reports(proto::AckReportsRequest {
+                ids: vec![b.reports[0].id.clone()],
+            })
             .await
             .unwrap()
             .into_inner();
         assert_eq!(acked.acked, 0, "unit A cannot acknowledge unit B's report");
-        let e = reports
-            .list_reports(authed(proto::ListReportsRequest::default(), OPERATOR))
+    });
+}
+
+#[test]
+fn operators_cannot_list_reports() {
+    let (_tmp, server, _) = serve_lists();
+    server.block_on(async {
+        let e = server
+            .reports(OPERATOR)
+            .list_reports(proto::ListReportsRequest::default())
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied);
-        let l = lists
-            .list_lists(authed(proto::ListListsRequest {}, ADMIN))
+    });
+}
+
+#[test]
+fn list_lists_shows_each_list_with_its_unit() {
+    let (_tmp, server, _) = serve_lists();
+    server.block_on(async {
+        let l = server
+            .lists(ADMIN)
+            .list_lists(proto::ListListsRequest {})
             .await
             .unwrap()
             .into_inner();
@@ -436,18 +425,28 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
                 .unit,
             "unit-a"
         );
+    });
+}
 
-        // FollowReports: replay, then live; reconnecting from the last cursor repeats nothing.
+#[test]
+fn follow_reports_replays_then_goes_live_and_resumes_from_a_cursor() {
+    let (_tmp, server, md5) = serve_lists();
+    server.block_on(async {
+        let hit = file_a_report_for_each_unit(&server, &md5).await;
+        let mut matcher = server.matcher(OPERATOR);
+        let mut reports = server.reports(UNIT_A);
+
+        // Replay, then live; reconnecting from the last cursor repeats nothing.
         let mut follow = reports
-            .follow_reports(authed(proto::FollowReportsRequest { cursor: 0 }, UNIT_A))
+            .follow_reports(proto::FollowReportsRequest { cursor: 0 })
             .await
             .unwrap()
             .into_inner();
         let first = follow.message().await.unwrap().unwrap();
-        assert_eq!(first.id, hit.report_id);
+        assert_eq!(first.id, hit);
         for _ in 0..3 {
             matcher
-                .match_hashes(authed(hashes(HashKind::Md5, &md5), OPERATOR))
+                .match_hashes(hashes(HashKind::Md5, &md5))
                 .await
                 .unwrap();
         }
@@ -457,17 +456,14 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
         }
         drop(follow); // the investigator's connection drops after 3 of 4
         let mut follow = reports
-            .follow_reports(authed(
-                proto::FollowReportsRequest {
-                    cursor: *seen.last().unwrap(),
-                },
-                UNIT_A,
-            ))
+            .follow_reports(proto::FollowReportsRequest {
+                cursor: *seen.last().unwrap(),
+            })
             .await
             .unwrap()
             .into_inner();
         matcher
-            .match_hashes(authed(hashes(HashKind::Md5, &md5), OPERATOR))
+            .match_hashes(hashes(HashKind::Md5, &md5))
             .await
             .unwrap();
         for _ in 0..2 {
@@ -475,39 +471,29 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
         }
         assert_eq!(seen, vec![1, 2, 3, 4, 5], "no gap, no repeat");
     });
+}
 
-    // A report acknowledged to the operator survives SIGKILL and a restart.
-    let before_kill = rt.block_on(async {
-        let url = format!("http://{}", server.addr);
-        let mut matcher = proto::matcher_client::MatcherClient::connect(url)
-            .await
-            .unwrap();
-        matcher
-            .match_hashes(authed(hashes(HashKind::Md5, &md5), OPERATOR))
-            .await
-            .unwrap()
-            .into_inner()
-            .verdicts[0]
-            .report_id
-            .clone()
+#[test]
+fn a_report_acknowledged_to_the_operator_survives_sigkill_and_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, md5, _) = setup(tmp.path());
+    let mut server = TestServer::start(&data, &config);
+    // Five reports for unit A, then the one whose answer the operator got just before the kill.
+    let before_kill = server.block_on(async {
+        for _ in 0..5 {
+            file_md5(&server, &md5).await;
+        }
+        file_md5(&server, &md5).await
     });
-    server.child.kill().unwrap(); // SIGKILL
-    server.child.wait().unwrap();
-    let server = start(&data, &config);
-    rt.block_on(async {
-        wait_serving(server.addr).await;
-        let mut reports =
-            proto::reports_client::ReportsClient::connect(format!("http://{}", server.addr))
-                .await
-                .unwrap();
-        let a = reports
-            .list_reports(authed(
-                proto::ListReportsRequest {
-                    cursor: 0,
-                    limit: 100,
-                },
-                UNIT_A,
-            ))
+    server.kill(); // SIGKILL
+    let server = TestServer::start(&data, &config);
+    server.block_on(async {
+        let a = server
+            .reports(UNIT_A)
+            .list_reports(proto::ListReportsRequest {
+                cursor: 0,
+                limit: 100,
+            })
             .await
             .unwrap()
             .into_inner();
@@ -516,23 +502,19 @@ fn service_verdicts_errors_isolation_durability_and_follow() {
     });
 }
 
+// ---------------------------------------------------------------- limits, metrics, deadlines
 #[test]
 fn tenant_quota_answers_resource_exhausted() {
     let tmp = tempfile::tempdir().unwrap();
-    let (data, config, md5, _) = setup(tmp.path());
+    let (data, config, _, _) = setup(tmp.path());
     set_limits(&config, "tenant_rate = 5.0");
-    let server = start(&data, &config);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        wait_serving(server.addr).await;
-        let mut matcher =
-            proto::matcher_client::MatcherClient::connect(format!("http://{}", server.addr))
-                .await
-                .unwrap();
+    let server = TestServer::start(&data, &config);
+    server.block_on(async {
+        let mut matcher = server.matcher(OPERATOR);
         let mut codes = Vec::new();
         for _ in 0..20 {
             let r = matcher
-                .match_hashes(authed(hashes(HashKind::Md5, &"cd".repeat(16)), OPERATOR))
+                .match_hashes(hashes(HashKind::Md5, &"cd".repeat(16)))
                 .await;
             codes.push(r.err().map(|e| e.code()));
         }
@@ -541,7 +523,6 @@ fn tenant_quota_answers_resource_exhausted() {
             .filter(|c| **c == Some(Code::ResourceExhausted))
             .count();
         assert!((10..=15).contains(&refused), "{codes:?}");
-        let _ = md5;
     });
 }
 
@@ -557,7 +538,7 @@ fn plaintext_off_loopback_is_refused_and_config_is_checked() {
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    let out = hashguard()
         .args(["--data"])
         .arg(tmp.path().join("data"))
         .args(["serve", "--listen", "0.0.0.0:0", "--tokens"])
@@ -567,7 +548,7 @@ fn plaintext_off_loopback_is_refused_and_config_is_checked() {
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
     // The metrics listener has no authentication: loopback only, too.
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    let out = hashguard()
         .args(["--data"])
         .arg(tmp.path().join("data"))
         .args(["serve", "--listen", "127.0.0.1:0", "--tokens"])
@@ -578,7 +559,7 @@ fn plaintext_off_loopback_is_refused_and_config_is_checked() {
     assert_eq!(out.status.code(), Some(78));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("metrics") && err.contains("loopback"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    let out = hashguard()
         .args(["config", "check", "--tokens"])
         .arg(&tokens)
         .output()
@@ -589,7 +570,7 @@ fn plaintext_off_loopback_is_refused_and_config_is_checked() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    let out = hashguard()
         .args(["config", "show"])
         .env("HASHGUARD__LIMITS__MAX_JOBS", "3")
         .output()
@@ -603,38 +584,32 @@ fn metrics_count_calls_matches_and_rejections_on_loopback() {
     let (data, config, md5, _) = setup(tmp.path());
     enable_metrics(&config);
     set_limits(&config, "max_message_bytes = 100000");
-    let server = start(&data, &config);
+    let server = TestServer::start(&data, &config);
     let metrics = server.metrics.expect("no metrics line");
     assert!(metrics.ip().is_loopback());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        wait_serving(server.addr).await;
-        let mut matcher =
-            proto::matcher_client::MatcherClient::connect(format!("http://{}", server.addr))
-                .await
-                .unwrap();
+    server.block_on(async {
+        let mut matcher = server.matcher(OPERATOR);
         // A match, a miss, a bad token, a wrong role, an oversize upload.
         for hex in [md5.clone(), "ab".repeat(16)] {
             matcher
-                .match_hashes(authed(hashes(HashKind::Md5, &hex), OPERATOR))
+                .match_hashes(hashes(HashKind::Md5, &hex))
                 .await
                 .unwrap();
         }
-        let e = matcher
-            .match_hashes(authed(hashes(HashKind::Md5, &md5), "wrong-token"))
+        let e = server
+            .matcher("wrong-token")
+            .match_hashes(hashes(HashKind::Md5, &md5))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::Unauthenticated);
-        let e = matcher
-            .match_hashes(authed(hashes(HashKind::Md5, &md5), UNIT_A))
+        let e = server
+            .matcher(UNIT_A)
+            .match_hashes(hashes(HashKind::Md5, &md5))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied);
         let e = matcher
-            .hash_media(authed(
-                tokio_stream::iter(upload(b"x", 3_000_000)),
-                OPERATOR,
-            ))
+            .hash_media(tokio_stream::iter(upload(b"x", 3_000_000)))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::ResourceExhausted);
@@ -644,7 +619,7 @@ fn metrics_count_calls_matches_and_rejections_on_loopback() {
             part: Some(Part::Data(vec![0; 150_000])),
         };
         let e = matcher
-            .hash_media(authed(tokio_stream::iter(big), OPERATOR))
+            .hash_media(tokio_stream::iter(big))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
@@ -715,25 +690,15 @@ fn deadlines_answer_deadline_exceeded_and_free_the_slot() {
     let (data, config, md5, _) = setup(tmp.path());
     set_limits(&config, "request_timeout_ms = 1500\nmax_jobs = 1");
     enable_metrics(&config);
-    let server = start(&data, &config);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        wait_serving(server.addr).await;
-        let url = format!("http://{}", server.addr);
-        let mut matcher = proto::matcher_client::MatcherClient::connect(url.clone())
-            .await
-            .unwrap();
-        let mut reports = proto::reports_client::ReportsClient::connect(url)
-            .await
-            .unwrap();
+    let server = TestServer::start(&data, &config);
+    server.block_on(async {
+        let mut matcher = server.matcher(OPERATOR);
+        let mut reports = server.reports(UNIT_A);
 
         // The server's limit ends a stalled upload, and its hashing slot (the only one) is free
         // again afterwards.
         let t = Instant::now();
-        let e = matcher
-            .match_media(authed(stalled_upload(), OPERATOR))
-            .await
-            .unwrap_err();
+        let e = matcher.match_media(stalled_upload()).await.unwrap_err();
         assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
         assert!(
             e.message().contains("request_timeout_ms"),
@@ -745,12 +710,9 @@ fn deadlines_answer_deadline_exceeded_and_free_the_slot() {
             "{:?}",
             t.elapsed()
         );
-        let image = std::fs::read(testdata().join("images/base/p00_480x360.png")).unwrap();
+        let image = std::fs::read(testdata("images/base/p00_480x360.png")).unwrap();
         let f = matcher
-            .hash_media(authed(
-                tokio_stream::iter(upload(&image, image.len() as u64)),
-                OPERATOR,
-            ))
+            .hash_media(tokio_stream::iter(upload(&image, image.len() as u64)))
             .await
             .unwrap()
             .into_inner();
@@ -760,7 +722,7 @@ fn deadlines_answer_deadline_exceeded_and_free_the_slot() {
         // either side may end the call first (the server's own answer is unit-tested in
         // server::metrics).
         let t = Instant::now();
-        let mut req = authed(stalled_upload(), OPERATOR);
+        let mut req = Request::new(stalled_upload());
         req.set_timeout(Duration::from_millis(200));
         let e = matcher.hash_media(req).await.unwrap_err();
         assert!(
@@ -775,13 +737,13 @@ fn deadlines_answer_deadline_exceeded_and_free_the_slot() {
 
         // A follow outlives the server's limit: a report filed after it still arrives.
         let mut follow = reports
-            .follow_reports(authed(proto::FollowReportsRequest { cursor: 0 }, UNIT_A))
+            .follow_reports(proto::FollowReportsRequest { cursor: 0 })
             .await
             .unwrap()
             .into_inner();
         tokio::time::sleep(Duration::from_millis(2000)).await;
         matcher
-            .match_hashes(authed(hashes(HashKind::Md5, &md5), OPERATOR))
+            .match_hashes(hashes(HashKind::Md5, &md5))
             .await
             .unwrap();
         let r = follow.message().await.unwrap().unwrap();
@@ -803,7 +765,7 @@ fn deadlines_answer_deadline_exceeded_and_free_the_slot() {
 
 /// Runs `hashguard reports ARGS` against `addr` with `token` in the environment.
 fn reports_cli(addr: SocketAddr, token: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    hashguard()
         .arg("reports")
         .args(args)
         .args(["--server", &format!("http://{addr}")])
@@ -835,7 +797,7 @@ struct Follower {
 
 impl Follower {
     fn spawn(addr: SocketAddr, token: &str, from: u64) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        let mut child = hashguard()
             .args(["reports", "follow", "--from", &from.to_string()])
             .args(["--server", &format!("http://{addr}")])
             .env("HASHGUARD_TOKEN", token)
@@ -869,40 +831,21 @@ impl Drop for Follower {
     }
 }
 
-/// Files a report for unit A (an MD5 match); returns its id.
-async fn file_md5(addr: SocketAddr, md5: &str) -> String {
-    let mut matcher = proto::matcher_client::MatcherClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
-    matcher
-        .match_hashes(authed(hashes(HashKind::Md5, md5), OPERATOR))
-        .await
-        .unwrap()
-        .into_inner()
-        .verdicts[0]
-        .report_id
-        .clone()
-}
-
 #[test]
 fn reports_cli_lists_exports_and_follows_across_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let (data, config, md5, scene) = setup(tmp.path());
-    let server = start(&data, &config);
+    let server = TestServer::start(&data, &config);
     let addr = server.addr;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let ids = rt.block_on(async {
-        wait_serving(addr).await;
+    let ids = server.block_on(async {
         let mut ids = Vec::new();
         for _ in 0..3 {
-            ids.push(file_md5(addr, &md5).await);
+            ids.push(file_md5(&server, &md5).await);
         }
         // And one for unit B, which unit A must not see.
-        let mut matcher = proto::matcher_client::MatcherClient::connect(format!("http://{addr}"))
-            .await
-            .unwrap();
-        let v = matcher
-            .match_hashes(authed(hashes(HashKind::Pdq, &scene), OPERATOR))
+        let v = server
+            .matcher(OPERATOR)
+            .match_hashes(hashes(HashKind::Pdq, &scene))
             .await
             .unwrap()
             .into_inner();
@@ -1036,7 +979,7 @@ fn reports_cli_lists_exports_and_follows_across_a_restart() {
     // and restarted on the same address; nothing is missed or repeated.
     let follower = Follower::spawn(addr, UNIT_A, 3);
     std::thread::sleep(Duration::from_millis(500));
-    let fourth = rt.block_on(file_md5(addr, &md5));
+    let fourth = server.block_on(file_md5(&server, &md5));
     let r = follower.next();
     assert_eq!(
         (r["cursor"].as_u64(), r["id"].as_str()),
@@ -1045,12 +988,9 @@ fn reports_cli_lists_exports_and_follows_across_a_restart() {
     drop(server); // SIGKILL
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, text.replace("127.0.0.1:0", &addr.to_string())).unwrap();
-    let server = start(&data, &config);
+    let server = TestServer::start(&data, &config);
     assert_eq!(server.addr, addr);
-    let fifth = rt.block_on(async {
-        wait_serving(addr).await;
-        file_md5(addr, &md5).await
-    });
+    let fifth = server.block_on(file_md5(&server, &md5));
     let r = follower.next();
     assert_eq!(
         (r["cursor"].as_u64(), r["id"].as_str()),
@@ -1100,26 +1040,23 @@ fn reports_cli_usage_and_unreachable_exit_codes() {
         assert_eq!(out.status.code(), Some(69), "{cmd:?}: {out:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"));
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    let out = hashguard()
         .args(["reports", "list"])
         .env_remove("HASHGUARD_TOKEN")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("HASHGUARD_TOKEN"));
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    let out = hashguard()
         .args(["reports", "list", "--server", "http://192.0.2.7:50051"])
         .env("HASHGUARD_TOKEN", UNIT_A)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("plaintext"));
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
-        .args(["reports", "export"])
-        .output()
-        .unwrap();
+    let out = hashguard().args(["reports", "export"]).output().unwrap();
     assert_eq!(out.status.code(), Some(64), "--format is required");
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    let out = hashguard()
         .args(["reports", "follow", "--help"])
         .env("HASHGUARD_TOKEN", UNIT_A)
         .output()
@@ -1140,38 +1077,29 @@ fn sync_now_publishes_a_configured_list_and_swaps_it_in_while_serving() {
     let drop = tmp.path().join("drop");
     std::fs::create_dir(&drop).unwrap();
     let fresh = "0123456789abcdef0123456789abcdef";
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
-        "\n[sync]\nenabled = false\n\n[lists.regional]\nsource = \"dir:{}\"\nformat = \"plain\"\nkind = \"md5\"\nunit = \"unit-a\"\n",
-        drop.display()
-    ));
-    std::fs::write(&config, text).unwrap();
-    let server = start(&data, &config);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        wait_serving(server.addr).await;
-        let url = format!("http://{}", server.addr);
-        let mut admin = proto::lists_client::ListsClient::connect(url.clone())
-            .await
-            .unwrap();
-        let mut matcher = proto::matcher_client::MatcherClient::connect(url)
-            .await
-            .unwrap();
+    append(
+        &config,
+        &format!(
+            "\n[sync]\nenabled = false\n\n[lists.regional]\nsource = \"dir:{}\"\nformat = \"plain\"\nkind = \"md5\"\nunit = \"unit-a\"\n",
+            drop.display()
+        ),
+    );
+    let server = TestServer::start(&data, &config);
+    server.block_on(async {
+        let mut admin = server.lists(ADMIN);
+        let mut matcher = server.matcher(OPERATOR);
         let verdict = |r: proto::MatchHashesResponse| r.verdicts[0].matched;
         let r = matcher
-            .match_hashes(authed(hashes(HashKind::Md5, fresh), OPERATOR))
+            .match_hashes(hashes(HashKind::Md5, fresh))
             .await
             .unwrap();
         assert!(!verdict(r.into_inner()));
 
         // Nothing dropped yet: the sync fails, says why, and the server goes on.
         let r = admin
-            .sync_now(authed(
-                proto::SyncNowRequest {
-                    name: "regional".into(),
-                },
-                ADMIN,
-            ))
+            .sync_now(proto::SyncNowRequest {
+                name: "regional".into(),
+            })
             .await
             .unwrap()
             .into_inner();
@@ -1184,7 +1112,7 @@ fn sync_now_publishes_a_configured_list_and_swaps_it_in_while_serving() {
 
         std::fs::write(drop.join("2026-11-23.txt"), format!("{fresh}\n")).unwrap();
         let r = admin
-            .sync_now(authed(proto::SyncNowRequest::default(), ADMIN))
+            .sync_now(proto::SyncNowRequest::default())
             .await
             .unwrap()
             .into_inner();
@@ -1194,7 +1122,7 @@ fn sync_now_publishes_a_configured_list_and_swaps_it_in_while_serving() {
             ("published", 1)
         );
         let r = matcher
-            .match_hashes(authed(hashes(HashKind::Md5, fresh), OPERATOR))
+            .match_hashes(hashes(HashKind::Md5, fresh))
             .await
             .unwrap();
         assert!(
@@ -1202,35 +1130,30 @@ fn sync_now_publishes_a_configured_list_and_swaps_it_in_while_serving() {
             "the synced list is matched at once"
         );
         let r = admin
-            .sync_now(authed(proto::SyncNowRequest::default(), ADMIN))
+            .sync_now(proto::SyncNowRequest::default())
             .await
             .unwrap()
             .into_inner();
         assert_eq!(r.results[0].outcome, "unchanged");
 
         // Admin only; unknown lists are named.
-        let e = admin
-            .sync_now(authed(proto::SyncNowRequest::default(), OPERATOR))
+        let e = server
+            .lists(OPERATOR)
+            .sync_now(proto::SyncNowRequest::default())
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied);
         let e = admin
-            .sync_now(authed(
-                proto::SyncNowRequest {
-                    name: "nope".into(),
-                },
-                ADMIN,
-            ))
+            .sync_now(proto::SyncNowRequest {
+                name: "nope".into(),
+            })
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::NotFound);
         let info = admin
-            .list_status(authed(
-                proto::ListStatusRequest {
-                    name: "regional".into(),
-                },
-                ADMIN,
-            ))
+            .list_status(proto::ListStatusRequest {
+                name: "regional".into(),
+            })
             .await
             .unwrap()
             .into_inner();
@@ -1239,7 +1162,7 @@ fn sync_now_publishes_a_configured_list_and_swaps_it_in_while_serving() {
         assert!(info.last_attempt.unwrap().ok);
     });
     // A CLI sync against the directory the server holds fails, naming the cause.
-    let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+    let out = hashguard()
         .args([
             "--data",
             data.to_str().unwrap(),
@@ -1260,22 +1183,23 @@ fn a_regional_server_mirrors_the_hubs_lists_with_verified_deltas() {
     let (data, config, md5, _) = setup(tmp.path());
     // The hub: a mirror token, and police-md5 kept in sync from a drop file.
     let mirror = "mirror-token-region-7";
-    let tokens = tmp.path().join("tokens.toml");
-    let mut t = std::fs::read_to_string(&tokens).unwrap();
-    t.push_str(&format!(
-        "\n[[token]]\nsha256 = \"{}\"\nrole = \"mirror\"\nname = \"region-7\"\n",
-        token_hash(mirror)
-    ));
-    std::fs::write(&tokens, t).unwrap();
+    append(
+        &tmp.path().join("tokens.toml"),
+        &format!(
+            "\n[[token]]\nsha256 = \"{}\"\nrole = \"mirror\"\nname = \"region-7\"\n",
+            token_hash(mirror)
+        ),
+    );
     let hub_file = tmp.path().join("hub-md5.txt");
     std::fs::write(&hub_file, format!("{md5}\n")).unwrap();
-    let mut c = std::fs::read_to_string(&config).unwrap();
-    c.push_str(&format!(
-        "\n[sync]\nenabled = false\n\n[lists.police-md5]\nsource = \"file:{}\"\nformat = \"plain\"\nkind = \"md5\"\n",
-        hub_file.display()
-    ));
-    std::fs::write(&config, c).unwrap();
-    let hub = start(&data, &config);
+    append(
+        &config,
+        &format!(
+            "\n[sync]\nenabled = false\n\n[lists.police-md5]\nsource = \"file:{}\"\nformat = \"plain\"\nkind = \"md5\"\n",
+            hub_file.display()
+        ),
+    );
+    let hub = TestServer::start(&data, &config);
 
     let region = tmp.path().join("region");
     let region_config = tmp.path().join("region.toml");
@@ -1288,7 +1212,7 @@ fn a_regional_server_mirrors_the_hubs_lists_with_verified_deltas() {
     )
     .unwrap();
     let sync = |token: &str| {
-        Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        hashguard()
             .args([
                 "--data",
                 region.to_str().unwrap(),
@@ -1302,7 +1226,7 @@ fn a_regional_server_mirrors_the_hubs_lists_with_verified_deltas() {
             .unwrap()
     };
     let status = |data: &Path, name: &str| -> serde_json::Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_hashguard"))
+        let out = hashguard()
             .args([
                 "--data",
                 data.to_str().unwrap(),
@@ -1315,21 +1239,13 @@ fn a_regional_server_mirrors_the_hubs_lists_with_verified_deltas() {
             .unwrap();
         serde_json::from_slice(&out.stdout).unwrap()
     };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let hub_digest = |rt: &tokio::runtime::Runtime| {
-        rt.block_on(async {
-            wait_serving(hub.addr).await;
-            let mut admin =
-                proto::lists_client::ListsClient::connect(format!("http://{}", hub.addr))
-                    .await
-                    .unwrap();
-            let info = admin
-                .list_status(authed(
-                    proto::ListStatusRequest {
-                        name: "police-md5".into(),
-                    },
-                    ADMIN,
-                ))
+    let hub_digest = || {
+        hub.block_on(async {
+            let info = hub
+                .lists(ADMIN)
+                .list_status(proto::ListStatusRequest {
+                    name: "police-md5".into(),
+                })
                 .await
                 .unwrap()
                 .into_inner();
@@ -1344,7 +1260,7 @@ fn a_regional_server_mirrors_the_hubs_lists_with_verified_deltas() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (v1, d1) = hub_digest(&rt);
+    let (v1, d1) = hub_digest();
     let s = status(&region, "national-md5");
     assert_eq!(s["list"]["digest"], d1.as_str());
     assert_eq!(s["list"]["upstream_version"], v1.to_string());
@@ -1352,23 +1268,18 @@ fn a_regional_server_mirrors_the_hubs_lists_with_verified_deltas() {
     // The hub's list changes (one more hash); the mirror gets the change as a delta.
     let extra = "00112233445566778899aabbccddeeff";
     std::fs::write(&hub_file, format!("{md5}\n{extra}\n")).unwrap();
-    rt.block_on(async {
-        let mut admin = proto::lists_client::ListsClient::connect(format!("http://{}", hub.addr))
-            .await
-            .unwrap();
-        let r = admin
-            .sync_now(authed(
-                proto::SyncNowRequest {
-                    name: "police-md5".into(),
-                },
-                ADMIN,
-            ))
+    hub.block_on(async {
+        let r = hub
+            .lists(ADMIN)
+            .sync_now(proto::SyncNowRequest {
+                name: "police-md5".into(),
+            })
             .await
             .unwrap()
             .into_inner();
         assert_eq!(r.results[0].outcome, "published", "{:?}", r.results[0]);
     });
-    let (v2, d2) = hub_digest(&rt);
+    let (v2, d2) = hub_digest();
     assert!(v2 > v1);
     let out = sync(mirror);
     assert!(
@@ -1401,14 +1312,9 @@ fn a_regional_server_mirrors_the_hubs_lists_with_verified_deltas() {
 fn import_list_streams_a_list_into_a_running_server() {
     let tmp = tempfile::tempdir().unwrap();
     let (data, config, _, _) = setup(tmp.path());
-    let server = start(&data, &config);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        wait_serving(server.addr).await;
-        let url = format!("http://{}", server.addr);
-        let mut admin = proto::lists_client::ListsClient::connect(url.clone())
-            .await
-            .unwrap();
+    let server = TestServer::start(&data, &config);
+    server.block_on(async {
+        let mut admin = server.lists(ADMIN);
         let fresh = "fedcba9876543210fedcba9876543210";
         let file = format!(
             "{{\"id\":\"u1\",\"kind\":\"md5\",\"hash\":\"{fresh}\"}}\nnot a row\n{{\"id\":\"u2\",\"kind\":\"md5\",\"hash\":\"{}\"}}\n",
@@ -1433,18 +1339,16 @@ fn import_list_streams_a_list_into_a_running_server() {
             ..Default::default()
         };
         let r = admin
-            .import_list(authed(upload(settings.clone(), file.clone()), ADMIN))
+            .import_list(upload(settings.clone(), file.clone()))
             .await
             .unwrap()
             .into_inner();
         let info = r.list.unwrap();
         assert_eq!((info.entries, info.version, info.unit.as_str()), (2, 1, "unit-a"));
         assert_eq!(r.bad_rows[0].line, 2);
-        let mut matcher = proto::matcher_client::MatcherClient::connect(url)
-            .await
-            .unwrap();
-        let v = matcher
-            .match_hashes(authed(hashes(HashKind::Md5, fresh), OPERATOR))
+        let v = server
+            .matcher(OPERATOR)
+            .match_hashes(hashes(HashKind::Md5, fresh))
             .await
             .unwrap()
             .into_inner();
@@ -1455,13 +1359,14 @@ fn import_list_streams_a_list_into_a_running_server() {
             ..settings
         };
         let e = admin
-            .import_list(authed(upload(strict, file), ADMIN))
+            .import_list(upload(strict, file))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument);
         assert!(e.message().contains("malformed"), "{}", e.message());
-        let e = admin
-            .import_list(authed(upload(proto::ImportListSettings::default(), String::new()), OPERATOR))
+        let e = server
+            .lists(OPERATOR)
+            .import_list(upload(proto::ImportListSettings::default(), String::new()))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied);
@@ -1480,16 +1385,10 @@ fn reflection_lists_the_public_services() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let (data, config, _, _) = setup(tmp.path());
-    let server = start(&data, &config);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
+    let server = TestServer::start(&data, &config);
+    server.block_on(async {
         // What `grpcurl -plaintext ADDR list` asks.
-        let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut client = ServerReflectionClient::new(channel);
+        let mut client = ServerReflectionClient::new(server.channel());
         let req = ServerReflectionRequest {
             host: String::new(),
             message_request: Some(MessageRequest::ListServices(String::new())),

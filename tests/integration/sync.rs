@@ -13,6 +13,8 @@ use hashguard::lists::sync::{NoHub, SyncOutcome};
 use hashguard::lists::{self, Error, Mode};
 use hashguard::store::Store;
 
+use crate::common::hashguard;
+
 /// A scripted failure for the next request.
 #[derive(Debug, Clone)]
 enum Fault {
@@ -443,7 +445,7 @@ fn killed_syncs_leave_a_consistent_list_and_the_next_one_completes() {
     )
     .unwrap();
     let run = || {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_hashguard"));
+        let mut c = hashguard();
         c.args([
             "--data",
             data.to_str().unwrap(),
@@ -558,12 +560,7 @@ fn cli_bundles_carry_a_list_across_an_air_gap() {
     let (hub, gap) = (tmp.path().join("hub"), tmp.path().join("gap"));
     let list = tmp.path().join("l.jsonl");
     std::fs::write(&list, jsonl(0..500)).unwrap();
-    let hg = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_hashguard"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let hg = |args: &[&str]| hashguard().args(args).output().unwrap();
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
     let import = |file: &std::path::Path| {
         hg(&[

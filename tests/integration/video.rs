@@ -14,19 +14,17 @@ use hashguard::media::{
     hash_video_file,
 };
 
-fn video_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/video")
-}
+use crate::common::testdata;
 
 fn frames(name: &str) -> Vec<VideoFrame> {
-    hash_video_file(&video_dir().join(name), &VideoOptions::default())
+    hash_video_file(&testdata("video").join(name), &VideoOptions::default())
         .unwrap_or_else(|e| panic!("{name}: {e}"))
         .frames
 }
 
 /// testdata/video/vpdq_reference.csv: clip → timestamp (ms) → (frame number, quality, PDQ).
 fn vpdq_reference() -> HashMap<String, HashMap<u64, (u64, u8, PdqHash)>> {
-    let text = std::fs::read_to_string(video_dir().join("vpdq_reference.csv")).unwrap();
+    let text = std::fs::read_to_string(testdata("video/vpdq_reference.csv")).unwrap();
     let mut out: HashMap<String, HashMap<u64, _>> = HashMap::new();
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
@@ -129,7 +127,7 @@ fn reencoded_copy_matches_splice_is_located_unrelated_clips_do_not_match() {
 
 #[test]
 fn video_from_memory_hashes_like_the_file() {
-    let path = video_dir().join("life.webm");
+    let path = testdata("video/life.webm");
     let from_file = hash_video_file(&path, &VideoOptions::default()).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let from_memory = hash_video_bytes(&bytes, &VideoOptions::default()).unwrap();
@@ -142,7 +140,7 @@ fn video_from_memory_hashes_like_the_file() {
 #[test]
 fn parallel_segments_give_the_one_pass_result() {
     for clip in ["spliced.mp4", "mandelbrot.mp4", "cellauto.mp4"] {
-        let path = video_dir().join(clip);
+        let path = testdata("video").join(clip);
         for sampling in [Sampling::default(), Sampling::EveryFrame] {
             let with = |threads| {
                 hash_video_file(
@@ -172,7 +170,7 @@ fn parallel_segments_give_the_one_pass_result() {
 
 #[test]
 fn every_frame_and_keyframe_sampling() {
-    let path = video_dir().join("mandelbrot.mp4");
+    let path = testdata("video/mandelbrot.mp4");
     let every = hash_video_file(
         &path,
         &VideoOptions {
@@ -209,7 +207,7 @@ fn every_frame_and_keyframe_sampling() {
 
 #[test]
 fn video_caps_give_reason_codes() {
-    let path = video_dir().join("mandelbrot.mp4");
+    let path = testdata("video/mandelbrot.mp4");
     let with = |limits: VideoLimits| {
         hash_video_file(
             &path,
@@ -303,7 +301,7 @@ fn broken_and_hostile_videos_fail_cleanly_without_network() {
     let port = format!("{:05}", wire.port());
     let dir = tempfile::tempdir().unwrap();
     // The committed external-reference file names port PPPPP; point it at the tripwire.
-    let mut external = std::fs::read(video_dir().join("broken_external_ref.mp4")).unwrap();
+    let mut external = std::fs::read(testdata("video/broken_external_ref.mp4")).unwrap();
     let at = external
         .windows(5)
         .position(|w| w == b"PPPPP")
@@ -320,16 +318,10 @@ fn broken_and_hostile_videos_fail_cleanly_without_network() {
         ..Limits::default()
     };
     let cases = [
-        (
-            video_dir().join("broken_truncated.mp4"),
-            Reason::DecodeFailed,
-        ),
-        (video_dir().join("broken_no_moov.mp4"), Reason::DecodeFailed),
-        (video_dir().join("broken_garbage.mp4"), Reason::DecodeFailed),
-        (
-            video_dir().join("broken_huge_duration.mp4"),
-            Reason::TooLong,
-        ),
+        (testdata("video/broken_truncated.mp4"), Reason::DecodeFailed),
+        (testdata("video/broken_no_moov.mp4"), Reason::DecodeFailed),
+        (testdata("video/broken_garbage.mp4"), Reason::DecodeFailed),
+        (testdata("video/broken_huge_duration.mp4"), Reason::TooLong),
         (external_path, Reason::DecodeFailed),
     ];
     for (path, reason) in &cases {
@@ -391,8 +383,8 @@ fn write_temp(dir: &Path, text: &str) -> PathBuf {
 
 #[test]
 fn cli_hash_reports_video_frames() {
-    let path = video_dir().join("testsrc2.avi");
-    let (code, out, err) = super::hashguard(&["hash", path.to_str().unwrap()]);
+    let path = testdata("video/testsrc2.avi");
+    let (code, out, err) = super::run(&["hash", path.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["kind"], "video");

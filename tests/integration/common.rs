@@ -1,0 +1,208 @@
+//! Helpers shared by the integration tests: the binary, the test data, and a started
+//! `hashguard serve` with tonic clients.
+
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hashguard::proto::{
+    lists_client::ListsClient, matcher_client::MatcherClient, reports_client::ReportsClient,
+};
+use hashguard::server::auth::token_hash;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::{Interceptor, interceptor::InterceptedService};
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+/// The operator token of tenant `acme`.
+pub const OPERATOR: &str = "op-token-acme";
+/// The investigator token of unit `unit-a`.
+pub const UNIT_A: &str = "inv-token-unit-a";
+/// The investigator token of unit `unit-b`.
+pub const UNIT_B: &str = "inv-token-unit-b";
+/// The admin token.
+pub const ADMIN: &str = "admin-token";
+
+/// A `Command` for the `hashguard` binary under test.
+pub fn hashguard() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hashguard"))
+}
+
+/// The path of `path` under the repository's `testdata/` directory.
+pub fn testdata(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(path)
+}
+
+/// Writes `tokens.toml` (the four tokens above) and `serve.toml` into `dir`; returns the latter.
+pub fn write_server_config(dir: &Path) -> PathBuf {
+    let tokens = dir.join("tokens.toml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "[[token]]\nsha256 = \"{}\"\nrole = \"operator\"\ntenant = \"acme\"\n\n\
+             [[token]]\nsha256 = \"{}\"\nrole = \"investigator\"\nunit = \"unit-a\"\n\n\
+             [[token]]\nsha256 = \"{}\"\nrole = \"investigator\"\nunit = \"unit-b\"\n\n\
+             [[token]]\nsha256 = \"{}\"\nrole = \"admin\"\n",
+            token_hash(OPERATOR),
+            token_hash(UNIT_A),
+            token_hash(UNIT_B),
+            token_hash(ADMIN)
+        ),
+    )
+    .unwrap();
+    // An ephemeral loopback port; police-md5 is routed to unit-a, everything else to unit-b.
+    let config = dir.join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ntokens = \"{}\"\n\n[routing]\ndefault_unit = \"unit-b\"\n\
+             [routing.lists]\npolice-md5 = \"unit-a\"\n\n[limits]\nmax_upload_bytes = 2000000\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// A running `hashguard serve` child process, killed on drop, with a runtime for its clients.
+pub struct TestServer {
+    /// The server process.
+    pub child: Child,
+    /// The gRPC listener's address.
+    pub addr: SocketAddr,
+    /// The metrics listener, when the config has one.
+    pub metrics: Option<SocketAddr>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl TestServer {
+    /// Starts `hashguard --data DATA serve --config CONFIG` and waits until it is SERVING.
+    pub fn start(data: &Path, config: &Path) -> Self {
+        let mut child = hashguard()
+            .args(["--data", data.to_str().unwrap(), "serve", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // The metrics line, when there is one, comes before the listening line.
+            let mut metrics = None;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(a) = line.strip_prefix("hashguard: metrics on ") {
+                    metrics = Some(a.parse::<SocketAddr>().unwrap());
+                }
+                if let Some(a) = line.strip_prefix("hashguard: listening on ") {
+                    let _ = tx.send((a.parse::<SocketAddr>().unwrap(), metrics));
+                }
+            }
+        });
+        let (addr, metrics) = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server did not start");
+        let server = TestServer {
+            child,
+            addr,
+            metrics,
+            rt: tokio::runtime::Runtime::new().unwrap(),
+        };
+        server.block_on(wait_serving(addr));
+        server
+    }
+
+    /// The server's URL, `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Runs `future` to completion on the server's client runtime.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.rt.block_on(future)
+    }
+
+    /// A new connection to the server, with no token.
+    pub fn channel(&self) -> Channel {
+        let _runtime = self.rt.enter();
+        Channel::from_shared(self.url()).unwrap().connect_lazy()
+    }
+
+    /// A Matcher client that sends `token`.
+    pub fn matcher(&self, token: &str) -> MatcherClient<InterceptedService<Channel, Bearer>> {
+        MatcherClient::with_interceptor(self.channel(), Bearer::new(token))
+    }
+
+    /// A Reports client that sends `token`.
+    pub fn reports(&self, token: &str) -> ReportsClient<InterceptedService<Channel, Bearer>> {
+        ReportsClient::with_interceptor(self.channel(), Bearer::new(token))
+    }
+
+    /// A Lists client that sends `token`.
+    pub fn lists(&self, token: &str) -> ListsClient<InterceptedService<Channel, Bearer>> {
+        ListsClient::with_interceptor(self.channel(), Bearer::new(token))
+    }
+
+    /// Sends SIGKILL and waits for the process to end.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Adds `authorization: Bearer TOKEN` to every request of a client.
+#[derive(Clone)]
+pub struct Bearer(MetadataValue<Ascii>);
+
+impl Bearer {
+    /// The interceptor for `token`.
+    fn new(token: &str) -> Self {
+        Bearer(format!("Bearer {token}").parse().unwrap())
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// Waits until the server's health service reports the Matcher as SERVING.
+async fn wait_serving(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    loop {
+        let r = client
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "hashguard.v1.Matcher".into(),
+            })
+            .await;
+        if let Ok(r) = r
+            && r.into_inner().status == 1
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never SERVING");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
