@@ -101,8 +101,10 @@ fn host_of(url: &str) -> &str {
     authority.split(':').next().unwrap_or("")
 }
 
-/// True for `localhost` and loopback IP literals.
-fn is_loopback(host: &str) -> bool {
+/// True for `localhost` and loopback IP literals (with or without IPv6 brackets): the hosts a
+/// token may reach in plaintext.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
@@ -144,7 +146,7 @@ impl ListSource {
             Source::Http(url) | Source::Paged(url) | Source::Hub(url)
                 if self.token_env.is_some()
                     && url.starts_with("http://")
-                    && !is_loopback(host_of(url)) =>
+                    && !is_loopback_host(host_of(url)) =>
             {
                 return Err(bad(format!(
                     "refusing to send the token in plaintext to {}: use https://, or a loopback \

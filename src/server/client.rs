@@ -9,6 +9,7 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use super::proto;
+use crate::lists::source::is_loopback_host;
 
 /// Why a client could not be set up or connect.
 #[derive(Debug, thiserror::Error)]
@@ -58,15 +59,6 @@ pub enum ClientError {
         /// What failed, with its causes.
         message: String,
     },
-}
-
-/// True for `localhost` and loopback IP literals.
-pub fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// An error's message followed by its sources, which say what actually failed ("connection
