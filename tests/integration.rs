@@ -485,6 +485,23 @@ fn cli_usage_errors_use_sysexits() {
     assert!(out.contains("Exit status") && out.contains("Examples"));
 }
 
+#[test]
+fn cli_reports_without_a_token_is_a_configuration_error() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap(); // closed again at once: nobody listens there
+    let out = hashguard()
+        .args(["reports", "list", "--server", &format!("http://{free}")])
+        .env_remove("HASHGUARD_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "EX_CONFIG: {err}");
+    assert!(err.contains("HASHGUARD_TOKEN"), "{err}");
+    assert_eq!(err.lines().count(), 1, "said once: {err}");
+}
+
 // ---------------------------------------------------------------- lists and matching
 #[test]
 fn cli_imports_a_list_and_matches_against_it() {

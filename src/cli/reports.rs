@@ -41,8 +41,8 @@ is its place in the unit's stream: pass the last one seen to --cursor or --from 
 it. `follow` reconnects by itself with backoff from the last report it printed, so nothing is
 missed or repeated.
 
-Exit status: 0 done, 64 bad usage (or no token), 69 the server cannot be reached, 70 the server
-failed the call, 74 the output cannot be written, 77 the token was refused.";
+Exit status: 0 done, 64 bad usage, 69 the server cannot be reached, 70 the server failed the
+call, 74 the output cannot be written, 77 the token was refused, 78 no token.";
 
 /// `hashguard reports` subcommands.
 #[derive(Subcommand, Debug)]
@@ -167,7 +167,7 @@ struct Client {
 impl Client {
     fn new(conn: &Conn) -> Result<Self, Failure> {
         let Some(token) = &conn.token else {
-            return Err(Failure::usage(
+            return Err(Failure::config(
                 "no token: set HASHGUARD_TOKEN (or pass --token) to an investigator token",
             ));
         };
