@@ -8,6 +8,7 @@ mod matching;
 mod reports;
 mod scan;
 mod serve;
+mod token;
 
 use std::path::PathBuf;
 
@@ -24,6 +25,7 @@ const AFTER_HELP: &str = "Examples:
   hashguard lists import --list ncmec --kind pdq ncmec-pdq.txt
   hashguard match pdq:f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22
   hashguard scan /mnt/seized --case 2026-0413 --out report-0413
+  hashguard token new --role operator --tenant acme >> tokens.toml
   HASHGUARD_TOKEN=… hashguard reports follow    a unit's match reports from a running server
 
 Submitted and scanned media are never stored or logged; only hashes leave this program.";
@@ -65,6 +67,9 @@ enum Command {
     /// Show or check the service configuration.
     #[command(subcommand)]
     Config(serve::ConfigCommand),
+    /// Make API tokens for the server's tokens file.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// A pool of `threads` workers (0: one per CPU).
@@ -99,6 +104,7 @@ pub fn run() -> Code {
         Command::Serve(args) => serve::run(args, &cli.data),
         Command::Reports(cmd) => reports::run(cmd),
         Command::Config(cmd) => serve::config(cmd),
+        Command::Token(cmd) => token::run(cmd),
     };
     match result {
         Ok(code) => code,

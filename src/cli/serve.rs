@@ -28,7 +28,8 @@ Configuration: embedded defaults, then --config FILE (TOML), then HASHGUARD__SEC
 environment variables (e.g. HASHGUARD__LIMITS__MAX_JOBS=8), then these flags;
 `hashguard config show` prints the result. Plaintext is allowed on loopback addresses only.
 Tokens file: [[token]] tables with sha256 (of the token), role (operator, investigator,
-admin) and tenant / unit / name. Logs never contain media, hashes or file names.
+admin, mirror) and tenant / unit / name; `hashguard token new` makes a token and its table.
+Logs never contain media, hashes or file names.
 Metrics: [metrics] listen = \"127.0.0.1:9464\" serves GET /metrics (loopback only).
 Deadlines: limits.request_timeout_ms (default 30000) or the client's shorter grpc-timeout.
 SIGTERM or SIGINT stops it gracefully (health turns NOT_SERVING first).")]
