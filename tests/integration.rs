@@ -485,6 +485,114 @@ fn cli_usage_errors_use_sysexits() {
     assert!(out.contains("Exit status") && out.contains("Examples"));
 }
 
+#[test]
+fn cli_reports_without_a_token_is_a_configuration_error() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap(); // closed again at once: nobody listens there
+    let out = hashguard()
+        .args(["reports", "list", "--server", &format!("http://{free}")])
+        .env_remove("HASHGUARD_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "EX_CONFIG: {err}");
+    assert!(err.contains("HASHGUARD_TOKEN"), "{err}");
+    assert_eq!(err.lines().count(), 1, "said once: {err}");
+}
+
+// ---------------------------------------------------------------- tokens
+#[test]
+fn cli_token_new_prints_a_table_the_server_accepts() {
+    let (code, out, err) = run(&["token", "new", "--role", "operator", "--tenant", "acme"]);
+    assert_eq!(code, 0, "{err}");
+    // The token, on stderr only, after the line that says what to do with it.
+    let token = err
+        .lines()
+        .find(|l| l.starts_with("hg_"))
+        .unwrap_or_else(|| panic!("no token on stderr: {err}"));
+    assert_eq!(token.len(), 3 + 64, "hg_ and 32 bytes in hex: {token}");
+    assert!(token[3..].bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
+    assert!(err.contains("not stored"), "{err}");
+    assert!(!out.contains(token), "the token itself stays off stdout");
+
+    // Stdout is one [[token]] table: valid TOML, the token's SHA-256, role and tenant.
+    let table: toml::Table = out.parse().unwrap_or_else(|e| panic!("{e}: {out}"));
+    let rows = table["token"].as_array().expect("[[token]]");
+    assert_eq!(rows.len(), 1, "{out}");
+    assert_eq!(
+        rows[0]["sha256"].as_str(),
+        Some(hashguard::server::auth::token_hash(token).as_str())
+    );
+    assert_eq!(rows[0]["role"].as_str(), Some("operator"));
+    assert_eq!(rows[0]["tenant"].as_str(), Some("acme"));
+
+    // The server's own parser accepts it, and the token then authenticates as that operator.
+    let tokens = hashguard::server::auth::Tokens::parse(&out).unwrap();
+    assert_eq!(
+        tokens.check(token),
+        Some(hashguard::server::auth::Principal::Operator {
+            tenant: "acme".into()
+        })
+    );
+    assert_eq!(tokens.check(&format!("{token}x")), None);
+
+    // Appended after another table (as `>> tokens.toml` does), both parse and both count.
+    let (code, more, err) = run(&[
+        "token",
+        "new",
+        "--role",
+        "investigator",
+        "--unit",
+        "unit-a",
+        "--name",
+        "J. \"Q\" Doe",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let second = err.lines().find(|l| l.starts_with("hg_")).unwrap();
+    assert_ne!(second, token, "every token is new");
+    let both = hashguard::server::auth::Tokens::parse(&format!("{out}{more}")).unwrap();
+    assert_eq!(
+        both.check(second),
+        Some(hashguard::server::auth::Principal::Investigator {
+            unit: "unit-a".into()
+        })
+    );
+    assert!(both.check(token).is_some());
+}
+
+#[test]
+fn cli_token_new_needs_the_roles_tenant_or_unit() {
+    let (code, out, err) = run(&["token", "new", "--role", "operator"]);
+    assert_eq!(code, 64, "an operator token needs --tenant: {err}");
+    assert!(
+        out.is_empty() && !err.contains("hg_"),
+        "no token made: {out}{err}"
+    );
+    assert!(err.contains("--tenant"), "{err}");
+    assert_eq!(
+        run(&["token", "new", "--role", "investigator"]).0,
+        64,
+        "an investigator token needs --unit"
+    );
+    assert_eq!(
+        run(&["token", "new", "--role", "admin", "--tenant", "acme"]).0,
+        64,
+        "a tenant is for operators only"
+    );
+    assert_eq!(
+        run(&["token", "new", "--role", "operator", "--tenant", ""]).0,
+        64
+    );
+    let (code, out, _) = run(&["token", "new", "--help"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Examples") && out.contains(">> tokens.toml"),
+        "{out}"
+    );
+}
+
 // ---------------------------------------------------------------- lists and matching
 #[test]
 fn cli_imports_a_list_and_matches_against_it() {

@@ -13,7 +13,7 @@ use hashguard::hashing::HashKind;
 use hashguard::hashing::vpdq::write_vpdq;
 use hashguard::media::{Limits, Sampling, VideoFrame, VideoLimits};
 
-use super::exit;
+use super::exit::{Code, Failure};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -122,29 +122,23 @@ fn parse_kind(s: &str) -> Result<HashKind, String> {
 const WINDOW: usize = 512;
 
 /// Runs `hashguard hash`.
-pub fn run(args: HashArgs) -> i32 {
+pub fn run(args: HashArgs) -> Result<Code, Failure> {
     let mut inputs = args.paths.clone();
     if let Some(list) = &args.paths_from {
-        match read_path_list(list) {
-            Ok(more) => inputs.extend(more),
-            Err(e) => {
-                eprintln!(
-                    "hashguard: cannot read --paths-from {}: {e}",
-                    list.display()
-                );
-                return exit::NO_INPUT;
-            }
-        }
+        let more = read_path_list(list).map_err(|e| {
+            Failure::new(
+                Code::NO_INPUT,
+                format!("cannot read --paths-from {}: {e}", list.display()),
+            )
+        })?;
+        inputs.extend(more);
     }
     if inputs.is_empty() {
-        eprintln!(
-            "hashguard: no input: give PATH arguments or --paths-from (see hashguard hash --help)"
-        );
-        return exit::USAGE;
+        return Err(Failure::usage(
+            "no input: give PATH arguments or --paths-from (see hashguard hash --help)",
+        ));
     }
-    let Some(pool) = super::worker_pool(args.threads.map_or(0, usize::from)) else {
-        return exit::IO;
-    };
+    let pool = super::worker_pool(args.threads.map_or(0, usize::from))?;
     let req = HashRequest {
         video: match args.video_sampling {
             VideoSampling::Interval => Sampling::Interval {
@@ -187,14 +181,9 @@ pub fn run(args: HashArgs) -> i32 {
         out.flush()
     })();
     match result {
-        Ok(()) if incomplete == 0 => exit::OK,
-        Ok(()) => exit::INCOMPLETE,
-        // A closed pipe (`| head`) is the reader's choice, not an error worth a message.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit::OK,
-        Err(e) => {
-            eprintln!("hashguard: writing output failed: {e}");
-            exit::IO
-        }
+        Ok(()) if incomplete == 0 => Ok(Code::OK),
+        Ok(()) => Ok(Code::INCOMPLETE),
+        Err(e) => Err(Failure::output(format!("writing output failed: {e}"), &e)),
     }
 }
 

@@ -11,7 +11,7 @@ use hashguard::lists::format::ReadOptions;
 use hashguard::lists::{self, ImportOptions, ListFormat, Mode, Settings};
 use hashguard::store::{self, Store};
 
-use super::exit;
+use super::exit::{Code, Failure};
 
 /// List subcommands.
 #[derive(Subcommand, Debug)]
@@ -231,7 +231,7 @@ fn parse_radii(args: &[String]) -> Result<Vec<(HashKind, u32)>, String> {
 }
 
 /// Runs a `lists` subcommand against the store at `data`.
-pub fn run(cmd: ListsCommand, data: &Path) -> i32 {
+pub fn run(cmd: ListsCommand, data: &Path) -> Result<Code, Failure> {
     match cmd {
         ListsCommand::Import(args) => import(args, data),
         ListsCommand::Status(args) => status(args, data),
@@ -241,67 +241,31 @@ pub fn run(cmd: ListsCommand, data: &Path) -> i32 {
     }
 }
 
-fn list_exit(e: &lists::Error) -> i32 {
-    match e {
-        lists::Error::Store(e) => store_exit(e),
-        lists::Error::TooManyBadRows { .. }
-        | lists::Error::Verify { .. }
-        | lists::Error::NoBase { .. }
-        | lists::Error::NoPrevious { .. } => exit::DATA_ERR,
-        lists::Error::BadName { .. } => exit::USAGE,
-        lists::Error::NoSuchList { .. } => exit::NO_INPUT,
-        _ => exit::IO,
-    }
-}
-
-/// Opens the store (read-only, or for writing), or says why not and gives the exit status.
-fn open_store(data: &Path, read_only: bool) -> Result<Store, i32> {
+/// Opens the store, read-only or for writing.
+fn open_store(data: &Path, read_only: bool) -> Result<Store, Failure> {
     let opened = if read_only {
         Store::open_read_only(data)
     } else {
         Store::open(data)
     };
-    opened.map_err(|e| {
-        eprintln!("hashguard: {e}");
-        store_exit(&e)
-    })
+    opened.map_err(Failure::from)
 }
 
-pub(super) fn store_exit(e: &store::Error) -> i32 {
-    match e {
-        store::Error::Locked { .. } => exit::TEMP_FAIL,
-        store::Error::Missing { .. } => exit::NO_INPUT,
-        _ => exit::IO,
-    }
-}
-
-fn import_bundle(args: ImportArgs, data: &Path) -> i32 {
+fn import_bundle(args: ImportArgs, data: &Path) -> Result<Code, Failure> {
     let Some(key_path) = &args.public_key else {
-        eprintln!("hashguard: --bundle needs --public-key");
-        return exit::USAGE;
+        return Err(Failure::usage("--bundle needs --public-key"));
     };
-    let key = match lists::delta::read_public_key(key_path) {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            return exit::CONFIG;
-        }
-    };
-    let radii = match parse_radii(&args.radius) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            return exit::USAGE;
-        }
-    };
+    // A key file that is missing or unreadable is the setup at fault, whatever the error.
+    let key =
+        lists::delta::read_public_key(key_path).map_err(|e| Failure::config(e.to_string()))?;
+    let radii = parse_radii(&args.radius).map_err(Failure::usage)?;
     if !args.file.is_file() {
-        eprintln!("hashguard: cannot open {}", args.file.display());
-        return exit::NO_INPUT;
+        return Err(Failure::new(
+            Code::NO_INPUT,
+            format!("cannot open {}", args.file.display()),
+        ));
     }
-    let store = match open_store(data, false) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+    let store = open_store(data, false)?;
     let settings = Settings {
         radii,
         category: args.category,
@@ -309,41 +273,26 @@ fn import_bundle(args: ImportArgs, data: &Path) -> i32 {
         source: format!("bundle:{}", args.file.display()),
         max_bad_pct: 0.0,
     };
-    match lists::delta::import_bundle(&store, &args.name, &args.file, &key, settings) {
-        Ok(s) => {
-            println!(
-                "published list {} version {} from the bundle (source version {}): {} entries, digest {} verified",
-                s.meta.name,
-                s.meta.version,
-                s.meta.upstream_version.as_deref().unwrap_or("?"),
-                s.meta.entries,
-                &s.meta.digest[..16]
-            );
-            exit::OK
-        }
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            match e {
-                lists::Error::BadInput { .. } => exit::DATA_ERR,
-                e => list_exit(&e),
-            }
-        }
-    }
+    let s = lists::delta::import_bundle(&store, &args.name, &args.file, &key, settings)
+        .map_err(Failure::bundle)?;
+    println!(
+        "published list {} version {} from the bundle (source version {}): {} entries, digest {} verified",
+        s.meta.name,
+        s.meta.version,
+        s.meta.upstream_version.as_deref().unwrap_or("?"),
+        s.meta.entries,
+        &s.meta.digest[..16]
+    );
+    Ok(Code::OK)
 }
 
-fn export(args: ExportArgs, data: &Path) -> i32 {
-    let store = match open_store(data, true) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+fn export(args: ExportArgs, data: &Path) -> Result<Code, Failure> {
+    let store = open_store(data, true)?;
     let key = match (&args.key, args.bundle) {
-        (Some(p), true) => match hashguard::scan::manifest::load_or_create_key(p) {
-            Ok(k) => Some(k),
-            Err(e) => {
-                eprintln!("hashguard: {e}");
-                return exit::CONFIG;
-            }
-        },
+        (Some(p), true) => Some(
+            hashguard::scan::manifest::load_or_create_key(p)
+                .map_err(|e| Failure::config(e.to_string()))?,
+        ),
         _ => None,
     };
     let partial = args.out.as_ref().map(|p| {
@@ -352,13 +301,11 @@ fn export(args: ExportArgs, data: &Path) -> i32 {
         PathBuf::from(s)
     });
     let mut out: Box<dyn Write> = match &partial {
-        Some(p) => match File::create(p) {
-            Ok(f) => Box::new(io::BufWriter::with_capacity(1 << 20, f)),
-            Err(e) => {
-                eprintln!("hashguard: cannot create {}: {e}", p.display());
-                return exit::IO;
-            }
-        },
+        Some(p) => {
+            let f = File::create(p)
+                .map_err(|e| Failure::io(format!("cannot create {}: {e}", p.display())))?;
+            Box::new(io::BufWriter::with_capacity(1 << 20, f))
+        }
         None => Box::new(io::BufWriter::new(io::stdout().lock())),
     };
     let result = match &key {
@@ -370,53 +317,40 @@ fn export(args: ExportArgs, data: &Path) -> i32 {
     };
     let flushed = out.flush();
     drop(out);
-    match (result, flushed) {
-        (Ok((to, entries, full)), Ok(())) => {
-            if let (Some(p), Some(out)) = (&partial, &args.out)
-                && let Err(e) = std::fs::rename(p, out)
-            {
-                eprintln!("hashguard: cannot rename {}: {e}", p.display());
-                return exit::IO;
-            }
-            if let Some(k) = &key {
-                eprintln!(
-                    "hashguard: bundle of list {} {} version {to} ({entries} entries), signed by public key {}",
-                    args.name,
-                    if full {
-                        "as a full copy of".to_string()
-                    } else {
-                        format!("from version {} to", args.from.unwrap_or(0))
-                    },
-                    hex::encode(k.verifying_key().as_bytes())
-                );
-            }
-            exit::OK
-        }
+    let (to, entries, full) = match (result, flushed) {
+        (Ok(done), Ok(())) => done,
         (Err(e), _) => {
             if let Some(p) = &partial {
                 let _ = std::fs::remove_file(p);
             }
-            eprintln!("hashguard: {e}");
-            list_exit(&e)
+            return Err(e.into());
         }
-        (_, Err(e)) => {
-            eprintln!("hashguard: writing the export failed: {e}");
-            exit::IO
-        }
+        (_, Err(e)) => return Err(Failure::io(format!("writing the export failed: {e}"))),
+    };
+    if let (Some(p), Some(out)) = (&partial, &args.out) {
+        std::fs::rename(p, out)
+            .map_err(|e| Failure::io(format!("cannot rename {}: {e}", p.display())))?;
     }
+    if let Some(k) = &key {
+        eprintln!(
+            "hashguard: bundle of list {} {} version {to} ({entries} entries), signed by public key {}",
+            args.name,
+            if full {
+                "as a full copy of".to_string()
+            } else {
+                format!("from version {} to", args.from.unwrap_or(0))
+            },
+            hex::encode(k.verifying_key().as_bytes())
+        );
+    }
+    Ok(Code::OK)
 }
 
-fn import(args: ImportArgs, data: &Path) -> i32 {
+fn import(args: ImportArgs, data: &Path) -> Result<Code, Failure> {
     if args.bundle {
         return import_bundle(args, data);
     }
-    let radii = match parse_radii(&args.radius) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            return exit::USAGE;
-        }
-    };
+    let radii = parse_radii(&args.radius).map_err(Failure::usage)?;
     let source = if args.file.as_os_str() == "-" {
         "stdin".to_string()
     } else {
@@ -425,28 +359,23 @@ fn import(args: ImportArgs, data: &Path) -> i32 {
     let input: Box<dyn io::BufRead> = if args.file.as_os_str() == "-" {
         Box::new(BufReader::new(io::stdin()))
     } else {
-        match File::open(&args.file) {
-            Ok(f) => {
-                // A progress bar by bytes read, drawn only when stderr is a terminal.
-                let len = f.metadata().map_or(0, |m| m.len());
-                let bar = indicatif::ProgressBar::new(len).with_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-                    )
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-                );
-                Box::new(BufReader::with_capacity(1 << 20, bar.wrap_read(f)))
-            }
-            Err(e) => {
-                eprintln!("hashguard: cannot open {}: {e}", args.file.display());
-                return exit::NO_INPUT;
-            }
-        }
+        let f = File::open(&args.file).map_err(|e| {
+            Failure::new(
+                Code::NO_INPUT,
+                format!("cannot open {}: {e}", args.file.display()),
+            )
+        })?;
+        // A progress bar by bytes read, drawn only when stderr is a terminal.
+        let len = f.metadata().map_or(0, |m| m.len());
+        let bar = indicatif::ProgressBar::new(len).with_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Box::new(BufReader::with_capacity(1 << 20, bar.wrap_read(f)))
     };
-    let store = match open_store(data, false) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+    let store = open_store(data, false)?;
     let opts = ImportOptions {
         format: match args.format {
             FormatArg::Plain => ListFormat::Plain,
@@ -469,59 +398,43 @@ fn import(args: ImportArgs, data: &Path) -> i32 {
         },
     };
     let started = std::time::Instant::now();
-    match lists::import(&store, &args.name, input, &opts) {
-        Ok(staged) => {
-            for b in &staged.bad_rows {
-                eprintln!("hashguard: line {}: skipped: {}", b.line, b.reason);
-            }
-            if staged.meta.bad_rows > staged.bad_rows.len() as u64 {
-                eprintln!(
-                    "hashguard: ... and {} more malformed rows",
-                    staged.meta.bad_rows - staged.bad_rows.len() as u64
-                );
-            }
-            let m = &staged.meta;
-            let kinds: Vec<String> = m
-                .kinds
-                .iter()
-                .map(|k| format!("{} {} (radius {})", k.entries, k.kind, k.radius))
-                .collect();
-            println!(
-                "published list {} version {}: {} entries ({}), {} malformed rows skipped, {} repeated ids replaced, digest {} ({:.1?})",
-                m.name,
-                m.version,
-                m.entries,
-                kinds.join(", "),
-                m.bad_rows,
-                staged.duplicates,
-                &m.digest[..16],
-                started.elapsed()
-            );
-            exit::OK
-        }
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            list_exit(&e)
-        }
+    let staged = lists::import(&store, &args.name, input, &opts)?;
+    for b in &staged.bad_rows {
+        eprintln!("hashguard: line {}: skipped: {}", b.line, b.reason);
     }
+    if staged.meta.bad_rows > staged.bad_rows.len() as u64 {
+        eprintln!(
+            "hashguard: ... and {} more malformed rows",
+            staged.meta.bad_rows - staged.bad_rows.len() as u64
+        );
+    }
+    let m = &staged.meta;
+    let kinds: Vec<String> = m
+        .kinds
+        .iter()
+        .map(|k| format!("{} {} (radius {})", k.entries, k.kind, k.radius))
+        .collect();
+    println!(
+        "published list {} version {}: {} entries ({}), {} malformed rows skipped, {} repeated ids replaced, digest {} ({:.1?})",
+        m.name,
+        m.version,
+        m.entries,
+        kinds.join(", "),
+        m.bad_rows,
+        staged.duplicates,
+        &m.digest[..16],
+        started.elapsed()
+    );
+    Ok(Code::OK)
 }
 
-fn status(args: StatusArgs, data: &Path) -> i32 {
-    let store = match open_store(data, true) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+fn status(args: StatusArgs, data: &Path) -> Result<Code, Failure> {
+    let store = open_store(data, true)?;
     let metas = match &args.name {
-        Some(n) => lists::get(&store, n).map(|m| vec![m]),
-        None => lists::all(&store),
+        Some(n) => vec![lists::get(&store, n)?],
+        None => lists::all(&store)?,
     };
-    let metas = match metas {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            return list_exit(&e);
-        }
-    };
+    let cannot_write = |e: io::Error| Failure::io(format!("cannot write the output: {e}"));
     let mut out = io::stdout().lock();
     if !args.json {
         let _ = writeln!(
@@ -531,93 +444,80 @@ fn status(args: StatusArgs, data: &Path) -> i32 {
         );
     }
     for m in metas {
-        let attempt = match lists::last_attempt(&store, &m.name) {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!("hashguard: {e}");
-                return exit::IO;
-            }
-        };
-        let written = if args.json {
+        let attempt = lists::last_attempt(&store, &m.name)?;
+        if args.json {
             let rec = serde_json::json!({"list": m, "last_attempt": attempt});
-            writeln!(out, "{rec}")
-        } else {
-            let last = match &attempt {
-                Some(a) if a.ok => format!("ok at {}", a.at),
-                Some(a) => format!(
-                    "FAILED at {}: {}",
-                    a.at,
-                    a.error.as_deref().unwrap_or("unknown error")
-                ),
-                None => "-".into(),
-            };
-            let mut w = writeln!(
-                out,
-                "{:<20} {:<16} {:>8} {:>12} {:>9} {:<16}  {last}",
-                m.name,
-                m.kind_names(),
-                m.version,
-                m.entries,
-                m.bad_rows,
-                &m.digest[..m.digest.len().min(16)]
-            );
-            if args.bad_rows
-                && let Some(a) = &attempt
-            {
-                for b in &a.bad_rows {
-                    w = w.and_then(|_| writeln!(out, "    line {}: {}", b.line, b.reason));
-                }
-                if a.bad > a.bad_rows.len() as u64 {
-                    w = w.and_then(|_| {
-                        writeln!(out, "    ... and {} more", a.bad - a.bad_rows.len() as u64)
-                    });
-                }
-            }
-            w
+            writeln!(out, "{rec}").map_err(cannot_write)?;
+            continue;
+        }
+        let last = match &attempt {
+            Some(a) if a.ok => format!("ok at {}", a.at),
+            Some(a) => format!(
+                "FAILED at {}: {}",
+                a.at,
+                a.error.as_deref().unwrap_or("unknown error")
+            ),
+            None => "-".into(),
         };
-        if written.is_err() {
-            return exit::IO;
+        writeln!(
+            out,
+            "{:<20} {:<16} {:>8} {:>12} {:>9} {:<16}  {last}",
+            m.name,
+            m.kind_names(),
+            m.version,
+            m.entries,
+            m.bad_rows,
+            &m.digest[..m.digest.len().min(16)]
+        )
+        .map_err(cannot_write)?;
+        if args.bad_rows
+            && let Some(a) = &attempt
+        {
+            for b in &a.bad_rows {
+                writeln!(out, "    line {}: {}", b.line, b.reason).map_err(cannot_write)?;
+            }
+            if a.bad > a.bad_rows.len() as u64 {
+                writeln!(out, "    ... and {} more", a.bad - a.bad_rows.len() as u64)
+                    .map_err(cannot_write)?;
+            }
         }
     }
-    exit::OK
+    Ok(Code::OK)
 }
 
-fn sync(args: SyncArgs, data: &Path) -> i32 {
-    let config = match hashguard::config::Config::load(args.config.as_deref(), std::env::vars()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            return exit::CONFIG;
-        }
-    };
+fn sync(args: SyncArgs, data: &Path) -> Result<Code, Failure> {
+    let config = hashguard::config::Config::load(args.config.as_deref(), std::env::vars())?;
     let names: Vec<String> = match args.name {
         Some(n) if config.lists.contains_key(&n) => vec![n],
         Some(n) => {
-            eprintln!("hashguard: no [lists.{n}] section in the configuration");
-            return exit::CONFIG;
+            return Err(Failure::config(format!(
+                "no [lists.{n}] section in the configuration"
+            )));
         }
         None => config.lists.keys().cloned().collect(),
     };
     if names.is_empty() {
-        eprintln!("hashguard: no lists are configured ([lists.NAME] sections with a source)");
-        return exit::CONFIG;
+        return Err(Failure::config(
+            "no lists are configured ([lists.NAME] sections with a source)",
+        ));
     }
-    let store = match Store::open(data) {
-        Ok(s) => s,
-        Err(e @ store::Error::Locked { .. }) => {
-            eprintln!(
-                "hashguard: {e}\nhashguard: a running server syncs its lists on its schedule; to sync now, \
+    let store = Store::open(data).map_err(|e| {
+        let locked = matches!(e, store::Error::Locked { .. });
+        let f = Failure::from(e);
+        if locked {
+            let message = format!(
+                "{f}\nhashguard: a running server syncs its lists on its schedule; to sync now, \
                  call its Lists/SyncNow as admin, e.g. grpcurl -H \"authorization: Bearer $ADMIN_TOKEN\" \
                  -plaintext -d '{{}}' 127.0.0.1:50051 hashguard.v1.Lists/SyncNow"
             );
-            return store_exit(&e);
+            Failure::new(f.code(), message)
+        } else {
+            f
         }
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            return store_exit(&e);
-        }
-    };
-    let mut code = exit::OK;
+    })?;
+    // A list that fails is reported at once and the others still sync; the first failure's
+    // status is the command's.
+    let mut code = Code::OK;
     for name in names {
         let started = std::time::Instant::now();
         match lists::sync::sync(
@@ -638,34 +538,24 @@ fn sync(args: SyncArgs, data: &Path) -> i32 {
             ),
             Err(e) => {
                 eprintln!("hashguard: list {name}: {e}");
-                if code == exit::OK {
-                    code = list_exit(&e);
+                if code == Code::OK {
+                    code = Failure::from(e).code();
                 }
             }
         }
     }
-    code
+    Ok(code)
 }
 
-fn rollback(name: &str, data: &Path) -> i32 {
-    let store = match open_store(data, false) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    match lists::rollback(&store, name) {
-        Ok(m) => {
-            println!(
-                "list {} is back at version {}: {} entries, digest {}",
-                m.name,
-                m.version,
-                m.entries,
-                &m.digest[..16]
-            );
-            exit::OK
-        }
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            list_exit(&e)
-        }
-    }
+fn rollback(name: &str, data: &Path) -> Result<Code, Failure> {
+    let store = open_store(data, false)?;
+    let m = lists::rollback(&store, name)?;
+    println!(
+        "list {} is back at version {}: {} entries, digest {}",
+        m.name,
+        m.version,
+        m.entries,
+        &m.digest[..16]
+    );
+    Ok(Code::OK)
 }

@@ -12,7 +12,7 @@ use hashguard::lists;
 use hashguard::matcher::{Hit, Matcher};
 use hashguard::store::Store;
 
-use super::exit;
+use super::exit::{Code, Failure};
 
 /// Output formats of `match`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -58,41 +58,40 @@ pub struct MatchArgs {
     threads: Option<usize>,
 }
 
-const MATCH_FOUND: i32 = 0;
-const NO_MATCH: i32 = 1;
-const ERROR: i32 = 2;
+/// Runs `match` against the store at `data`. Every failure but a missing query exits 2
+/// (grep-style), whatever its cause.
+pub fn run(args: MatchArgs, data: &Path) -> Result<Code, Failure> {
+    let grep_style = |f: Failure| f.with_code(Code::MATCH_ERROR);
+    let lines = read_queries(&args).map_err(grep_style)?;
+    if lines.is_empty() {
+        return Err(Failure::usage(
+            "no queries: give HASH arguments or --input (see hashguard match --help)",
+        ));
+    }
+    look_up(&args, &lines, data).map_err(grep_style)
+}
 
-/// Runs `match` against the store at `data`.
-pub fn run(args: MatchArgs, data: &Path) -> i32 {
+/// The HASH arguments, then the lines of --input.
+fn read_queries(args: &MatchArgs) -> Result<Vec<String>, Failure> {
     let mut lines: Vec<String> = args.hashes.clone();
     if let Some(path) = &args.input {
         let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
             Box::new(BufReader::new(io::stdin()))
         } else {
-            match File::open(path) {
-                Ok(f) => Box::new(BufReader::new(f)),
-                Err(e) => {
-                    eprintln!("hashguard: cannot open {}: {e}", path.display());
-                    return ERROR;
-                }
-            }
+            let f = File::open(path)
+                .map_err(|e| Failure::io(format!("cannot open {}: {e}", path.display())))?;
+            Box::new(BufReader::new(f))
         };
         for line in reader.lines() {
-            match line {
-                Ok(l) => lines.push(l),
-                Err(e) => {
-                    eprintln!("hashguard: reading {}: {e}", path.display());
-                    return ERROR;
-                }
-            }
+            let l = line.map_err(|e| Failure::io(format!("reading {}: {e}", path.display())))?;
+            lines.push(l);
         }
     }
-    if lines.is_empty() {
-        eprintln!(
-            "hashguard: no queries: give HASH arguments or --input (see hashguard match --help)"
-        );
-        return exit::USAGE;
-    }
+    Ok(lines)
+}
+
+/// Looks the queries up and prints the matches.
+fn look_up(args: &MatchArgs, lines: &[String], data: &Path) -> Result<Code, Failure> {
     let mut failed = false;
     let queries: Vec<Option<AnyHash>> = lines
         .iter()
@@ -107,24 +106,10 @@ pub fn run(args: MatchArgs, data: &Path) -> i32 {
         })
         .collect();
 
-    let store = match Store::open_read_only(data) {
-        Ok(s) => std::sync::Arc::new(s),
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            return ERROR;
-        }
-    };
+    let store = std::sync::Arc::new(Store::open_read_only(data)?);
     let kinds: Vec<HashKind> = queries.iter().flatten().map(AnyHash::kind).collect();
-    let matcher = match Matcher::load_some(store, &args.lists, &kinds) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            return ERROR;
-        }
-    };
-    let Some(pool) = super::worker_pool(args.threads.unwrap_or(0)) else {
-        return ERROR;
-    };
+    let matcher = Matcher::load_some(store, &args.lists, &kinds)?;
+    let pool = super::worker_pool(args.threads.unwrap_or(0))?;
     let results: Vec<Result<Vec<Hit>, lists::Error>> = pool.install(|| {
         queries
             .par_iter()
@@ -166,23 +151,33 @@ pub fn run(args: MatchArgs, data: &Path) -> i32 {
                 }
             };
             if let Err(e) = written {
-                if e.kind() == io::ErrorKind::BrokenPipe {
-                    return if any { MATCH_FOUND } else { NO_MATCH };
-                }
-                eprintln!("hashguard: writing output failed: {e}");
-                return ERROR;
+                return written_out(e, any);
             }
         }
     }
-    if out.flush().is_err() {
-        return ERROR;
+    if let Err(e) = out.flush() {
+        return written_out(e, any);
     }
     if failed {
-        ERROR
-    } else if any {
-        MATCH_FOUND
+        // Each bad query or unreadable entry was reported as it was met.
+        Ok(Code::MATCH_ERROR)
     } else {
-        NO_MATCH
+        Ok(found(any))
+    }
+}
+
+/// The status of `match` by whether anything matched.
+fn found(any: bool) -> Code {
+    if any { Code::OK } else { Code::NO_MATCH }
+}
+
+/// Writing the output failed with `e` after matches were (`any`) or were not found. A reader
+/// that went away (`| head`) is no error: what it saw decides the status.
+fn written_out(e: io::Error, any: bool) -> Result<Code, Failure> {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Ok(found(any))
+    } else {
+        Err(Failure::io(format!("writing output failed: {e}")))
     }
 }
 

@@ -1,36 +1,20 @@
-//! Command-line front end: argument parsing (clap) and exit codes. Everything it does is a call
-//! into the library.
+//! Command-line front end: argument parsing (clap) and exit codes (`exit`: the one table of them,
+//! and the error a command stops with). Everything it does is a call into the library.
 
+mod exit;
 mod hash;
 mod lists;
 mod matching;
 mod reports;
 mod scan;
 mod serve;
+mod token;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// Exit codes shared by the subcommands (sysexits for usage and I/O errors).
-pub mod exit {
-    /// Everything asked for was done.
-    pub const OK: i32 = 0;
-    /// Some inputs were not fully processed (each record says why).
-    pub const INCOMPLETE: i32 = 2;
-    /// Bad command line (EX_USAGE).
-    pub const USAGE: i32 = 64;
-    /// Input data malformed (EX_DATAERR).
-    pub const DATA_ERR: i32 = 65;
-    /// An input list could not be opened (EX_NOINPUT).
-    pub const NO_INPUT: i32 = 66;
-    /// Writing the output failed (EX_IOERR).
-    pub const IO: i32 = 74;
-    /// The data directory is held by another process; try again later (EX_TEMPFAIL).
-    pub const TEMP_FAIL: i32 = 75;
-    /// The configuration is missing or wrong (EX_CONFIG).
-    pub const CONFIG: i32 = 78;
-}
+use exit::{Code, Failure};
 
 const ABOUT: &str = "Finds known child-sexual-abuse material by perceptual (PDQ, pHash, dHash) and exact \
 (MD5, SHA-1, SHA-256) hashing.";
@@ -41,6 +25,7 @@ const AFTER_HELP: &str = "Examples:
   hashguard lists import --list ncmec --kind pdq ncmec-pdq.txt
   hashguard match pdq:f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22
   hashguard scan /mnt/seized --case 2026-0413 --out report-0413
+  hashguard token new --role operator --tenant acme >> tokens.toml
   HASHGUARD_TOKEN=… hashguard reports follow    a unit's match reports from a running server
 
 Submitted and scanned media are never stored or logged; only hashes leave this program.";
@@ -82,35 +67,36 @@ enum Command {
     /// Show or check the service configuration.
     #[command(subcommand)]
     Config(serve::ConfigCommand),
+    /// Make API tokens for the server's tokens file.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
-/// A pool of `threads` workers (0: one per CPU); says why on stderr when none can be started.
-fn worker_pool(threads: usize) -> Option<rayon::ThreadPool> {
-    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
-        Ok(p) => Some(p),
-        Err(e) => {
-            eprintln!("hashguard: cannot start worker threads: {e}");
-            None
-        }
-    }
+/// A pool of `threads` workers (0: one per CPU).
+fn worker_pool(threads: usize) -> Result<rayon::ThreadPool, Failure> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Failure::io(format!("cannot start worker threads: {e}")))
 }
 
-/// Parses the command line, runs the command, and returns the process exit code.
-pub fn run() -> i32 {
+/// Parses the command line, runs the command, prints its failure if it failed, and returns the
+/// process exit status.
+pub fn run() -> Code {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             // Help and version go to stdout with success; real usage errors exit EX_USAGE.
             let code = if e.use_stderr() {
-                exit::USAGE
+                Code::USAGE
             } else {
-                exit::OK
+                Code::OK
             };
             let _ = e.print();
             return code;
         }
     };
-    match cli.command {
+    let result = match cli.command {
         Command::Hash(args) => hash::run(args),
         Command::Lists(cmd) => lists::run(cmd, &cli.data),
         Command::Match(args) => matching::run(args, &cli.data),
@@ -118,5 +104,14 @@ pub fn run() -> i32 {
         Command::Serve(args) => serve::run(args, &cli.data),
         Command::Reports(cmd) => reports::run(cmd),
         Command::Config(cmd) => serve::config(cmd),
+        Command::Token(cmd) => token::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(f) if f.is_closed_pipe() => Code::OK,
+        Err(f) => {
+            eprintln!("hashguard: {f}");
+            f.code()
+        }
     }
 }

@@ -11,19 +11,11 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
-use tonic::{Code, Status};
 
 use hashguard::proto;
 use hashguard::proto::reports_client::ReportsClient;
 
-use super::exit;
-
-/// The server cannot be reached, or the connection was lost (EX_UNAVAILABLE).
-const UNAVAILABLE: i32 = 69;
-/// The server failed the call (EX_SOFTWARE).
-const SOFTWARE: i32 = 70;
-/// The token was refused (EX_NOPERM).
-const NO_PERM: i32 = 77;
+use super::exit::{Code, Failure, with_sources};
 
 /// Longest pause between reconnections of `follow`.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -49,8 +41,8 @@ is its place in the unit's stream: pass the last one seen to --cursor or --from 
 it. `follow` reconnects by itself with backoff from the last report it printed, so nothing is
 missed or repeated.
 
-Exit status: 0 done, 64 bad usage (or no token), 69 the server cannot be reached, 70 the server
-failed the call, 74 the output cannot be written, 77 the token was refused.";
+Exit status: 0 done, 64 bad usage, 69 the server cannot be reached, 70 the server failed the
+call, 74 the output cannot be written, 77 the token was refused, 78 no token.";
 
 /// `hashguard reports` subcommands.
 #[derive(Subcommand, Debug)]
@@ -151,67 +143,9 @@ pub struct Conn {
     ca: Option<PathBuf>,
 }
 
-/// Why a command stopped: its exit code and a message.
-#[derive(Debug)]
-struct Fail {
-    code: i32,
-    msg: String,
-    /// The reader of stdout went away (`| head`): stop without a word, successfully.
-    closed: bool,
-}
-
-impl Fail {
-    fn new(code: i32, msg: impl Into<String>) -> Self {
-        Fail {
-            code,
-            msg: msg.into(),
-            closed: false,
-        }
-    }
-
-    /// A refused call: the token, the connection, or the server.
-    fn status(s: &Status) -> Self {
-        match s.code() {
-            Code::Unauthenticated => Fail::new(
-                NO_PERM,
-                format!("the server did not accept the token: {}", s.message()),
-            ),
-            Code::PermissionDenied => Fail::new(NO_PERM, s.message()),
-            Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded => {
-                Fail::new(
-                    UNAVAILABLE,
-                    format!("lost the server: {}", chain(s.message(), s)),
-                )
-            }
-            c => Fail::new(
-                SOFTWARE,
-                format!("the server failed the call ({c:?}): {}", s.message()),
-            ),
-        }
-    }
-
-    fn io(e: &std::io::Error) -> Self {
-        Fail {
-            closed: e.kind() == std::io::ErrorKind::BrokenPipe,
-            ..Fail::new(exit::IO, format!("cannot write the output: {e}"))
-        }
-    }
-}
-
-/// A message followed by its error's sources, which say what actually failed ("connection
-/// refused").
-fn chain(msg: &str, e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = msg.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    out
+/// Writing the output failed (or its reader went away, which ends the command quietly).
+fn cannot_write(e: std::io::Error) -> Failure {
+    Failure::output(format!("cannot write the output: {e}"), &e)
 }
 
 /// True for `localhost` and loopback IP literals.
@@ -231,29 +165,24 @@ struct Client {
 }
 
 impl Client {
-    fn new(conn: &Conn) -> Result<Self, Fail> {
+    fn new(conn: &Conn) -> Result<Self, Failure> {
         let Some(token) = &conn.token else {
-            return Err(Fail::new(
-                exit::USAGE,
+            return Err(Failure::config(
                 "no token: set HASHGUARD_TOKEN (or pass --token) to an investigator token",
             ));
         };
-        let mut auth: MetadataValue<Ascii> =
-            format!("Bearer {}", token.0.trim()).parse().map_err(|_| {
-                Fail::new(
-                    exit::USAGE,
-                    "the token holds characters a header cannot carry",
-                )
-            })?;
+        let mut auth: MetadataValue<Ascii> = format!("Bearer {}", token.0.trim())
+            .parse()
+            .map_err(|_| Failure::usage("the token holds characters a header cannot carry"))?;
         // Kept out of header compression tables and debug output.
         auth.set_sensitive(true);
         let server = conn.server.trim().to_string();
         let uri: http::Uri = server
             .parse()
-            .map_err(|e| Fail::new(exit::USAGE, format!("--server {server:?}: {e}")))?;
+            .map_err(|e| Failure::usage(format!("--server {server:?}: {e}")))?;
         let host = uri.host().unwrap_or("");
         let mut endpoint = Endpoint::from_shared(server.clone())
-            .map_err(|e| Fail::new(exit::USAGE, format!("--server {server:?}: {e}")))?
+            .map_err(|e| Failure::usage(format!("--server {server:?}: {e}")))?
             .connect_timeout(Duration::from_secs(10))
             // Notices a server that vanished without closing the connection.
             .http2_keep_alive_interval(Duration::from_secs(30))
@@ -262,36 +191,31 @@ impl Client {
         match (uri.scheme_str(), &conn.ca) {
             (Some("https"), Some(ca)) => {
                 let pem = std::fs::read(ca)
-                    .map_err(|e| Fail::new(exit::USAGE, format!("--ca {}: {e}", ca.display())))?;
+                    .map_err(|e| Failure::usage(format!("--ca {}: {e}", ca.display())))?;
                 let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
                 endpoint = endpoint
                     .tls_config(tls)
-                    .map_err(|e| Fail::new(exit::USAGE, format!("TLS: {}", chain("", &e))))?;
+                    .map_err(|e| Failure::usage(format!("TLS: {}", with_sources("", &e))))?;
             }
             (Some("https"), None) => {
-                return Err(Fail::new(
-                    exit::USAGE,
+                return Err(Failure::usage(
                     "an https:// server needs --ca FILE (the CA that signed its certificate)",
                 ));
             }
             (Some("http"), None) if is_loopback_host(host) => {}
             (Some("http"), None) => {
-                return Err(Fail::new(
-                    exit::USAGE,
-                    format!(
-                        "refusing to send the token in plaintext to {host}: use https:// and \
+                return Err(Failure::usage(format!(
+                    "refusing to send the token in plaintext to {host}: use https:// and \
                          --ca, or a loopback address"
-                    ),
-                ));
+                )));
             }
             (Some("http"), Some(_)) => {
-                return Err(Fail::new(exit::USAGE, "--ca needs an https:// server"));
+                return Err(Failure::usage("--ca needs an https:// server"));
             }
             _ => {
-                return Err(Fail::new(
-                    exit::USAGE,
-                    format!("--server {server:?}: the URL must start with http:// or https://"),
-                ));
+                return Err(Failure::usage(format!(
+                    "--server {server:?}: the URL must start with http:// or https://"
+                )));
             }
         }
         Ok(Client {
@@ -301,11 +225,11 @@ impl Client {
         })
     }
 
-    async fn connect(&self) -> Result<ReportsClient<Channel>, Fail> {
+    async fn connect(&self) -> Result<ReportsClient<Channel>, Failure> {
         let channel = self.endpoint.connect().await.map_err(|e| {
-            Fail::new(
-                UNAVAILABLE,
-                chain(&format!("cannot reach the server at {}", self.server), &e),
+            Failure::new(
+                Code::UNAVAILABLE,
+                with_sources(&format!("cannot reach the server at {}", self.server), &e),
             )
         })?;
         Ok(ReportsClient::new(channel))
@@ -463,24 +387,23 @@ impl Sink {
     }
 }
 
-fn stdout_sink(format: Format) -> Result<Sink, Fail> {
+fn stdout_sink(format: Format) -> Result<Sink, Failure> {
     let out = Box::new(std::io::BufWriter::new(std::io::stdout().lock()));
-    Sink::new(format, out).map_err(|e| Fail::io(&e))
+    Sink::new(format, out).map_err(cannot_write)
 }
 
-async fn list(conn: &Conn, cursor: u64, limit: u32, format: Format) -> Result<(), Fail> {
+async fn list(conn: &Conn, cursor: u64, limit: u32, format: Format) -> Result<(), Failure> {
     let client = Client::new(conn)?;
     let mut reports = client.connect().await?;
     let page = reports
         .list_reports(client.request(proto::ListReportsRequest { cursor, limit }))
-        .await
-        .map_err(|s| Fail::status(&s))?
+        .await?
         .into_inner();
     let mut sink = stdout_sink(format)?;
     for r in &page.reports {
-        sink.write(r).map_err(|e| Fail::io(&e))?;
+        sink.write(r).map_err(cannot_write)?;
     }
-    sink.flush().map_err(|e| Fail::io(&e))?;
+    sink.flush().map_err(cannot_write)?;
     if page.reports.len() == limit as usize {
         eprintln!("hashguard: more may follow: --cursor {}", page.next_cursor);
     }
@@ -494,32 +417,31 @@ async fn follow_once(
     cursor: &mut u64,
     sink: &mut Sink,
     connected: &mut bool,
-) -> Result<(), Fail> {
+) -> Result<(), Failure> {
     let mut reports = client.connect().await?;
     let mut stream = reports
         .follow_reports(client.request(proto::FollowReportsRequest { cursor: *cursor }))
-        .await
-        .map_err(|s| Fail::status(&s))?
+        .await?
         .into_inner();
     *connected = true;
-    while let Some(r) = stream.message().await.map_err(|s| Fail::status(&s))? {
+    while let Some(r) = stream.message().await? {
         // The server replays after the cursor; this only guards against printing one twice.
         if r.cursor <= *cursor {
             continue;
         }
-        sink.write(&r).map_err(|e| Fail::io(&e))?;
-        sink.flush().map_err(|e| Fail::io(&e))?;
+        sink.write(&r).map_err(cannot_write)?;
+        sink.flush().map_err(cannot_write)?;
         *cursor = r.cursor;
     }
     Ok(())
 }
 
-async fn follow(conn: &Conn, from: u64, format: Format) -> Result<(), Fail> {
+async fn follow(conn: &Conn, from: u64, format: Format) -> Result<(), Failure> {
     let client = Client::new(conn)?;
     // Line by line: each report is on stdout as soon as it arrives.
     let out: Box<dyn Write> = Box::new(std::io::stdout().lock());
-    let mut sink = Sink::new(format, out).map_err(|e| Fail::io(&e))?;
-    sink.flush().map_err(|e| Fail::io(&e))?;
+    let mut sink = Sink::new(format, out).map_err(cannot_write)?;
+    sink.flush().map_err(cannot_write)?;
     let mut cursor = from;
     let mut backoff = FIRST_BACKOFF;
     let mut ever_connected = false;
@@ -536,10 +458,17 @@ async fn follow(conn: &Conn, from: u64, format: Format) -> Result<(), Fail> {
         let why = match result {
             Ok(()) => "the server ended the stream".to_string(),
             // Refused tokens, bad settings and a dead stdout do not heal by retrying.
-            Err(f) if matches!(f.code, NO_PERM | exit::USAGE | exit::IO) => return Err(f),
+            Err(f)
+                if matches!(
+                    f.code(),
+                    Code::NO_PERM | Code::USAGE | Code::CONFIG | Code::IO
+                ) =>
+            {
+                return Err(f);
+            }
             // Never connected: the server is not there (or not this one); say so at once.
             Err(f) if !ever_connected => return Err(f),
-            Err(f) => f.msg,
+            Err(f) => f.to_string(),
         };
         eprintln!(
             "hashguard: {why}; reconnecting in {:.1} s, after cursor {cursor}",
@@ -560,44 +489,39 @@ fn partial_path(out: &Path) -> PathBuf {
     out.with_file_name(name)
 }
 
-async fn export(conn: &Conn, format: Format, from: u64, out: Option<&Path>) -> Result<(), Fail> {
+async fn export(conn: &Conn, format: Format, from: u64, out: Option<&Path>) -> Result<(), Failure> {
     let client = Client::new(conn)?;
     let mut reports = client.connect().await?;
     let mut sink = match out {
         None => stdout_sink(format)?,
         Some(path) => {
             let partial = partial_path(path);
-            let file = std::fs::File::create(&partial).map_err(|e| {
-                Fail::new(
-                    exit::IO,
-                    format!("cannot create {}: {e}", partial.display()),
-                )
-            })?;
-            Sink::new(format, Box::new(std::io::BufWriter::new(file))).map_err(|e| Fail::io(&e))?
+            let file = std::fs::File::create(&partial)
+                .map_err(|e| Failure::io(format!("cannot create {}: {e}", partial.display())))?;
+            Sink::new(format, Box::new(std::io::BufWriter::new(file))).map_err(cannot_write)?
         }
     };
     let mut cursor = from;
     let mut n = 0u64;
-    let result: Result<(), Fail> = async {
+    let result: Result<(), Failure> = async {
         loop {
             let page = reports
                 .list_reports(client.request(proto::ListReportsRequest {
                     cursor,
                     limit: PAGE,
                 }))
-                .await
-                .map_err(|s| Fail::status(&s))?
+                .await?
                 .into_inner();
             if page.reports.is_empty() {
                 break;
             }
             for r in &page.reports {
-                sink.write(r).map_err(|e| Fail::io(&e))?;
+                sink.write(r).map_err(cannot_write)?;
                 cursor = r.cursor;
                 n += 1;
             }
         }
-        sink.flush().map_err(|e| Fail::io(&e))
+        sink.flush().map_err(cannot_write)
     }
     .await;
     drop(sink);
@@ -608,26 +532,20 @@ async fn export(conn: &Conn, format: Format, from: u64, out: Option<&Path>) -> R
             return Err(f);
         }
         std::fs::rename(&partial, path)
-            .map_err(|e| Fail::new(exit::IO, format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| Failure::io(format!("cannot write {}: {e}", path.display())))?;
     }
     result?;
     eprintln!("hashguard: exported {n} reports; the next export can start with --from {cursor}");
     Ok(())
 }
 
-/// Runs a `reports` subcommand and returns the exit code.
-pub fn run(cmd: ReportsCommand) -> i32 {
-    let rt = match tokio::runtime::Builder::new_current_thread()
+/// Runs a `reports` subcommand.
+pub fn run(cmd: ReportsCommand) -> Result<Code, Failure> {
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("hashguard: cannot start the runtime: {e}");
-            return exit::IO;
-        }
-    };
-    let result = rt.block_on(async {
+        .map_err(|e| Failure::io(format!("cannot start the runtime: {e}")))?;
+    rt.block_on(async {
         match &cmd {
             ReportsCommand::List {
                 conn,
@@ -643,13 +561,6 @@ pub fn run(cmd: ReportsCommand) -> i32 {
                 out,
             } => export(conn, *format, *from, out.as_deref()).await,
         }
-    });
-    match result {
-        Ok(()) => exit::OK,
-        Err(f) if f.closed => exit::OK,
-        Err(f) => {
-            eprintln!("hashguard: {}", f.msg);
-            f.code
-        }
-    }
+    })?;
+    Ok(Code::OK)
 }

@@ -12,14 +12,7 @@ use hashguard::media::Limits;
 use hashguard::scan::{self, Outcome, ScanOptions, manifest};
 use hashguard::store::Store;
 
-use super::exit;
-
-/// Exit codes of `scan` (ripgrep/clamscan style) besides the sysexits ones.
-const MATCHES: i32 = 1;
-const INCOMPLETE: i32 = 2;
-const BOTH: i32 = 3;
-/// Configuration problem (EX_CONFIG): no lists to scan against.
-const CONFIG: i32 = 78;
+use super::exit::{Code, Failure};
 
 /// Arguments of `hashguard scan`.
 #[derive(Args, Debug)]
@@ -104,46 +97,32 @@ enum ScanCommand {
 }
 
 /// Runs `scan` or `scan verify`.
-pub fn run(args: ScanArgs, data: &Path) -> i32 {
+pub fn run(args: ScanArgs, data: &Path) -> Result<Code, Failure> {
     if let Some(ScanCommand::Verify { dir, public_key }) = args.verify {
         return verify(&dir, public_key.as_deref());
     }
     let (Some(case_id), Some(out)) = (args.case_id.clone(), args.out.clone()) else {
-        eprintln!("hashguard: scan needs --case and --out (see hashguard scan --help)");
-        return exit::USAGE;
+        return Err(Failure::usage(
+            "scan needs --case and --out (see hashguard scan --help)",
+        ));
     };
     if case_id.trim().is_empty() {
-        eprintln!("hashguard: --case must not be empty");
-        return exit::USAGE;
+        return Err(Failure::usage("--case must not be empty"));
     }
-    let store = match Store::open_read_only(data) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!(
-                "hashguard: no hash lists to scan against in {}: {e} (import lists with `hashguard lists import`, or give --data)",
-                data.display()
-            );
-            return CONFIG;
-        }
-    };
-    let lists = match Matcher::load_all(std::sync::Arc::new(store)) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("hashguard: loading lists: {e}");
-            return CONFIG;
-        }
-    };
+    let store = Store::open_read_only(data).map_err(|e| {
+        Failure::config(format!(
+            "no hash lists to scan against in {}: {e} (import lists with `hashguard lists import`, or give --data)",
+            data.display()
+        ))
+    })?;
+    let lists = Matcher::load_all(std::sync::Arc::new(store))
+        .map_err(|e| Failure::config(format!("loading lists: {e}")))?;
     let key_path = args
         .signing_key
         .clone()
         .unwrap_or_else(|| data.join("keys/scan-signing.key"));
-    let key = match manifest::load_or_create_key(&key_path) {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("hashguard: signing key: {e}");
-            return exit::USAGE;
-        }
-    };
+    let key = manifest::load_or_create_key(&key_path)
+        .map_err(|e| Failure::usage(format!("signing key: {e}")))?;
     let opts = ScanOptions {
         case_id,
         operator: args.operator.clone(),
@@ -153,9 +132,7 @@ pub fn run(args: ScanArgs, data: &Path) -> i32 {
         limits: Limits::default(),
         batch: args.batch,
     };
-    let Some(pool) = super::worker_pool(args.threads.map_or(0, usize::from)) else {
-        return exit::IO;
-    };
+    let pool = super::worker_pool(args.threads.map_or(0, usize::from))?;
 
     let mut reporter = Reporter::new(args.quiet, &args.paths);
     let result = pool.install(|| {
@@ -164,49 +141,34 @@ pub fn run(args: ScanArgs, data: &Path) -> i32 {
         })
     });
     reporter.finish();
-    match result {
-        Ok(done) => {
-            let t = &done.totals;
-            if !args.quiet {
-                eprintln!(
-                    "hashguard: scanned {} entries ({} match, {} clean, {} decode_failed, {} unreadable, {} too_large, {} skipped) into {}",
-                    t.found,
-                    t.count(Outcome::Match),
-                    t.count(Outcome::Clean),
-                    t.count(Outcome::DecodeFailed),
-                    t.count(Outcome::Unreadable),
-                    t.count(Outcome::TooLarge),
-                    t.count(Outcome::Skipped),
-                    opts.out.display()
-                );
-            }
-            let matched = t.count(Outcome::Match) > 0;
-            let incomplete = Outcome::ALL
-                .iter()
-                .any(|o| o.is_incomplete() && t.count(*o) > 0);
-            match (matched, incomplete) {
-                (false, false) => exit::OK,
-                (true, false) => MATCHES,
-                (false, true) => INCOMPLETE,
-                (true, true) => BOTH,
-            }
-        }
-        Err(e @ (scan::Error::Usage(_) | scan::Error::Resume(_))) => {
-            eprintln!("hashguard: {e}");
-            exit::USAGE
-        }
-        Err(e @ scan::Error::Lists(_)) => {
-            eprintln!("hashguard: {e}");
-            CONFIG
-        }
-        Err(e @ scan::Error::Io { .. }) => {
-            eprintln!("hashguard: {e}");
-            exit::IO
-        }
+    let done = result?;
+    let t = &done.totals;
+    if !args.quiet {
+        eprintln!(
+            "hashguard: scanned {} entries ({} match, {} clean, {} decode_failed, {} unreadable, {} too_large, {} skipped) into {}",
+            t.found,
+            t.count(Outcome::Match),
+            t.count(Outcome::Clean),
+            t.count(Outcome::DecodeFailed),
+            t.count(Outcome::Unreadable),
+            t.count(Outcome::TooLarge),
+            t.count(Outcome::Skipped),
+            opts.out.display()
+        );
     }
+    let matched = t.count(Outcome::Match) > 0;
+    let incomplete = Outcome::ALL
+        .iter()
+        .any(|o| o.is_incomplete() && t.count(*o) > 0);
+    Ok(match (matched, incomplete) {
+        (false, false) => Code::OK,
+        (true, false) => Code::MATCHES,
+        (false, true) => Code::INCOMPLETE,
+        (true, true) => Code::MATCHES_INCOMPLETE,
+    })
 }
 
-fn verify(dir: &Path, public_key: Option<&str>) -> i32 {
+fn verify(dir: &Path, public_key: Option<&str>) -> Result<Code, Failure> {
     let expected = match public_key {
         None => None,
         Some(hex_key) => {
@@ -214,34 +176,21 @@ fn verify(dir: &Path, public_key: Option<&str>) -> i32 {
                 .ok()
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
                 .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok());
-            match parsed {
-                Some(k) => Some(k),
-                None => {
-                    eprintln!(
-                        "hashguard: --public-key must be 64 hex characters of an ed25519 key"
-                    );
-                    return exit::USAGE;
-                }
-            }
+            Some(parsed.ok_or_else(|| {
+                Failure::usage("--public-key must be 64 hex characters of an ed25519 key")
+            })?)
         }
     };
-    match manifest::verify(dir, expected.as_ref()) {
-        Ok(m) => {
-            let records = m.chains.first().map_or(0, |c| c.records);
-            println!(
-                "verified: case {}, {} records, {} outputs, signed by {}",
-                m.case_id,
-                records,
-                m.files.len() + 1,
-                m.public_key
-            );
-            exit::OK
-        }
-        Err(e) => {
-            eprintln!("hashguard: verification FAILED: {e}");
-            exit::DATA_ERR
-        }
-    }
+    let m = manifest::verify(dir, expected.as_ref())?;
+    let records = m.chains.first().map_or(0, |c| c.records);
+    println!(
+        "verified: case {}, {} records, {} outputs, signed by {}",
+        m.case_id,
+        records,
+        m.files.len() + 1,
+        m.public_key
+    );
+    Ok(Code::OK)
 }
 
 /// A progress bar on a terminal, a summary line every 10 s otherwise, nothing with --quiet.

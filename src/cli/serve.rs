@@ -7,10 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use hashguard::config::{self, Config};
 use hashguard::server;
 
-use super::exit;
-
-/// Configuration problem (EX_CONFIG).
-const CONFIG: i32 = 78;
+use super::exit::{Code, Failure};
 
 /// Log formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -31,7 +28,8 @@ Configuration: embedded defaults, then --config FILE (TOML), then HASHGUARD__SEC
 environment variables (e.g. HASHGUARD__LIMITS__MAX_JOBS=8), then these flags;
 `hashguard config show` prints the result. Plaintext is allowed on loopback addresses only.
 Tokens file: [[token]] tables with sha256 (of the token), role (operator, investigator,
-admin) and tenant / unit / name. Logs never contain media, hashes or file names.
+admin, mirror) and tenant / unit / name; `hashguard token new` makes a token and its table.
+Logs never contain media, hashes or file names.
 Metrics: [metrics] listen = \"127.0.0.1:9464\" serves GET /metrics (loopback only).
 Deadlines: limits.request_timeout_ms (default 30000) or the client's shorter grpc-timeout.
 SIGTERM or SIGINT stops it gracefully (health turns NOT_SERVING first).")]
@@ -66,7 +64,7 @@ pub enum ConfigCommand {
     Check(ConfigArgs),
 }
 
-fn effective(args: &ConfigArgs) -> Result<Config, config::Error> {
+fn effective(args: &ConfigArgs) -> Result<Config, Failure> {
     let mut c = Config::load(args.config.as_deref(), std::env::vars())?;
     if let Some(l) = &args.listen {
         c.listen = l.clone();
@@ -78,7 +76,7 @@ fn effective(args: &ConfigArgs) -> Result<Config, config::Error> {
 }
 
 /// Runs `serve`.
-pub fn run(args: ServeArgs, data: &Path) -> i32 {
+pub fn run(args: ServeArgs, data: &Path) -> Result<Code, Failure> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HASHGUARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
@@ -90,74 +88,40 @@ pub fn run(args: ServeArgs, data: &Path) -> i32 {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-    let config = match effective(&args.common) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            return CONFIG;
-        }
-    };
-    let result = server::run(config, data, |bound| match bound {
+    let config = effective(&args.common)?;
+    server::run(config, data, |bound| match bound {
         // Scripts and tests wait for these lines.
         server::Bound::Grpc(addr) => eprintln!("hashguard: listening on {addr}"),
         server::Bound::Metrics(addr) => eprintln!("hashguard: metrics on {addr}"),
-    });
-    match result {
-        Ok(()) => exit::OK,
-        Err(e) if e.is_config() => {
-            eprintln!("hashguard: {e}");
-            CONFIG
-        }
-        Err(server::Error::Store(e @ hashguard::store::Error::Locked { .. })) => {
-            eprintln!("hashguard: {e}");
-            exit::TEMP_FAIL
-        }
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            exit::IO
-        }
-    }
+    })?;
+    Ok(Code::OK)
 }
 
 /// Runs `config show` or `config check`.
-pub fn config(cmd: ConfigCommand) -> i32 {
+pub fn config(cmd: ConfigCommand) -> Result<Code, Failure> {
     let (args, check) = match &cmd {
         ConfigCommand::Show(a) => (a, false),
         ConfigCommand::Check(a) => (a, true),
     };
-    let c = match effective(args) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("hashguard: {e}");
-            return CONFIG;
-        }
-    };
+    let c = effective(args)?;
     if !check {
-        match toml::to_string_pretty(&c) {
-            Ok(s) => {
-                print!("{s}");
-                return exit::OK;
-            }
-            Err(e) => {
-                eprintln!("hashguard: {e}");
-                return CONFIG;
-            }
-        }
+        let s = toml::to_string_pretty(&c).map_err(|e| Failure::config(e.to_string()))?;
+        print!("{s}");
+        return Ok(Code::OK);
     }
     match c.validate() {
         Ok(_) => {
             println!("configuration OK");
-            exit::OK
+            Ok(Code::OK)
         }
-        Err(config::Error::Invalid(problems)) => {
-            for p in &problems {
-                eprintln!("hashguard: config: {p}");
-            }
-            CONFIG
-        }
-        Err(e) => {
-            eprintln!("hashguard: config: {e}");
-            CONFIG
-        }
+        // One line for each problem.
+        Err(config::Error::Invalid(problems)) => Err(Failure::config(
+            problems
+                .iter()
+                .map(|p| format!("config: {p}"))
+                .collect::<Vec<_>>()
+                .join("\nhashguard: "),
+        )),
+        Err(e) => Err(Failure::config(format!("config: {e}"))),
     }
 }

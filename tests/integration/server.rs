@@ -1045,7 +1045,7 @@ fn reports_cli_usage_and_unreachable_exit_codes() {
         .env_remove("HASHGUARD_TOKEN")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(64));
+    assert_eq!(out.status.code(), Some(78), "no token: EX_CONFIG");
     assert!(String::from_utf8_lossy(&out.stderr).contains("HASHGUARD_TOKEN"));
     let out = hashguard()
         .args(["reports", "list", "--server", "http://192.0.2.7:50051"])
