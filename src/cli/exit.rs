@@ -102,15 +102,6 @@ impl Failure {
         }
     }
 
-    /// A list error met while importing a signed bundle: unusable input there is the bundle
-    /// itself (signature, header, base version): [`Code::DATA_ERR`].
-    pub fn bundle(e: lists::Error) -> Self {
-        match e {
-            lists::Error::BadInput { .. } => Failure::new(Code::DATA_ERR, e.to_string()),
-            e => e.into(),
-        }
-    }
-
     /// The same failure with another status (`match` answers every error with 2, grep-style).
     pub fn with_code(self, code: Code) -> Self {
         Failure { code, ..self }
@@ -146,15 +137,20 @@ impl From<store::Error> for Failure {
 
 impl From<lists::Error> for Failure {
     fn from(e: lists::Error) -> Self {
+        use lists::Error as E;
         let code = match e {
-            lists::Error::Store(e) => return e.into(),
-            lists::Error::TooManyBadRows { .. }
-            | lists::Error::Verify { .. }
-            | lists::Error::NoBase { .. }
-            | lists::Error::NoPrevious { .. } => Code::DATA_ERR,
-            lists::Error::BadName { .. } => Code::USAGE,
-            lists::Error::NoSuchList { .. } => Code::NO_INPUT,
-            _ => Code::IO,
+            E::Store(e) => return e.into(),
+            E::TooManyBadRows { .. }
+            | E::Verify { .. }
+            | E::NoBase { .. }
+            | E::NoPrevious { .. }
+            | E::BadInput { .. }
+            | E::Read { .. } => Code::DATA_ERR,
+            E::BadName { .. } | E::UnknownFormat { .. } => Code::USAGE,
+            E::NoSuchList { .. } | E::SourceFile { .. } | E::NoDrop { .. } => Code::NO_INPUT,
+            E::Config { .. } | E::NotConfigured { .. } => Code::CONFIG,
+            E::Fetch { .. } => Code::UNAVAILABLE,
+            E::Io { .. } | E::Corrupt { .. } => Code::IO,
         };
         Failure::new(code, e.to_string())
     }
@@ -192,44 +188,4 @@ impl From<server::Error> for Failure {
             e => Failure::io(e.to_string()),
         }
     }
-}
-
-/// A call the server refused: the token, the connection, or the server.
-impl From<tonic::Status> for Failure {
-    fn from(s: tonic::Status) -> Self {
-        use tonic::Code as Grpc;
-        match s.code() {
-            Grpc::Unauthenticated => Failure::new(
-                Code::NO_PERM,
-                format!("the server did not accept the token: {}", s.message()),
-            ),
-            Grpc::PermissionDenied => Failure::new(Code::NO_PERM, s.message()),
-            Grpc::Unavailable | Grpc::Unknown | Grpc::Cancelled | Grpc::DeadlineExceeded => {
-                Failure::new(
-                    Code::UNAVAILABLE,
-                    format!("lost the server: {}", with_sources(s.message(), &s)),
-                )
-            }
-            c => Failure::new(
-                Code::SOFTWARE,
-                format!("the server failed the call ({c:?}): {}", s.message()),
-            ),
-        }
-    }
-}
-
-/// A message followed by its error's sources, which say what actually failed ("connection
-/// refused").
-pub fn with_sources(msg: &str, e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = msg.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    out
 }

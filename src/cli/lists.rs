@@ -4,7 +4,8 @@ use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::builder::TypedValueParser as _;
+use clap::{Args, Subcommand};
 
 use hashguard::hashing::HashKind;
 use hashguard::lists::format::ReadOptions;
@@ -97,25 +98,10 @@ use by a running server, 74 other I/O errors.")]
     },
 }
 
-/// Formats `lists import` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
-    /// One hex hash a line, or `<kind> <hex>` a line.
-    Plain,
-    /// hashguard's canonical JSON lines.
-    Jsonl,
-    /// ThreatExchange CSV: indicator,descriptor_id,added_on,labels.
-    TeCsv,
-    /// vPDQ frame hashes, one frame a line.
-    Vpdq,
-    /// NCMEC hash-sharing API v2 XML.
-    NcmecXml,
-    /// StopNCII FetchHashes JSON.
-    Stopncii,
-    /// Project VIC VICS JSON.
-    Vics,
-    /// Interpol ICSE semicolon-separated export.
-    Icse,
+/// Parses `--format` by the library's own table of formats (so the names exist once).
+fn format_parser() -> impl clap::builder::TypedValueParser<Value = ListFormat> {
+    clap::builder::PossibleValuesParser::new(ListFormat::ALL.map(ListFormat::name))
+        .try_map(|s| s.parse::<ListFormat>())
 }
 
 /// Arguments of `lists import`.
@@ -125,8 +111,8 @@ pub struct ImportArgs {
     #[arg(long = "list", value_name = "NAME")]
     name: String,
     /// Input format.
-    #[arg(long, value_enum, default_value_t = FormatArg::Plain)]
-    format: FormatArg,
+    #[arg(long, value_parser = format_parser(), default_value = "plain")]
+    format: ListFormat,
     /// Hash kind of bare hex lines (pdq, phash, dhash, md5, sha1, sha256).
     #[arg(long)]
     kind: Option<HashKind>,
@@ -273,8 +259,7 @@ fn import_bundle(args: ImportArgs, data: &Path) -> Result<Code, Failure> {
         source: format!("bundle:{}", args.file.display()),
         max_bad_pct: 0.0,
     };
-    let s = lists::delta::import_bundle(&store, &args.name, &args.file, &key, settings)
-        .map_err(Failure::bundle)?;
+    let s = lists::delta::import_bundle(&store, &args.name, &args.file, &key, settings)?;
     println!(
         "published list {} version {} from the bundle (source version {}): {} entries, digest {} verified",
         s.meta.name,
@@ -377,16 +362,7 @@ fn import(args: ImportArgs, data: &Path) -> Result<Code, Failure> {
     };
     let store = open_store(data, false)?;
     let opts = ImportOptions {
-        format: match args.format {
-            FormatArg::Plain => ListFormat::Plain,
-            FormatArg::Jsonl => ListFormat::Jsonl,
-            FormatArg::TeCsv => ListFormat::TeCsv,
-            FormatArg::Vpdq => ListFormat::Vpdq,
-            FormatArg::NcmecXml => ListFormat::NcmecXml,
-            FormatArg::Stopncii => ListFormat::StopNcii,
-            FormatArg::Vics => ListFormat::Vics,
-            FormatArg::Icse => ListFormat::Icse,
-        },
+        format: args.format,
         read: ReadOptions { kind: args.kind },
         mode: if args.delta { Mode::Delta } else { Mode::Full },
         settings: Settings {

@@ -5,24 +5,14 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use hashguard::proto;
-use hashguard::proto::reports_client::ReportsClient;
+use hashguard::server::client::{CallError, ClientError, Connection, ReadError, ReportsReader};
 
-use super::exit::{Code, Failure, with_sources};
-
-/// Longest pause between reconnections of `follow`.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// First pause before `follow` reconnects.
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-/// Reports per ListReports call when exporting (the server's maximum).
-const PAGE: u32 = 1000;
+use super::exit::{Code, Failure};
 
 const AFTER_HELP: &str = "Examples:
   export HASHGUARD_TOKEN=…           an investigator token (the environment keeps it out of `ps`)
@@ -148,97 +138,49 @@ fn cannot_write(e: std::io::Error) -> Failure {
     Failure::output(format!("cannot write the output: {e}"), &e)
 }
 
-/// True for `localhost` and loopback IP literals.
-fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+/// The checked connection of `conn`: a token, an http:// server on loopback only, an https://
+/// one with the CA that signed its certificate.
+fn connection(conn: &Conn) -> Result<Connection, Failure> {
+    let Some(token) = &conn.token else {
+        return Err(Failure::config(
+            "no token: set HASHGUARD_TOKEN (or pass --token) to an investigator token",
+        ));
+    };
+    Connection::new(&conn.server, &token.0, conn.ca.as_deref()).map_err(|e| match e {
+        ClientError::BadUrl { .. } => Failure::usage(format!("--server: {e}")),
+        ClientError::NeedsCa => Failure::usage(
+            "an https:// server needs --ca FILE (the CA that signed its certificate)",
+        ),
+        ClientError::CaWithoutTls => Failure::usage("--ca needs an https:// server"),
+        ClientError::Ca { .. } => Failure::usage(format!("--ca: {e}")),
+        e => Failure::usage(e.to_string()),
+    })
 }
 
-/// The checked connection settings: an endpoint and the authorization header.
-struct Client {
-    endpoint: Endpoint,
-    auth: MetadataValue<Ascii>,
-    server: String,
+/// A reader of the server's reports.
+fn reader(conn: &Conn) -> Result<ReportsReader, Failure> {
+    ReportsReader::new(connection(conn)?)
+        .map_err(|e| Failure::io(format!("cannot start the client: {e}")))
 }
 
-impl Client {
-    fn new(conn: &Conn) -> Result<Self, Failure> {
-        let Some(token) = &conn.token else {
-            return Err(Failure::config(
-                "no token: set HASHGUARD_TOKEN (or pass --token) to an investigator token",
-            ));
-        };
-        let mut auth: MetadataValue<Ascii> = format!("Bearer {}", token.0.trim())
-            .parse()
-            .map_err(|_| Failure::usage("the token holds characters a header cannot carry"))?;
-        // Kept out of header compression tables and debug output.
-        auth.set_sensitive(true);
-        let server = conn.server.trim().to_string();
-        let uri: http::Uri = server
-            .parse()
-            .map_err(|e| Failure::usage(format!("--server {server:?}: {e}")))?;
-        let host = uri.host().unwrap_or("");
-        let mut endpoint = Endpoint::from_shared(server.clone())
-            .map_err(|e| Failure::usage(format!("--server {server:?}: {e}")))?
-            .connect_timeout(Duration::from_secs(10))
-            // Notices a server that vanished without closing the connection.
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10))
-            .keep_alive_while_idle(true);
-        match (uri.scheme_str(), &conn.ca) {
-            (Some("https"), Some(ca)) => {
-                let pem = std::fs::read(ca)
-                    .map_err(|e| Failure::usage(format!("--ca {}: {e}", ca.display())))?;
-                let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
-                endpoint = endpoint
-                    .tls_config(tls)
-                    .map_err(|e| Failure::usage(format!("TLS: {}", with_sources("", &e))))?;
-            }
-            (Some("https"), None) => {
-                return Err(Failure::usage(
-                    "an https:// server needs --ca FILE (the CA that signed its certificate)",
-                ));
-            }
-            (Some("http"), None) if is_loopback_host(host) => {}
-            (Some("http"), None) => {
-                return Err(Failure::usage(format!(
-                    "refusing to send the token in plaintext to {host}: use https:// and \
-                         --ca, or a loopback address"
-                )));
-            }
-            (Some("http"), Some(_)) => {
-                return Err(Failure::usage("--ca needs an https:// server"));
-            }
-            _ => {
-                return Err(Failure::usage(format!(
-                    "--server {server:?}: the URL must start with http:// or https://"
-                )));
-            }
+/// A failed call, by what the user can do about it.
+fn call_failed(e: CallError) -> Failure {
+    let code = match &e {
+        CallError::Client(ClientError::Unreachable { .. }) | CallError::Lost(_) => {
+            Code::UNAVAILABLE
         }
-        Ok(Client {
-            endpoint,
-            auth,
-            server,
-        })
-    }
+        CallError::Client(_) => Code::USAGE,
+        CallError::Unauthenticated(_) | CallError::PermissionDenied(_) => Code::NO_PERM,
+        CallError::Failed { .. } => Code::SOFTWARE,
+    };
+    Failure::new(code, e.to_string())
+}
 
-    async fn connect(&self) -> Result<ReportsClient<Channel>, Failure> {
-        let channel = self.endpoint.connect().await.map_err(|e| {
-            Failure::new(
-                Code::UNAVAILABLE,
-                with_sources(&format!("cannot reach the server at {}", self.server), &e),
-            )
-        })?;
-        Ok(ReportsClient::new(channel))
-    }
-
-    fn request<T>(&self, msg: T) -> tonic::Request<T> {
-        let mut r = tonic::Request::new(msg);
-        r.metadata_mut().insert("authorization", self.auth.clone());
-        r
+/// A failed read: the call, or the output.
+fn read_failed(e: ReadError) -> Failure {
+    match e {
+        ReadError::Call(e) => call_failed(e),
+        ReadError::Output(e) => cannot_write(e),
     }
 }
 
@@ -392,13 +334,8 @@ fn stdout_sink(format: Format) -> Result<Sink, Failure> {
     Sink::new(format, out).map_err(cannot_write)
 }
 
-async fn list(conn: &Conn, cursor: u64, limit: u32, format: Format) -> Result<(), Failure> {
-    let client = Client::new(conn)?;
-    let mut reports = client.connect().await?;
-    let page = reports
-        .list_reports(client.request(proto::ListReportsRequest { cursor, limit }))
-        .await?
-        .into_inner();
+fn list(conn: &Conn, cursor: u64, limit: u32, format: Format) -> Result<(), Failure> {
+    let page = reader(conn)?.list(cursor, limit).map_err(call_failed)?;
     let mut sink = stdout_sink(format)?;
     for r in &page.reports {
         sink.write(r).map_err(cannot_write)?;
@@ -410,76 +347,27 @@ async fn list(conn: &Conn, cursor: u64, limit: u32, format: Format) -> Result<()
     Ok(())
 }
 
-/// One connection of `follow`: prints reports after `cursor` (advancing it) until the stream
-/// ends or fails. `connected` is set once the server has accepted the stream.
-async fn follow_once(
-    client: &Client,
-    cursor: &mut u64,
-    sink: &mut Sink,
-    connected: &mut bool,
-) -> Result<(), Failure> {
-    let mut reports = client.connect().await?;
-    let mut stream = reports
-        .follow_reports(client.request(proto::FollowReportsRequest { cursor: *cursor }))
-        .await?
-        .into_inner();
-    *connected = true;
-    while let Some(r) = stream.message().await? {
-        // The server replays after the cursor; this only guards against printing one twice.
-        if r.cursor <= *cursor {
-            continue;
-        }
-        sink.write(&r).map_err(cannot_write)?;
-        sink.flush().map_err(cannot_write)?;
-        *cursor = r.cursor;
-    }
-    Ok(())
-}
-
-async fn follow(conn: &Conn, from: u64, format: Format) -> Result<(), Failure> {
-    let client = Client::new(conn)?;
+fn follow(conn: &Conn, from: u64, format: Format) -> Result<(), Failure> {
+    let reader = reader(conn)?;
     // Line by line: each report is on stdout as soon as it arrives.
     let out: Box<dyn Write> = Box::new(std::io::stdout().lock());
     let mut sink = Sink::new(format, out).map_err(cannot_write)?;
     sink.flush().map_err(cannot_write)?;
-    let mut cursor = from;
-    let mut backoff = FIRST_BACKOFF;
-    let mut ever_connected = false;
-    loop {
-        let mut connected = false;
-        let result = tokio::select! {
-            r = follow_once(&client, &mut cursor, &mut sink, &mut connected) => r,
-            _ = hashguard::server::shutdown_signal() => return Ok(()),
-        };
-        if connected {
-            ever_connected = true;
-            backoff = FIRST_BACKOFF;
-        }
-        let why = match result {
-            Ok(()) => "the server ended the stream".to_string(),
-            // Refused tokens, bad settings and a dead stdout do not heal by retrying.
-            Err(f)
-                if matches!(
-                    f.code(),
-                    Code::NO_PERM | Code::USAGE | Code::CONFIG | Code::IO
-                ) =>
-            {
-                return Err(f);
-            }
-            // Never connected: the server is not there (or not this one); say so at once.
-            Err(f) if !ever_connected => return Err(f),
-            Err(f) => f.to_string(),
-        };
-        eprintln!(
-            "hashguard: {why}; reconnecting in {:.1} s, after cursor {cursor}",
-            backoff.as_secs_f64()
-        );
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = hashguard::server::shutdown_signal() => return Ok(()),
-        }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
+    reader
+        .follow(
+            from,
+            |r| {
+                sink.write(r)?;
+                sink.flush()
+            },
+            |why, backoff, cursor| {
+                eprintln!(
+                    "hashguard: {why}; reconnecting in {:.1} s, after cursor {cursor}",
+                    backoff.as_secs_f64()
+                );
+            },
+        )
+        .map_err(read_failed)
 }
 
 /// `FILE.partial` beside `FILE`: an export is written there and renamed when complete.
@@ -489,9 +377,8 @@ fn partial_path(out: &Path) -> PathBuf {
     out.with_file_name(name)
 }
 
-async fn export(conn: &Conn, format: Format, from: u64, out: Option<&Path>) -> Result<(), Failure> {
-    let client = Client::new(conn)?;
-    let mut reports = client.connect().await?;
+fn export(conn: &Conn, format: Format, from: u64, out: Option<&Path>) -> Result<(), Failure> {
+    let reader = reader(conn)?;
     let mut sink = match out {
         None => stdout_sink(format)?,
         Some(path) => {
@@ -501,66 +388,41 @@ async fn export(conn: &Conn, format: Format, from: u64, out: Option<&Path>) -> R
             Sink::new(format, Box::new(std::io::BufWriter::new(file))).map_err(cannot_write)?
         }
     };
-    let mut cursor = from;
-    let mut n = 0u64;
-    let result: Result<(), Failure> = async {
-        loop {
-            let page = reports
-                .list_reports(client.request(proto::ListReportsRequest {
-                    cursor,
-                    limit: PAGE,
-                }))
-                .await?
-                .into_inner();
-            if page.reports.is_empty() {
-                break;
-            }
-            for r in &page.reports {
-                sink.write(r).map_err(cannot_write)?;
-                cursor = r.cursor;
-                n += 1;
-            }
-        }
-        sink.flush().map_err(cannot_write)
-    }
-    .await;
+    let result = reader
+        .export(from, |r| sink.write(r))
+        .map_err(read_failed)
+        .and_then(|done| sink.flush().map(|()| done).map_err(cannot_write));
     drop(sink);
     if let Some(path) = out {
         let partial = partial_path(path);
-        if let Err(f) = result {
+        if result.is_err() {
             let _ = std::fs::remove_file(&partial);
-            return Err(f);
+        } else {
+            std::fs::rename(&partial, path)
+                .map_err(|e| Failure::io(format!("cannot write {}: {e}", path.display())))?;
         }
-        std::fs::rename(&partial, path)
-            .map_err(|e| Failure::io(format!("cannot write {}: {e}", path.display())))?;
     }
-    result?;
+    let (n, cursor) = result?;
     eprintln!("hashguard: exported {n} reports; the next export can start with --from {cursor}");
     Ok(())
 }
 
 /// Runs a `reports` subcommand.
 pub fn run(cmd: ReportsCommand) -> Result<Code, Failure> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::io(format!("cannot start the runtime: {e}")))?;
-    rt.block_on(async {
-        match &cmd {
-            ReportsCommand::List {
-                conn,
-                cursor,
-                limit,
-                format,
-            } => list(conn, *cursor, *limit, *format).await,
-            ReportsCommand::Follow { conn, from, format } => follow(conn, *from, *format).await,
-            ReportsCommand::Export {
-                conn,
-                format,
-                from,
-                out,
-            } => export(conn, *format, *from, out.as_deref()).await,
-        }
-    })?;
+    match &cmd {
+        ReportsCommand::List {
+            conn,
+            cursor,
+            limit,
+            format,
+        } => list(conn, *cursor, *limit, *format),
+        ReportsCommand::Follow { conn, from, format } => follow(conn, *from, *format),
+        ReportsCommand::Export {
+            conn,
+            format,
+            from,
+            out,
+        } => export(conn, *format, *from, out.as_deref()),
+    }?;
     Ok(Code::OK)
 }
