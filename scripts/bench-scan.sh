@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 DIR=${1:-/tmp/hashguard-scan-bench}
 N=${2:-100000}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/hashguard/target}
-cargo build --release --locked --all-targets
-HG=$CARGO_TARGET_DIR/release/hashguard
+# HG may name another build (e.g. an older release, to compare in one run).
+if [[ -z ${HG:-} ]]; then cargo build --release --locked --all-targets; fi
+HG=${HG:-$CARGO_TARGET_DIR/release/hashguard}
 TREE=$DIR/tree
 if [[ ! -f $DIR/.made-$N ]]; then
   rm -rf "$DIR"; mkdir -p "$TREE"

@@ -4,14 +4,15 @@
 # ephemeral loopback port, and the `loadgen` example with 64 clients for 20 s each: one PDQ a
 # request (1% of the queries near-duplicates of listed hashes, so 1% file a synced report), then
 # one MD5 a request. Loopback only; every run is bounded in time. Prints loadgen's JSON lines.
-#   PDQ_N=1000000 MD5_N=10000000 CLIENTS=64 SECONDS=20 scripts/bench-serve.sh /tmp/hg-serve-bench
+#   PDQ_N=1000000 MD5_N=10000000 CLIENTS=64 DURATION=20 scripts/bench-serve.sh /tmp/hg-serve-bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${1:-/tmp/hashguard-serve-bench}
-PDQ_N=${PDQ_N:-1000000} MD5_N=${MD5_N:-10000000} CLIENTS=${CLIENTS:-64} SECONDS_=${SECONDS:-20}
+PDQ_N=${PDQ_N:-1000000} MD5_N=${MD5_N:-10000000} CLIENTS=${CLIENTS:-64} DURATION=${DURATION:-20}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/hashguard/target}
-cargo build --release --locked --all-targets
-HG=$CARGO_TARGET_DIR/release/hashguard LOADGEN=$CARGO_TARGET_DIR/release/examples/loadgen
+# HG and LOADGEN may name other builds (e.g. an older release, to compare in one run).
+if [[ -z ${HG:-} || -z ${LOADGEN:-} ]]; then cargo build --release --locked --all-targets; fi
+HG=${HG:-$CARGO_TARGET_DIR/release/hashguard} LOADGEN=${LOADGEN:-$CARGO_TARGET_DIR/release/examples/loadgen}
 mkdir -p "$DIR"
 if [[ ! -f $DIR/.made-$PDQ_N-$MD5_N ]]; then
   rm -rf "$DIR/data"
@@ -62,5 +63,5 @@ ADDR=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$DIR/serve.log" | head -n 
 for _ in $(seq 1200); do grep -q "lists loaded" "$DIR/serve.log" && break; sleep 0.1; done
 for kind in pdq md5; do
   "$LOADGEN" --addr "$ADDR" --token "$TOKEN" --hashes "$DIR/queries-$kind.txt" \
-    --clients "$CLIENTS" --seconds "$SECONDS_" | sed "s/^/$kind: /"
+    --clients "$CLIENTS" --seconds "$DURATION" | sed "s/^/$kind: /"
 done

@@ -2,8 +2,10 @@
 //!
 //! The library holds everything; the `hashguard` binary is a thin command-line layer over it.
 //! Data flows `media` (decode with limits) → `hashing` (pure algorithms) → `fingerprint` (all
-//! hashes of one file); `lists` imports hash lists into the `store` (RocksDB) and loads their
-//! `index` for matching; `files` enumerates inputs and `synth` makes the synthetic test media.
+//! hashes of one file) → `matcher` (the lists loaded into `index` structures) → `report_log`
+//! (durable reports per unit). `lists` imports and syncs hash lists into the `store`
+//! (RocksDB); `scan` runs bulk scans; `server` is the gRPC service layer and `config` its
+//! configuration; `files` enumerates inputs and `synth` makes the synthetic test media.
 
 pub mod config;
 pub mod files;

@@ -132,7 +132,7 @@ fn decode(bytes: &[u8]) -> Result<Report, Error> {
 }
 
 impl ReportLog {
-    /// A report book over whatever the store holds.
+    /// A report log over whatever the store holds.
     pub fn new() -> Self {
         ReportLog {
             last: Mutex::new(HashMap::new()),

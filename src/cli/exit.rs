@@ -48,8 +48,8 @@ impl Code {
     pub const TEMP_FAIL: Code = Code(75);
     /// 77 (EX_NOPERM): the server refused the token.
     pub const NO_PERM: Code = Code(77);
-    /// 78 (EX_CONFIG): the configuration is missing or wrong (configuration or tokens file, keys,
-    /// no lists to scan against, no token to call a server with).
+    /// 78 (EX_CONFIG): the configuration is missing or wrong (configuration or tokens file, a
+    /// list source, no lists to scan against, no token to call a server with).
     pub const CONFIG: Code = Code(78);
 
     /// The number the process exits with.

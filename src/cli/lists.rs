@@ -84,7 +84,10 @@ version serving and says why in `lists status`. The data directory allows one
 writer: stop a running server or let it sync on its schedule.
 
 Exit status: 0 every list synced or unchanged, 65 a list was refused (malformed
-rows, verification), 75 the data directory is in use, 74 other failures.")]
+rows or pages, a delta that does not apply), 66 a source file or drop directory is
+missing, 69 a source cannot be reached, 75 the data directory is in use, 78 the
+configuration is wrong (a [lists.NAME] source, a token variable not set), 74 local
+I/O failed.")]
     Sync(SyncArgs),
     /// Make a list's previous version active again (the current one is deleted).
     #[command(after_help = "Example:

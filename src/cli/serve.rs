@@ -60,7 +60,8 @@ pub struct ConfigArgs {
 pub enum ConfigCommand {
     /// Print the effective configuration (defaults, file, environment, flags) as TOML.
     Show(ConfigArgs),
-    /// Check the configuration: tokens file, TLS files, listen address. Exit 0 or 78.
+    /// Check the configuration as `serve` does before it starts: addresses, tokens and TLS
+    /// files, the sync time and every list source. Exit 0, or 78 with every problem listed.
     Check(ConfigArgs),
 }
 

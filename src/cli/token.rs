@@ -81,7 +81,7 @@ pub struct NewArgs {
     name: Option<String>,
 }
 
-/// The tokens file's `[[token]]` table, as `hashguard::server::auth::Tokens` reads it.
+/// The tokens file's `[[token]]` table, as `hashguard::config::Tokens` reads it.
 #[derive(Serialize)]
 struct Row<'a> {
     sha256: String,
@@ -130,22 +130,26 @@ fn new(args: &NewArgs) -> Result<Code, Failure> {
     };
     let table =
         toml::to_string(&file).map_err(|e| Failure::io(format!("cannot write the table: {e}")))?;
-    // A blank line first, so that appending keeps the file readable.
-    let mut out = std::io::stdout().lock();
-    write!(out, "\n{table}")
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::io(format!("cannot write the table: {e}")))?;
     let whose = match (&args.tenant, &args.unit, &args.name) {
         (Some(t), _, _) => format!(" for tenant {t}"),
         (_, Some(u), _) => format!(" for unit {u}"),
         (_, _, Some(n)) => format!(" for {n}"),
         _ => String::new(),
     };
-    eprintln!(
+    // The token first: if it cannot be shown, no table is written for a token nobody holds.
+    let mut err = std::io::stderr().lock();
+    writeln!(
+        err,
         "hashguard: the new {} token{whose}; hand it to its holder: it is not stored anywhere \
-         and cannot be shown again:",
+         and cannot be shown again:\n{token}",
         args.role.name()
-    );
-    eprintln!("{token}");
+    )
+    .and_then(|()| err.flush())
+    .map_err(|e| Failure::io(format!("cannot show the token: {e}")))?;
+    // A blank line first, so that appending keeps the file readable.
+    let mut out = std::io::stdout().lock();
+    write!(out, "\n{table}")
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::io(format!("cannot write the table: {e}")))?;
     Ok(Code::OK)
 }

@@ -440,6 +440,26 @@ mod tests {
     }
 
     #[test]
+    fn metrics_listen_address_must_be_loopback() {
+        let addr = |listen: &str| {
+            MetricsConfig {
+                listen: listen.into(),
+            }
+            .addr()
+        };
+        assert_eq!(addr("").unwrap(), None);
+        assert!(addr("127.0.0.1:9464").unwrap().is_some());
+        assert!(addr("[::1]:9464").unwrap().is_some());
+        assert!(
+            addr("0.0.0.0:9464")
+                .unwrap_err()
+                .to_string()
+                .contains("loopback")
+        );
+        assert!(addr("nonsense").is_err());
+    }
+
+    #[test]
     fn validate_reports_every_problem() {
         let c = Config {
             listen: "0.0.0.0:50051".into(),

@@ -1,4 +1,5 @@
-//! Hash lists: metadata, versions, entries, and loading a list's indexes from the store.
+//! Hash lists: metadata, versions and entries in the store (loading them for matching is
+//! [`crate::matcher`]'s).
 //!
 //! A list holds entries of one or more hash kinds (an NCMEC record carries an MD5, a SHA-1 and a
 //! PDQ under one id), each kind with its own match radius. Every change (a full load or a delta
@@ -183,20 +184,13 @@ impl Error {
         }
     }
 
-    /// True when the administrator or the input must change (bad configuration or list data),
-    /// rather than something failing inside or on the way.
-    pub fn is_user_error(&self) -> bool {
+    /// True when something went wrong inside (the store, stored data, local I/O, a version
+    /// that fails its own check) rather than in the configuration, the input or the source:
+    /// what front ends log and do not show their callers in detail.
+    pub fn is_internal(&self) -> bool {
         matches!(
             self,
-            Error::UnknownFormat { .. }
-                | Error::Config { .. }
-                | Error::NotConfigured { .. }
-                | Error::BadName { .. }
-                | Error::TooManyBadRows { .. }
-                | Error::BadInput { .. }
-                | Error::NoBase { .. }
-                | Error::NoPrevious { .. }
-                | Error::NoSuchList { .. }
+            Error::Store(_) | Error::Corrupt { .. } | Error::Io { .. } | Error::Verify { .. }
         )
     }
 }

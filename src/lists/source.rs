@@ -113,7 +113,7 @@ pub fn is_loopback_host(host: &str) -> bool {
 
 impl ListSource {
     /// The source string parsed, with the rules every source must follow.
-    pub fn source(&self, list: &str) -> Result<Source, Error> {
+    pub fn parse_source(&self, list: &str) -> Result<Source, Error> {
         let s = self.source.trim();
         let bad = |problem: String| Error::config(list, problem);
         let source = if let Some(p) = s.strip_prefix("file:") {
@@ -142,6 +142,12 @@ impl ListSource {
         match &source {
             Source::Hub(_) if self.token_env.is_none() => {
                 return Err(bad("a hub source needs token_env (a mirror token)".into()));
+            }
+            Source::Hub(url) if url.starts_with("https://") && self.ca_file.is_none() => {
+                return Err(bad(
+                    "a hub+https source needs ca_file (the CA that signed the hub's certificate)"
+                        .into(),
+                ));
             }
             Source::Http(url) | Source::Paged(url) | Source::Hub(url)
                 if self.token_env.is_some()
@@ -182,7 +188,7 @@ impl ListSource {
     pub fn check(&self, list: &str) -> Result<(), Error> {
         check_name(list)?;
         self.format(list)?;
-        self.source(list)?;
+        self.parse_source(list)?;
         self.token(list)?;
         if !(0.0..=100.0).contains(&self.max_bad_pct) {
             return Err(Error::config(list, "max_bad_pct must be 0-100"));
@@ -218,21 +224,24 @@ mod tests {
     #[test]
     fn sources_parse_once_into_their_kind() {
         assert_eq!(
-            src("file:/l.txt", false).source("l").unwrap(),
+            src("file:/l.txt", false).parse_source("l").unwrap(),
             Source::File("/l.txt".into())
         );
         assert_eq!(
-            src("dir:/drop", false).source("l").unwrap(),
+            src("dir:/drop", false).parse_source("l").unwrap(),
             Source::Dir("/drop".into())
         );
         assert_eq!(
-            src("https://h.example/l", false).source("l").unwrap(),
+            src("https://h.example/l", false).parse_source("l").unwrap(),
             Source::Http("https://h.example/l".into())
         );
         assert_eq!(
-            src("hub+https://hub.example:50051", true)
-                .source("l")
-                .unwrap(),
+            ListSource {
+                ca_file: Some("/etc/hub-ca.pem".into()),
+                ..src("hub+https://hub.example:50051", true)
+            }
+            .parse_source("l")
+            .unwrap(),
             Source::Hub("https://hub.example:50051".into())
         );
         let paged = ListSource {
@@ -240,25 +249,25 @@ mod tests {
             ..src("https://api.example/v2", false)
         };
         assert_eq!(
-            paged.source("l").unwrap(),
+            paged.parse_source("l").unwrap(),
             Source::Paged("https://api.example/v2".into())
         );
-        assert!(src("ftp://h/l", false).source("l").is_err());
+        assert!(src("ftp://h/l", false).parse_source("l").is_err());
         assert!(
-            src("hub+https://h:1", false).source("l").is_err(),
+            src("hub+https://h:1", false).parse_source("l").is_err(),
             "a hub needs a token"
         );
         let paged_file = ListSource {
             paged: true,
             ..src("file:/l", false)
         };
-        assert!(paged_file.source("l").is_err());
+        assert!(paged_file.parse_source("l").is_err());
     }
 
     #[test]
     fn a_token_never_goes_in_plaintext_off_this_machine() {
         for url in ["http://feeds.example/l", "hub+http://10.1.2.3:50051"] {
-            let e = src(url, true).source("l").unwrap_err();
+            let e = src(url, true).parse_source("l").unwrap_err();
             assert!(e.to_string().contains("plaintext"), "{url}: {e}");
         }
         for url in [
@@ -268,9 +277,13 @@ mod tests {
             "hub+http://127.0.0.1:50051",
             "https://feeds.example/l",
         ] {
-            assert!(src(url, true).source("l").is_ok(), "{url}");
+            assert!(src(url, true).parse_source("l").is_ok(), "{url}");
         }
         // Without a token nothing secret travels.
-        assert!(src("http://feeds.example/l", false).source("l").is_ok());
+        assert!(
+            src("http://feeds.example/l", false)
+                .parse_source("l")
+                .is_ok()
+        );
     }
 }

@@ -136,6 +136,12 @@ impl Connection {
         })
     }
 
+    /// The same connection, giving up connecting after `timeout`.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.endpoint = self.endpoint.connect_timeout(timeout);
+        self
+    }
+
     /// The same connection with every call bounded by `timeout`.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.endpoint = self.endpoint.timeout(timeout);

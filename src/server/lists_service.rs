@@ -96,9 +96,7 @@ impl proto::lists_server::Lists for ListsService {
         let format: ListFormat = if set.format.is_empty() {
             ListFormat::Jsonl
         } else {
-            set.format
-                .parse()
-                .map_err(|e: lists::Error| Status::invalid_argument(e.to_string()))?
+            set.format.parse::<ListFormat>()?
         };
         lists::check_name(&set.name)?;
         let kind = match set.kind {

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
@@ -80,6 +80,9 @@ pub async fn fetch_delta(
             pending: Vec::new(),
         };
         let written = delta::write_rows(&state.store, &header, &versions, &mut w);
+        if tx.is_closed() {
+            return; // the mirror went away: nothing to report, nobody to tell
+        }
         let flushed = written.and_then(|_| {
             w.flush().map_err(|source| crate::lists::Error::Io {
                 what: "sending the delta".into(),
@@ -105,16 +108,19 @@ impl Hub for HubClient {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| HubError::Refused(format!("starting the hub client: {e}")))?;
+            .map_err(|source| HubError::Local {
+                what: "starting the hub client".into(),
+                source,
+            })?;
         rt.block_on(fetch(call))
     }
 }
 
-/// Connection problems that another attempt can fix; everything else is final.
+/// Connection problems that another attempt can fix; the rest is the configuration's.
 fn hub_error(e: ClientError) -> HubError {
     match e {
         ClientError::Unreachable { .. } => HubError::Transient(e.to_string()),
-        e => HubError::Refused(format!("hub: {e}")),
+        e => HubError::Config(format!("hub: {e}")),
     }
 }
 
@@ -122,6 +128,7 @@ fn hub_error(e: ClientError) -> HubError {
 async fn fetch(call: &HubCall<'_>) -> Result<Option<DeltaHeader>, HubError> {
     let conn = Connection::new(call.url, call.token, call.ca_file)
         .map_err(hub_error)?
+        .with_connect_timeout(Duration::from_secs(30))
         .with_timeout(call.deadline.saturating_duration_since(Instant::now()));
     let channel = conn.channel().await.map_err(hub_error)?;
     let mut client =
@@ -140,6 +147,9 @@ async fn fetch(call: &HubCall<'_>) -> Result<Option<DeltaHeader>, HubError> {
             | Code::Aborted
             | Code::Internal
             | Code::Unknown => HubError::Transient(msg),
+            Code::Unauthenticated | Code::PermissionDenied | Code::NotFound => {
+                HubError::Config(msg)
+            }
             _ => HubError::Refused(msg),
         }
     };
@@ -155,8 +165,11 @@ async fn fetch(call: &HubCall<'_>) -> Result<Option<DeltaHeader>, HubError> {
         return Ok(None);
     }
     let kinds = convert::kinds_of(&h.kinds)
-        .ok_or_else(|| HubError::Refused("the hub sent an unknown hash kind".into()))?;
-    let local = |e: std::io::Error| HubError::Refused(format!("{}: {e}", call.dest.display()));
+        .ok_or_else(|| HubError::BadAnswer("the hub sent an unknown hash kind".into()))?;
+    let local = |source: std::io::Error| HubError::Local {
+        what: format!("writing {}", call.dest.display()),
+        source,
+    };
     let mut file = std::fs::File::create(call.dest).map_err(local)?;
     while let Some(chunk) = stream.message().await.map_err(status)? {
         if let Some(proto::delta_chunk::Part::Rows(rows)) = chunk.part {

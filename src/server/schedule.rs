@@ -44,6 +44,11 @@ pub async fn sync_lists(state: Arc<State>, names: Vec<String>) -> Vec<proto::Syn
                 tracing::info!(list = %name, version = s.meta.version, entries = s.meta.entries, "list published");
             }
             Ok(Ok(SyncOutcome::Unchanged)) => r.outcome = "unchanged".into(),
+            Ok(Err(e)) if e.is_internal() => {
+                r.outcome = "failed".into();
+                r.error = "the sync failed inside the server; the server has logged it".into();
+                tracing::error!(list = %name, "list sync failed: {e}");
+            }
             Ok(Err(e)) => {
                 r.outcome = "failed".into();
                 r.error = e.to_string();

@@ -29,13 +29,13 @@ impl From<lists::Error> for Status {
     fn from(e: lists::Error) -> Self {
         use lists::Error as E;
         match e {
-            E::NoSuchList { .. } => Status::not_found(e.to_string()),
-            E::BadName { .. } | E::TooManyBadRows { .. } | E::Read { .. } | E::NoBase { .. } => {
-                Status::invalid_argument(e.to_string())
-            }
-            E::NoPrevious { .. } => Status::failed_precondition(e.to_string()),
             E::Store(e) => e.into(),
-            e => internal("working on a list", &e),
+            e if e.is_internal() => internal("working on a list", &e),
+            E::NoSuchList { .. } | E::NotConfigured { .. } => Status::not_found(e.to_string()),
+            E::NoPrevious { .. } => Status::failed_precondition(e.to_string()),
+            E::Fetch { .. } => Status::unavailable(e.to_string()),
+            // What the caller sent or configured: the list data, a name, a format.
+            e => Status::invalid_argument(e.to_string()),
         }
     }
 }

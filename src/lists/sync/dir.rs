@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Fetched, FileStamp, state};
+use super::{FetchedFile, FileStamp, state};
 use crate::lists::version::Mode;
 use crate::lists::{Error, get};
 use crate::store::Store;
@@ -40,7 +40,7 @@ pub(super) fn fetch(
     name: &str,
     mode: Mode,
     dir: &Path,
-) -> Result<Option<Fetched>, Error> {
+) -> Result<Option<FetchedFile>, Error> {
     let mut st = state(store, name)?;
     let drops = drops_in(dir)?;
     // Full loads: the newest file is the list. Deltas: every drop counts, so the oldest one
@@ -62,7 +62,7 @@ pub(super) fn fetch(
     }
     st.file = Some(seen);
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    Ok(Some(Fetched {
+    Ok(Some(FetchedFile {
         path,
         described: format!("dir:{}", dir.display()),
         upstream: file_name,

@@ -100,6 +100,26 @@ pub enum HttpError {
     },
 }
 
+impl HttpError {
+    /// The list error this download failure of list `list` is: a refused token is the
+    /// configuration's to fix, a local file the machine's, anything else the source's.
+    pub(crate) fn for_list(self, list: &str) -> crate::lists::Error {
+        use crate::lists::Error;
+        match self {
+            HttpError::Status {
+                status: 401 | 403, ..
+            } => Error::config(list, format!("the source refused the token: {self}")),
+            HttpError::Local { path, source } => Error::Io {
+                what: format!("download file {}", path.display()),
+                source,
+            },
+            e => Error::Fetch {
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
 /// The partial download's description, kept beside it so a later attempt (or a later process)
 /// resumes only a download of the same URL and the same resource version.
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -34,15 +34,29 @@ pub struct HubCall<'a> {
     pub dest: &'a Path,
 }
 
-/// Why a hub call failed.
+/// Why a hub call failed, by what fixes it.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     /// Worth another attempt (the hub is unreachable, overloaded or restarting).
     #[error("{0}")]
     Transient(String),
-    /// Another attempt will not help (refused, misconfigured, unusable answer).
+    /// The hub refused for good (an error another attempt will not fix).
     #[error("{0}")]
     Refused(String),
+    /// The configuration is wrong: the token refused, no such list on the hub, TLS settings.
+    #[error("{0}")]
+    Config(String),
+    /// The hub answered something unusable.
+    #[error("{0}")]
+    BadAnswer(String),
+    /// The rows could not be written here.
+    #[error("{what}: {source}")]
+    Local {
+        /// What was being written.
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 /// How hubs are reached.
@@ -72,9 +86,8 @@ pub(super) fn sync(
     url: &str,
     hub: &dyn Hub,
 ) -> Result<SyncOutcome, Error> {
-    let token = src
-        .token(name)?
-        .ok_or_else(|| Error::config(name, "a hub source needs token_env (a mirror token)"))?;
+    // `ListSource::parse_source` made sure a hub has a token variable.
+    let token = src.token(name)?.unwrap_or_default();
     let remote = src.hub_list.clone().unwrap_or_else(|| name.to_string());
     let held = get(store, name)
         .ok()
@@ -83,7 +96,11 @@ pub(super) fn sync(
     let call = HubCall {
         url,
         token: &token,
-        ca_file: src.ca_file.as_deref(),
+        // The CA matters for an https hub only (a plaintext hub is on this machine).
+        ca_file: src
+            .ca_file
+            .as_deref()
+            .filter(|_| url.starts_with("https://")),
         list: &remote,
         held,
         deadline: super::deadline(src.deadline_secs),
@@ -95,6 +112,11 @@ pub(super) fn sync(
         match hub.fetch_delta(&call) {
             Ok(h) => break h,
             Err(HubError::Refused(message)) => return Err(Error::Fetch { message }),
+            Err(HubError::Config(problem)) => return Err(Error::config(name, problem)),
+            Err(HubError::BadAnswer(why)) => {
+                return Err(Error::bad_input(format!("hub {}", redact(url)), why));
+            }
+            Err(HubError::Local { what, source }) => return Err(Error::Io { what, source }),
             Err(HubError::Transient(e)) => {
                 let now = Instant::now();
                 if attempts > src.retries || now >= call.deadline {

@@ -26,10 +26,14 @@ use super::{Error, check_name};
 use crate::store::{self, Cf, Store, keys};
 pub use hub::{Hub, HubCall, HubError, NoHub};
 
-/// `deadline_secs` from now, capped so that no configured value can overflow the clock.
+/// A configured deadline, capped so that no configured value can overflow the clock.
+pub(super) fn deadline_duration(deadline_secs: u64) -> Duration {
+    Duration::from_secs(deadline_secs.clamp(1, 7 * 24 * 3600))
+}
+
+/// `deadline_secs` from now (see [`deadline_duration`]).
 pub(super) fn deadline(deadline_secs: u64) -> std::time::Instant {
-    let d = Duration::from_secs(deadline_secs.clamp(1, 7 * 24 * 3600));
-    std::time::Instant::now() + d
+    std::time::Instant::now() + deadline_duration(deadline_secs)
 }
 
 /// A source file as last seen, to notice that it changed.
@@ -107,7 +111,7 @@ pub enum SyncOutcome {
 }
 
 /// A file fetched from a source, ready to be read into a new version.
-pub(super) struct Fetched {
+pub(super) struct FetchedFile {
     /// Where the file is.
     pub path: PathBuf,
     /// The source as the list's metadata records it.
@@ -128,20 +132,24 @@ pub fn sync(
     hub: &dyn Hub,
 ) -> Result<SyncOutcome, Error> {
     check_name(name)?;
-    let result = src.source(name).and_then(|source| {
-        let mut result = sync_once(store, name, src, &source, hub);
-        // A drop directory of deltas: apply every new drop, in name order.
-        if src.mode == Mode::Delta && matches!(source, Source::Dir(_)) {
-            while let Ok(SyncOutcome::Published(_)) = &result {
-                match sync_once(store, name, src, &source, hub) {
-                    // Nothing left: the last publication is the outcome.
-                    Ok(SyncOutcome::Unchanged) => break,
-                    other => result = other,
+    // The format is checked before anything is fetched.
+    let result = src
+        .format(name)
+        .and_then(|_| src.parse_source(name))
+        .and_then(|source| {
+            let mut result = sync_once(store, name, src, &source, hub);
+            // A drop directory of deltas: apply every new drop, in name order.
+            if src.mode == Mode::Delta && matches!(source, Source::Dir(_)) {
+                while let Ok(SyncOutcome::Published(_)) = &result {
+                    match sync_once(store, name, src, &source, hub) {
+                        // Nothing left: the last publication is the outcome.
+                        Ok(SyncOutcome::Unchanged) => break,
+                        other => result = other,
+                    }
                 }
             }
-        }
-        result
-    });
+            result
+        });
     if let Err(e) = &result
         && !matches!(e, Error::Store(store::Error::Locked { .. }))
         // `Builder::finish` records its own failures, with their malformed rows.
@@ -184,11 +192,11 @@ fn publish_file(
     store: &Store,
     name: &str,
     src: &ListSource,
-    fetched: Fetched,
+    fetched: FetchedFile,
 ) -> Result<SyncOutcome, Error> {
     let format = src.format(name)?;
     let read = ReadOptions { kind: src.kind };
-    let Fetched {
+    let FetchedFile {
         path,
         described,
         upstream,

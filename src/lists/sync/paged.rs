@@ -125,9 +125,7 @@ pub(super) fn sync(
             None => source.to_string(),
         };
         let shown = redact(&url);
-        let body = http::get_page(&url, &opts, deadline).map_err(|e| Error::Fetch {
-            message: e.to_string(),
-        })?;
+        let body = http::get_page(&url, &opts, deadline).map_err(|e| e.for_list(name))?;
         let mut rows = format::read(format, body.as_slice(), &read);
         let mut items: Vec<StagedItem> = Vec::new();
         for r in rows.by_ref() {

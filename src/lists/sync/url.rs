@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::http::{self, Fetched as Download, HttpOptions, Validators};
-use super::{Fetched, redact, state};
+use super::{FetchedFile, redact, state};
 use crate::lists::source::ListSource;
 use crate::lists::spool::download_path;
 use crate::lists::{Error, get};
@@ -16,11 +16,11 @@ pub(super) fn fetch(
     name: &str,
     src: &ListSource,
     url: &str,
-) -> Result<Option<Fetched>, Error> {
+) -> Result<Option<FetchedFile>, Error> {
     let mut st = state(store, name)?;
     let opts = HttpOptions {
         token: src.token(name)?,
-        deadline: Duration::from_secs(src.deadline_secs.clamp(1, 7 * 24 * 3600)),
+        deadline: super::deadline_duration(src.deadline_secs),
         retries: src.retries,
         backoff: Duration::from_millis(src.backoff_ms),
         ..HttpOptions::default()
@@ -32,16 +32,14 @@ pub(super) fn fetch(
     } else {
         Validators::default()
     };
-    match http::download(url, &dest, &known, &opts).map_err(|e| Error::Fetch {
-        message: e.to_string(),
-    })? {
+    match http::download(url, &dest, &known, &opts).map_err(|e| e.for_list(name))? {
         Download::NotModified => Ok(None),
         Download::File {
             path, validators, ..
         } => {
             let upstream = validators.etag.clone().or(validators.last_modified.clone());
             st.validators = validators;
-            Ok(Some(Fetched {
+            Ok(Some(FetchedFile {
                 path,
                 described: redact(url),
                 upstream,
