@@ -21,8 +21,8 @@ pub mod server;
 pub mod store;
 pub mod synth;
 
-/// The gRPC contract, generated from `proto/` (lives in the service layer, the only user of
-/// tonic; re-exported here because clients and tests name it `hashguard::proto`).
+/// The gRPC contract, generated from `proto/` (lives in the service layer, the only user of the
+/// gRPC stack; re-exported here because clients and tests name it `hashguard::proto`).
 pub use server::proto;
 
 /// Version of this build, for records and reports.
