@@ -141,7 +141,8 @@ fn cannot_write(e: std::io::Error) -> Failure {
 /// The checked connection of `conn`: a token, an http:// server on loopback only, an https://
 /// one with the CA that signed its certificate.
 fn connection(conn: &Conn) -> Result<Connection, Failure> {
-    let Some(token) = &conn.token else {
+    // An empty variable (`HASHGUARD_TOKEN=`) is no token either.
+    let Some(token) = conn.token.as_ref().filter(|t| !t.0.trim().is_empty()) else {
         return Err(Failure::config(
             "no token: set HASHGUARD_TOKEN (or pass --token) to an investigator token",
         ));

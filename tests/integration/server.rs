@@ -1048,6 +1048,12 @@ fn reports_cli_usage_and_unreachable_exit_codes() {
     assert_eq!(out.status.code(), Some(78), "no token: EX_CONFIG");
     assert!(String::from_utf8_lossy(&out.stderr).contains("HASHGUARD_TOKEN"));
     let out = hashguard()
+        .args(["reports", "list"])
+        .env("HASHGUARD_TOKEN", "")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78), "an empty token is no token");
+    let out = hashguard()
         .args(["reports", "list", "--server", "http://192.0.2.7:50051"])
         .env("HASHGUARD_TOKEN", UNIT_A)
         .output()
