@@ -67,6 +67,7 @@ refvectors:
 	$(REF_VENV)/bin/pip install --quiet -r testdata/ref-requirements.txt
 	$(REF_VENV)/bin/python testdata/refvectors.py
 	$(REF_VENV)/bin/python testdata/video_refvectors.py
+	$(REF_VENV)/bin/python testdata/heif_refvectors.py
 
 clean:
 	cargo clean

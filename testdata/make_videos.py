@@ -62,7 +62,87 @@ def grow(data, route, delta):
     return bytes(data)
 
 
+def replace_box(data, route, new_box):
+    """Replaces the box at route with new_box (a whole box, header included), fixing the sizes
+    of its parents and, when the moov sits before the media data (faststart), the track's chunk
+    offsets, which move by the change in size."""
+    off, size = find_box(data, route)
+    delta = len(new_box) - size
+    data = grow(data[:off] + new_box + data[off + size:], route[:-1], delta)
+    if delta == 0:
+        return data
+    moov, _ = find_box(data, [b"moov"])
+    mdat, _ = find_box(data, [b"mdat"])
+    if moov < mdat:
+        data = bytearray(data)
+        stbl = [b"moov", b"trak", b"mdia", b"minf", b"stbl"]
+        stco, _ = find_box(bytes(data), stbl + [b"stco"])
+        count = struct.unpack_from(">I", data, stco + 12)[0]
+        for i in range(count):
+            p = stco + 16 + 4 * i
+            struct.pack_into(">I", data, p, struct.unpack_from(">I", data, p)[0] + delta)
+        data = bytes(data)
+    return data
+
+
+def make_lying(mp4):
+    """Files whose headers lie about time while the sample tables (and so every timestamp) stay
+    the honest ones of cellauto.mp4 (200 frames, 20 fps, mdhd timescale 10240, 512 per frame)."""
+    # lying_1000h.mp4: mvhd, tkhd (both in the movie timescale, 1000) and mdhd (the media
+    # timescale) claim 1000 hours. 3.6e6 s x 10240 does not fit mdhd's 32-bit duration, so
+    # the mdhd is rewritten as version 1 (64-bit times), 12 bytes longer.
+    hours = 1000
+    data = bytearray(mp4)
+    off, _ = find_box(mp4, [b"moov", b"mvhd"])
+    assert data[off + 8] == 0, "expected version-0 mvhd"
+    movie_scale = struct.unpack_from(">I", data, off + 20)[0]
+    struct.pack_into(">I", data, off + 24, hours * 3600 * movie_scale)
+    off, _ = find_box(mp4, [b"moov", b"trak", b"tkhd"])
+    assert data[off + 8] == 0, "expected version-0 tkhd"
+    # version/flags(4) creation(4) modification(4) track_ID(4) reserved(4) duration(4)
+    struct.pack_into(">I", data, off + 8 + 20, hours * 3600 * movie_scale)
+    data = bytes(data)
+    mdhd_route = [b"moov", b"trak", b"mdia", b"mdhd"]
+    off, size = find_box(data, mdhd_route)
+    assert size == 32 and data[off + 8] == 0, "expected version-0 mdhd"
+    created, modified, scale, _ = struct.unpack_from(">IIII", data, off + 12)
+    language_etc = data[off + 28:off + 32]
+    mdhd = struct.pack(">I4sI QQIQ", 44, b"mdhd", 1 << 24, created, modified, scale,
+                       hours * 3600 * scale) + language_etc
+    data = replace_box(data, mdhd_route, mdhd)
+    open(path("lying_1000h.mp4"), "wb").write(data)
+
+    # lying_1000fps.mp4: FFmpeg's mov demuxer sets avg_frame_rate to
+    # timescale x (samples counted in stts) / (sum of the stts durations); the mdhd duration
+    # plays no part (the stream duration is the smaller of it and the stts sum). The
+    # honest stts entry (200 samples x 512) is kept and followed by 9800 zero-duration
+    # entries for samples that do not exist (stsz lists 200), so the sum stays 102400 (10 s)
+    # while the count becomes 10000: avg_frame_rate = 10240 x 10000 / 102400 = 1000, and
+    # nb_frames says 10000. The demuxer builds its index from stsz/stsc/stco and reads only the
+    # first stts entry for the 200 real samples, so their timestamps stay 0.05 s apart.
+    stts_route = [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stts"]
+    off, size = find_box(mp4, stts_route)
+    entries = struct.unpack_from(">I", mp4, off + 12)[0]
+    table = [struct.unpack_from(">II", mp4, off + 16 + 8 * i) for i in range(entries)]
+    assert table == [(200, 512)], table
+    scale = struct.unpack_from(">I", mp4, find_box(mp4, mdhd_route)[0] + 20)[0]
+    fps = 1000
+    total = sum(c * d for c, d in table)
+    ghosts = total * fps // scale - sum(c for c, _ in table)
+    table.append((ghosts, 0))
+    stts = struct.pack(">I4sII", 16 + 8 * len(table), b"stts", 0, len(table)) + b"".join(
+        struct.pack(">II", c, d) for c, d in table)
+    open(path("lying_1000fps.mp4"), "wb").write(replace_box(mp4, stts_route, stts))
+
+
 def main():
+    # `make_videos.py lying` makes only the lying_*.mp4 files from the committed cellauto.mp4,
+    # leaving every other file as it is.
+    if sys.argv[1:] == ["lying"]:
+        make_lying(open(path("cellauto.mp4"), "rb").read())
+        for name in ("lying_1000h.mp4", "lying_1000fps.mp4"):
+            print(f"{os.path.getsize(path(name)):>9}  {name}")
+        return
     os.makedirs(OUT, exist_ok=True)
     # Originals: three codecs and containers.
     ffmpeg("-f", "lavfi", "-i", "mandelbrot=size=320x180:rate=25", "-t", "12", *X264,
@@ -130,6 +210,7 @@ def main():
     # Not a video at all, but named like one and starting like an MP4.
     open(path("broken_garbage.mp4"), "wb").write(b"\0\0\0\x18ftypisom" + os.urandom(0) +
                                                  bytes((i * 37 + 11) % 256 for i in range(4000)))
+    make_lying(mp4)
     for name in sorted(os.listdir(OUT)):
         print(f"{os.path.getsize(path(name)):>9}  {name}")
 
