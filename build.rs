@@ -22,6 +22,15 @@ fn main() {
         }
     }
 
+    // libheif (HEIC/AVIF) links from the system: Debian 12's 1.15 (scripts/setup.sh installs
+    // libheif-dev). Probing here turns a missing library into one clear message.
+    if let Err(e) = pkg_config::Config::new()
+        .atleast_version("1.15")
+        .probe("libheif")
+    {
+        panic!("libheif >= 1.15 not found: {e} (run `make setup`, which installs libheif-dev)");
+    }
+
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     println!("cargo:rerun-if-changed=proto");
     if let Err(e) = tonic_prost_build::configure()

@@ -10,8 +10,10 @@ PKGS=(
   libavcodec-dev libavformat-dev libavutil-dev     # FFmpeg 5.1 for video frames (ffmpeg-next)
   libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev
   cmake nasm                                       # build the vendored libjpeg-turbo (with SIMD)
+  libheif-dev                                      # HEIC/AVIF stills (libheif 1.15, libde265, dav1d)
   ffmpeg                                           # CLI, used only to make synthetic test videos
   protobuf-compiler                                # protoc for tonic/prost code generation
+  time                                             # GNU time: tests measure peak memory with it
 )
 
 missing=()

@@ -100,6 +100,46 @@ impl Reason {
     }
 }
 
+/// Why only part of a file's frames was hashed (`partial` in records). The frames hashed before
+/// the cut are kept, matched and reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Partial {
+    /// The wall-clock time one video may take ran out.
+    WallClock,
+    /// The cap on decoded frames was reached.
+    MaxFrames,
+    /// The cap on decoded presentation time was reached.
+    MaxDuration,
+    /// The cap on an animated image's frames or total pixels was reached.
+    MaxAnimation,
+    /// The file is damaged or truncated after the frames hashed.
+    Damaged,
+}
+
+impl Partial {
+    /// The code as written in output records.
+    pub fn code(self) -> &'static str {
+        match self {
+            Partial::WallClock => "wall_clock",
+            Partial::MaxFrames => "max_frames",
+            Partial::MaxDuration => "max_duration",
+            Partial::MaxAnimation => "max_animation",
+            Partial::Damaged => "damaged",
+        }
+    }
+}
+
+impl From<media::Cap> for Partial {
+    fn from(c: media::Cap) -> Self {
+        match c {
+            media::Cap::WallClock => Partial::WallClock,
+            media::Cap::MaxFrames => Partial::MaxFrames,
+            media::Cap::MaxDuration => Partial::MaxDuration,
+        }
+    }
+}
+
 /// Everything hashguard computed for one file (the `hashguard hash` record).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileRecord {
@@ -131,6 +171,10 @@ pub struct FileRecord {
     /// Image height in pixels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub height: Option<u32>,
+    /// The declared `[width, height]` of an image too large to decode whole, which was hashed
+    /// from a reduced copy of `width` × `height` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduced_from: Option<[u32; 2]>,
     /// PDQ hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pdq: Option<PdqHash>,
@@ -150,9 +194,13 @@ pub struct FileRecord {
     /// Video duration in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<f64>,
-    /// Hashed video frames in time order (also the part hashed before a video failed).
+    /// Hashed video frames, or every frame of an animated image, in time order (also the part
+    /// hashed before a video failed or hit a cap).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frames: Option<Vec<FrameRecord>>,
+    /// Set when only the frames in `frames` were hashed, and says why the rest was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<Partial>,
     /// Why some requested hash is missing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Reason>,
@@ -180,6 +228,7 @@ impl FileRecord {
             sha256: None,
             width: None,
             height: None,
+            reduced_from: None,
             pdq: None,
             pdq_quality: None,
             phash: None,
@@ -187,6 +236,7 @@ impl FileRecord {
             pdq_variants: None,
             duration: None,
             frames: None,
+            partial: None,
             error: None,
             detail: None,
         }
@@ -270,7 +320,7 @@ pub fn fingerprint_bytes(bytes: &[u8], req: &HashRequest, limits: &Limits, rec: 
         return;
     }
     match format {
-        Format::Image(_) => {}
+        Format::Image(_) | Format::Heif(_) => {}
         Format::Video(_) => {
             let opts = video_options(req, limits);
             return apply_video(rec, media::hash_video_bytes(bytes, &opts));
@@ -290,14 +340,16 @@ pub fn fingerprint_bytes(bytes: &[u8], req: &HashRequest, limits: &Limits, rec: 
             return rec.fail(Reason::UnsupportedFormat, what.to_string());
         }
     }
-    let img = match media::decode_image(bytes, limits) {
-        Ok(img) => img,
+    let still = match media::decode_still(bytes, limits) {
+        Ok(s) => s,
         Err(e) => return rec.fail(reason_for(&e), e.to_string()),
     };
+    let img = &still.image;
     rec.width = Some(img.width());
     rec.height = Some(img.height());
+    rec.reduced_from = still.reduced_from.map(|(w, h)| [w, h]);
     if req.pdq {
-        let px = media::pixels_for_hashing(&img);
+        let px = media::pixels_for_hashing(img);
         let hashed = if req.pdq_dihedral {
             with_pdq_hasher(|h| h.hash_dihedral(&px.view())).map(|(v, q)| (v[0], q, Some(v)))
         } else {
@@ -315,13 +367,40 @@ pub fn fingerprint_bytes(bytes: &[u8], req: &HashRequest, limits: &Limits, rec: 
     }
     match (req.phash, req.dhash) {
         (true, true) => {
-            let (p, d) = perceptual::phash_dhash(&img);
+            let (p, d) = perceptual::phash_dhash(img);
             rec.phash = Some(p);
             rec.dhash = Some(d);
         }
-        (true, false) => rec.phash = Some(perceptual::phash(&img)),
-        (false, true) => rec.dhash = Some(perceptual::dhash(&img)),
+        (true, false) => rec.phash = Some(perceptual::phash(img)),
+        (false, true) => rec.dhash = Some(perceptual::dhash(img)),
         (false, false) => {}
+    }
+    if let Format::Image(f) = format
+        && req.pdq
+        && media::is_animated(bytes, f)
+    {
+        apply_animation(rec, media::animation_frames(bytes, f, limits));
+    }
+}
+
+/// Copies an animation's frames into `rec` (the still-image fields stay the first frame's).
+fn apply_animation(rec: &mut FileRecord, result: Result<media::Animation, media::Error>) {
+    let a = match result {
+        Ok(a) => a,
+        Err(e) => return rec.fail(reason_for(&e), format!("animation frames: {e}")),
+    };
+    rec.duration = Some(a.duration);
+    rec.frames = Some(a.frames.iter().map(FrameRecord::from).collect());
+    match a.stopped {
+        None => {}
+        Some(media::animation::Stopped::Cap(why)) => {
+            rec.partial = Some(Partial::MaxAnimation);
+            rec.fail(Reason::TooLong, format!("animation: {why}"));
+        }
+        Some(media::animation::Stopped::Damaged(why)) => {
+            rec.partial = Some(Partial::Damaged);
+            rec.fail(Reason::DecodeFailed, format!("animation: {why}"));
+        }
     }
 }
 
@@ -346,10 +425,22 @@ fn apply_video(rec: &mut FileRecord, result: Result<media::VideoHashes, VideoErr
         Err(VideoError::Decode { message, frames }) => {
             if !frames.is_empty() {
                 rec.frames = Some(frames.iter().map(FrameRecord::from).collect());
+                rec.partial = Some(Partial::Damaged);
             }
             rec.fail(Reason::DecodeFailed, message);
         }
-        Err(e @ VideoError::TooLong(_)) => rec.fail(Reason::TooLong, e.to_string()),
+        // Still `too_long`: the video was not checked whole. Its frames are matched all the same.
+        Err(VideoError::TooLong {
+            cap,
+            message,
+            frames,
+        }) => {
+            if !frames.is_empty() {
+                rec.frames = Some(frames.iter().map(FrameRecord::from).collect());
+                rec.partial = Some(cap.into());
+            }
+            rec.fail(Reason::TooLong, message);
+        }
         Err(e @ VideoError::TooLarge { .. }) => rec.fail(Reason::TooLarge, e.to_string()),
         Err(e @ VideoError::Memory(_)) => rec.fail(Reason::Unreadable, e.to_string()),
     }

@@ -67,6 +67,9 @@ pub struct Report {
     pub sha1: Option<String>,
     /// The matches.
     pub matches: Vec<ReportMatch>,
+    /// What was hashed, when not all of the media.
+    #[serde(default, flatten)]
+    pub coverage: Coverage,
     /// Acknowledged by the unit.
     #[serde(default)]
     pub acked: bool,
@@ -89,6 +92,21 @@ pub struct NewReport {
     pub sha1: Option<String>,
     /// The matches.
     pub matches: Vec<ReportMatch>,
+    /// What was hashed, when not all of the media.
+    pub coverage: Coverage,
+}
+
+/// How much of the submitted media was hashed, so an investigator knows what a match (or the
+/// absence of one) rests on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Set when only some frames were hashed: the cap or damage that cut the rest
+    /// (`wall_clock`, `max_frames`, `max_duration`, `max_animation`, `damaged`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<String>,
+    /// The declared `[width, height]` of an image hashed from a reduced copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduced_from: Option<[u32; 2]>,
 }
 
 /// Why a report operation failed.
@@ -172,6 +190,7 @@ impl ReportLog {
             md5: new.md5,
             sha1: new.sha1,
             matches: new.matches,
+            coverage: new.coverage,
             acked: false,
         };
         let body = serde_json::to_vec(&report).map_err(|e| Error::Corrupt(e.to_string()))?;
@@ -273,6 +292,7 @@ mod tests {
                 category: Some("A1".into()),
                 frame_ts: None,
             }],
+            coverage: Default::default(),
         }
     }
 

@@ -43,6 +43,8 @@ static ALLOC: Tracking = Tracking;
 
 #[path = "integration/common.rs"]
 mod common;
+#[path = "integration/media.rs"]
+mod media_blind_spots;
 #[path = "integration/scan.rs"]
 mod scan;
 #[path = "integration/server.rs"]

@@ -52,12 +52,19 @@ pub enum VideoSampling {
 
 Each record has path, kind (image|video|other), size, the digests, and for images pdq,
 pdq_quality (0-100; below 50 the image is too flat to be good evidence), phash and dhash.
+Images: JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC/HEIF and AVIF. A JPEG or PNG larger than
+--max-megapixels (or 16,384 px a side) is hashed from a reduced copy and says so in
+reduced_from: [width, height]. Animated GIF/WebP/PNG also get frames: every frame hashed,
+with its start time; the other fields are the first frame's.
 Videos get duration and frames: [{ts, frame, pdq, pdq_quality}], one frame per second chosen
-as Meta's vPDQ does (so hashes compare with vPDQ lists); animated GIF/WebP are images (first
-frame). A file that cannot be decoded keeps its digests and gets an `error` code:
-decode_failed, too_large, too_long (video over --max-video-seconds or the time cap),
-unsupported_format, unreadable or skipped (not a regular file). A truncated video keeps the
-frames hashed before the cut.
+as Meta's vPDQ does (so hashes compare with vPDQ lists); when a container's declared frame
+rate contradicts its timestamps, frames are chosen by timestamp instead. What a container
+declares never refuses a video: caps apply to what is decoded.
+A file that cannot be hashed whole keeps its digests and gets an `error` code:
+decode_failed, too_large, too_long (a video or animation that reached a cap),
+unsupported_format, unreadable or skipped (not a regular file). Frames hashed before a cap or
+damage are kept (and matched), and `partial` says why the rest is missing: wall_clock,
+max_frames, max_duration, max_animation or damaged.
 Directories are walked in name order without following symlinks.
 
 Exit status: 0 every file got every requested hash, 2 some did not (see their `error`),
@@ -83,7 +90,8 @@ pub struct HashArgs {
     #[arg(long, value_name = "FILE")]
     paths_from: Option<PathBuf>,
 
-    /// Largest image decoded, in megapixels; larger images get `too_large`.
+    /// Largest image decoded whole, in megapixels; larger JPEGs and PNGs are hashed from a
+    /// reduced copy, other formats get `too_large`.
     #[arg(long, value_name = "MP", default_value_t = 80)]
     max_megapixels: u64,
 
@@ -95,11 +103,13 @@ pub struct HashArgs {
     #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_interval)]
     video_interval: f64,
 
-    /// Longest video hashed, in seconds; longer ones get `too_long`.
+    /// Most seconds of a video decoded (by its timestamps); the frames before get `too_long`
+    /// and `partial: max_duration`.
     #[arg(long, value_name = "SECS", default_value_t = 14_400)]
     max_video_seconds: u64,
 
-    /// Most wall-clock seconds spent on one video; past it the video gets `too_long`.
+    /// Most wall-clock seconds spent on one video; the frames hashed by then are kept, with
+    /// `too_long` and `partial: wall_clock`.
     #[arg(long, value_name = "SECS", default_value_t = 1_800)]
     max_video_wall_seconds: u64,
 }
@@ -228,7 +238,7 @@ enum Sink<W: Write> {
     Vpdq(W),
 }
 
-const CSV_COLUMNS: [&str; 17] = [
+const CSV_COLUMNS: [&str; 19] = [
     "path",
     "kind",
     "format",
@@ -246,6 +256,8 @@ const CSV_COLUMNS: [&str; 17] = [
     "frames",
     "error",
     "detail",
+    "partial",
+    "reduced_from",
 ];
 
 impl<W: Write> Writer<W> {
@@ -295,6 +307,8 @@ impl<W: Write> Writer<W> {
                     opt(r.frames.as_ref().map(|f| f.len().to_string())),
                     opt(r.error.map(|e| e.code().to_string())),
                     opt(r.detail.clone()),
+                    opt(r.partial.map(|p| p.code().to_string())),
+                    opt(r.reduced_from.map(|[w, h]| format!("{w}x{h}"))),
                 ];
                 Ok(c.write_record(&row)?)
             }

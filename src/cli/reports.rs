@@ -199,6 +199,8 @@ struct ReportOut<'a> {
     sha1: Option<&'a str>,
     matches: Vec<MatchOut<'a>>,
     acked: bool,
+    partial: Option<&'a str>,
+    reduced_from: Option<&'a [u32]>,
 }
 
 /// One match of a report as printed.
@@ -251,11 +253,13 @@ fn report_out(r: &proto::Report) -> ReportOut<'_> {
             })
             .collect(),
         acked: r.acked,
+        partial: some(&r.partial),
+        reduced_from: (!r.reduced_from.is_empty()).then_some(r.reduced_from.as_slice()),
     }
 }
 
 /// CSV columns, in the order of the JSON fields.
-const CSV_HEADER: [&str; 11] = [
+const CSV_HEADER: [&str; 13] = [
     "id",
     "cursor",
     "created_at",
@@ -267,6 +271,8 @@ const CSV_HEADER: [&str; 11] = [
     "sha1",
     "matches",
     "acked",
+    "partial",
+    "reduced_from",
 ];
 
 /// The I/O error inside a CSV error (so a closed pipe is still recognised), else the error.
@@ -316,6 +322,10 @@ impl Sink {
                     out.sha1.unwrap_or(""),
                     &matches,
                     if out.acked { "true" } else { "false" },
+                    out.partial.unwrap_or(""),
+                    &out.reduced_from
+                        .map(|d| format!("{}x{}", d[0], d[1]))
+                        .unwrap_or_default(),
                 ])
                 .map_err(csv_io)
             }

@@ -1,5 +1,8 @@
 //! Media recognition and decoding under explicit limits. Recognises files by content, never by
-//! name, and refuses oversized images from their header, before any pixel buffer is allocated.
+//! name. An image too large to decode whole is decoded to a reduced copy (JPEG by DCT scaling,
+//! PNG by streaming rows into an area average), so memory stays bounded whatever its size; only
+//! headers past a hard cap, or claiming more pixels than the file can hold, are refused, from
+//! the header, before any pixel buffer is allocated.
 
 use std::io::Cursor;
 
@@ -8,11 +11,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::hashing::{PixelLayout, PixelView};
 
+pub mod animation;
+mod heif;
+mod jpeg;
+mod reduce;
 pub mod video;
 
+pub use animation::{Animation, AnimationLimits, animation_frames, is_animated};
+
 pub use video::{
-    Sampling, VideoError, VideoFrame, VideoHashes, VideoLimits, VideoOptions, hash_video_bytes,
-    hash_video_file,
+    Cap, Sampling, VideoError, VideoFrame, VideoHashes, VideoLimits, VideoOptions,
+    hash_video_bytes, hash_video_file,
 };
 
 /// What a file is, judged from its first bytes.
@@ -32,7 +41,9 @@ pub enum MediaKind {
 pub enum Format {
     /// An image format hashguard decodes.
     Image(ImageFormat),
-    /// An image format recognised but not decoded (HEIC, AVIF, …), named.
+    /// HEIF (HEIC) or AVIF, decoded through libheif: `"heif"` or `"avif"`.
+    Heif(&'static str),
+    /// An image format recognised but not decoded (JPEG 2000, OpenEXR, …), named.
     UnsupportedImage(&'static str),
     /// A video container, named.
     Video(&'static str),
@@ -55,7 +66,7 @@ impl Format {
     /// The media kind this format belongs to.
     pub fn kind(self) -> MediaKind {
         match self {
-            Format::Image(_) | Format::UnsupportedImage(_) => MediaKind::Image,
+            Format::Image(_) | Format::Heif(_) | Format::UnsupportedImage(_) => MediaKind::Image,
             Format::Video(_) => MediaKind::Video,
             Format::Unknown => MediaKind::Other,
         }
@@ -65,7 +76,7 @@ impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::Image(f) => f.extensions_str().first().copied().unwrap_or("image"),
-            Format::UnsupportedImage(n) | Format::Video(n) => n,
+            Format::Heif(n) | Format::UnsupportedImage(n) | Format::Video(n) => n,
             Format::Unknown => "unknown",
         }
     }
@@ -75,14 +86,21 @@ impl Format {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Limits {
-    /// Widest image decoded, in pixels.
+    /// Widest image decoded whole, in pixels; wider JPEGs and PNGs are reduced.
     pub max_width: u32,
-    /// Tallest image decoded, in pixels.
+    /// Tallest image decoded whole, in pixels; taller JPEGs and PNGs are reduced.
     pub max_height: u32,
-    /// Most pixels (width × height) decoded.
+    /// Most pixels (width × height) decoded whole; larger JPEGs and PNGs are reduced.
     pub max_pixels: u64,
     /// Most bytes the decoder may allocate for one image.
     pub max_alloc: u64,
+    /// Most pixels a reduced copy has.
+    pub reduce_to_pixels: u64,
+    /// Hard cap on the pixels an image may declare at all: past it (or past what the file's
+    /// bytes can hold) the header is absurd and the image is refused without decoding.
+    pub max_declared_pixels: u64,
+    /// Caps for the frames of animated images.
+    pub animation: AnimationLimits,
     /// Largest file read into memory to be decoded; larger files still get their digests (and
     /// videos are then decoded from their path).
     pub max_file_bytes: u64,
@@ -91,14 +109,19 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// 16,384 px a side and 80 megapixels (phone cameras reach 50 MP, 8K video frames 33 MP);
-    /// 1 GiB of decoder memory (80 MP of 16-bit RGBA is 640 MB); 256 MiB files.
+    /// 16,384 px a side and 80 megapixels decoded whole (phone cameras reach 50 MP, 8K video
+    /// frames 33 MP); 1 GiB of decoder memory (80 MP of 16-bit RGBA is 640 MB); larger images
+    /// reduced to at most 16 MP (PDQ works on 64×64, so detail is not what is lost); a hard cap
+    /// of 1 gigapixel; 256 MiB files.
     fn default() -> Self {
         Limits {
             max_width: 16_384,
             max_height: 16_384,
             max_pixels: 80_000_000,
             max_alloc: 1 << 30,
+            reduce_to_pixels: 16_000_000,
+            max_declared_pixels: 1_000_000_000,
+            animation: AnimationLimits::default(),
             max_file_bytes: 256 << 20,
             video: VideoLimits::default(),
         }
@@ -144,7 +167,8 @@ pub enum Error {
     },
 }
 
-/// Recognises the format from the first bytes of a file (16 bytes are enough).
+/// Recognises the format from the first bytes of a file (16 bytes are enough; 32 tell AVIF
+/// from HEIC when the major brand is the generic `mif1`).
 pub fn sniff(head: &[u8]) -> Format {
     if head.is_empty() {
         return Format::Unknown;
@@ -152,10 +176,19 @@ pub fn sniff(head: &[u8]) -> Format {
     // ISO base media (MP4, MOV, 3GP, HEIF, AVIF) share `ftyp`; the brand says which.
     if head.len() >= 12 && &head[4..8] == b"ftyp" {
         return match &head[8..12] {
-            b"avif" | b"avis" => Format::UnsupportedImage("avif"),
-            b"heic" | b"heix" | b"hevc" | b"heim" | b"heis" | b"mif1" | b"msf1" => {
-                Format::UnsupportedImage("heif")
+            b"avif" | b"avis" => Format::Heif("avif"),
+            b"mif1" | b"msf1" => {
+                // The generic HEIF brand: the compatible brands that follow it say AV1 or not.
+                let box_end = (u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize)
+                    .min(head.len());
+                let brands = head.get(16..box_end).unwrap_or_default();
+                if brands.chunks(4).any(|b| b == b"avif" || b == b"avis") {
+                    Format::Heif("avif")
+                } else {
+                    Format::Heif("heif")
+                }
             }
+            b"heic" | b"heix" | b"hevc" | b"hevx" | b"heim" | b"heis" => Format::Heif("heif"),
             b"qt  " => Format::Video("mov"),
             b if b.starts_with(b"3g") => Format::Video("3gp"),
             _ => Format::Video("mp4"),
@@ -195,11 +228,34 @@ pub fn sniff(head: &[u8]) -> Format {
     }
 }
 
-/// Decodes an image from memory. Animated formats give their first frame. The header is checked
-/// against `limits` before any pixel buffer is allocated.
+/// A decoded still image (the first frame of an animation).
+#[derive(Debug, Clone)]
+pub struct Still {
+    /// The pixels: the whole image, or its reduced copy.
+    pub image: DynamicImage,
+    /// The declared `(width, height)` when `image` is a reduced copy.
+    pub reduced_from: Option<(u32, u32)>,
+}
+
+/// Decodes an image from memory. Animated formats give their first frame; JPEGs and PNGs too
+/// large to decode whole give a reduced copy. The header is checked against `limits` before any
+/// pixel buffer is allocated.
 pub fn decode_image(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, Error> {
+    decode_still(bytes, limits).map(|s| s.image)
+}
+
+/// [`decode_image`], also saying whether the image was reduced.
+pub fn decode_still(bytes: &[u8], limits: &Limits) -> Result<Still, Error> {
+    let whole = |image| Still {
+        image,
+        reduced_from: None,
+    };
     let format = match sniff(bytes) {
         Format::Image(f) => f,
+        Format::Heif(name) => {
+            check_file_size(bytes, limits)?;
+            return heif::decode(bytes, name, limits).map(whole);
+        }
         other => {
             return Err(Error::Unsupported {
                 format: other.name(),
@@ -207,17 +263,34 @@ pub fn decode_image(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, Error
         }
     };
     let name = Format::Image(format).name();
+    check_file_size(bytes, limits)?;
+    if format == ImageFormat::Jpeg
+        && let Some(result) = jpeg::decode(bytes, limits)
+    {
+        return result;
+    }
+    if format == ImageFormat::Png
+        && let Some((width, height)) = reduce::png_dimensions(bytes)
+        && check_size(name, width, height, 3, limits).is_err()
+    {
+        return reduce::png(bytes, width, height, limits);
+    }
+    decode_whole(bytes, format, limits).map(whole)
+}
+
+fn check_file_size(bytes: &[u8], limits: &Limits) -> Result<(), Error> {
     if bytes.len() as u64 > limits.max_file_bytes {
         return Err(Error::FileTooLarge {
             size: bytes.len() as u64,
             limit: limits.max_file_bytes,
         });
     }
-    if format == ImageFormat::Jpeg
-        && let Some(result) = decode_jpeg_turbo(bytes, limits)
-    {
-        return result;
-    }
+    Ok(())
+}
+
+/// Decodes a whole image with the `image` crate's decoders.
+fn decode_whole(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<DynamicImage, Error> {
+    let name = Format::Image(format).name();
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     // The decoder enforces the allocation cap; dimensions are checked below, after the header is
     // parsed and before any pixel buffer exists, so the error can name the declared size.
@@ -260,61 +333,36 @@ fn check_size(
     Ok(())
 }
 
-/// Decodes a JPEG with libjpeg-turbo, the decoder Pillow uses, so that pixels (and so hashes)
-/// agree with the reference pipeline; its default ISLOW IDCT and fancy upsampling are what
-/// Pillow uses too. Returns `None` for colour spaces it cannot turn into RGB (CMYK, YCCK), which
-/// the `image` decoder handles instead.
-fn decode_jpeg_turbo(bytes: &[u8], limits: &Limits) -> Option<Result<DynamicImage, Error>> {
-    use turbojpeg::{Colorspace, Decompressor, Image, PixelFormat};
-    let failed = |e: turbojpeg::Error| Error::Decode {
-        format: "jpg",
-        message: e.to_string(),
-    };
-    let mut dec = match Decompressor::new() {
-        Ok(d) => d,
-        Err(e) => return Some(Err(failed(e))),
-    };
-    let header = match dec.read_header(bytes) {
-        Ok(h) => h,
-        Err(e) => return Some(Err(failed(e))),
-    };
-    let (pixel_format, channels) = match header.colorspace {
-        Colorspace::Gray => (PixelFormat::GRAY, 1),
-        Colorspace::RGB | Colorspace::YCbCr => (PixelFormat::RGB, 3),
-        _ => return None,
-    };
-    let (w, h) = (header.width, header.height);
-    let (w32, h32) = (
-        u32::try_from(w).unwrap_or(u32::MAX),
-        u32::try_from(h).unwrap_or(u32::MAX),
-    );
-    if let Err(e) = check_size("jpg", w32, h32, channels as u64, limits) {
-        return Some(Err(e));
+/// Refuses a header whose size is past the hard cap, whatever reduction could do.
+fn check_declared(
+    format: &'static str,
+    width: u32,
+    height: u32,
+    limits: &Limits,
+) -> Result<(), Error> {
+    if u64::from(width) * u64::from(height) > limits.max_declared_pixels {
+        return Err(Error::TooLarge {
+            format,
+            width,
+            height,
+            limit: format!(
+                "{} pixels max, even reduced (an absurd header)",
+                limits.max_declared_pixels
+            ),
+        });
     }
-    let mut pixels = vec![0u8; w * h * channels];
-    let out = Image {
-        pixels: pixels.as_mut_slice(),
-        width: w,
-        pitch: w * channels,
-        height: h,
-        format: pixel_format,
-    };
-    if let Err(e) = dec.decompress(bytes, out) {
-        return Some(Err(failed(e)));
-    }
-    let img = if channels == 1 {
-        image::GrayImage::from_raw(w32, h32, pixels).map(DynamicImage::ImageLuma8)
-    } else {
-        image::RgbImage::from_raw(w32, h32, pixels).map(DynamicImage::ImageRgb8)
-    };
-    // The buffer was sized for exactly these dimensions.
-    Some(img.ok_or(Error::Decode {
-        format: "jpg",
-        message: "decoded buffer size mismatch".to_string(),
-    }))
+    Ok(())
 }
 
-fn image_error(format: &'static str, e: image::ImageError) -> Error {
+/// True when a reduced copy of `width` × `height` fits every limit on whole images and has at
+/// most `reduce_to_pixels` pixels.
+fn fits_reduced(width: u64, height: u64, limits: &Limits) -> bool {
+    width <= u64::from(limits.max_width)
+        && height <= u64::from(limits.max_height)
+        && width * height <= limits.reduce_to_pixels.min(limits.max_pixels)
+}
+
+pub(crate) fn image_error(format: &'static str, e: image::ImageError) -> Error {
     match e {
         image::ImageError::Limits(l) => Error::TooLarge {
             format,
@@ -429,8 +477,10 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+        // Past the hard cap nothing is decoded, not even reduced.
         let limits = Limits {
             max_pixels: 1000,
+            max_declared_pixels: 5000,
             ..Limits::default()
         };
         let err = decode_image(&crate::synth::png_bomb_bytes(100, 100), &limits).unwrap_err();
@@ -443,6 +493,34 @@ mod tests {
                     ..
                 }
             ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_png_over_the_limits_is_reduced_and_a_lying_one_refused() {
+        let img = image::RgbImage::from_fn(300, 200, |x, y| image::Rgb([x as u8, y as u8, 9]));
+        let mut buf = Cursor::new(Vec::new());
+        img.write_to(&mut buf, ImageFormat::Png).unwrap();
+        let limits = Limits {
+            max_pixels: 10_000,
+            reduce_to_pixels: 10_000,
+            ..Limits::default()
+        };
+        let still = decode_still(buf.get_ref(), &limits).unwrap();
+        assert_eq!(still.reduced_from, Some((300, 200)));
+        // 300×200 needs k = 3 for 100×67 = 6,700 pixels (k = 2 gives 15,000).
+        assert_eq!((still.image.width(), still.image.height()), (100, 67));
+        // The first cell averages x 0..3, y 0..3: red (0+1+2)/3 = 1, green 1, blue 9.
+        assert_eq!(&still.image.as_bytes()[..3], &[1, 1, 9]);
+        // A 20000×20000 header over a few bytes of data cannot be real: refused, not decoded.
+        let err = decode_still(
+            &crate::synth::png_bomb_bytes(20_000, 20_000),
+            &Limits::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::TooLarge { width: 20_000, .. }),
             "{err}"
         );
     }
@@ -465,7 +543,15 @@ mod tests {
         );
         assert_eq!(
             sniff(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00"),
-            Format::UnsupportedImage("heif")
+            Format::Heif("heif")
+        );
+        assert_eq!(
+            sniff(b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1avifmiaf"),
+            Format::Heif("avif")
+        );
+        assert_eq!(
+            sniff(b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1heic"),
+            Format::Heif("heif")
         );
         assert_eq!(sniff(b"RIFF\x00\x00\x00\x00AVI LIST"), Format::Video("avi"));
     }

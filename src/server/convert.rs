@@ -66,6 +66,11 @@ pub fn fingerprint(rec: &FileRecord) -> proto::Fingerprint {
             .collect(),
         duration: rec.duration.unwrap_or(0.0),
         error: rec.error.map(|e| e.code().to_string()).unwrap_or_default(),
+        partial: rec
+            .partial
+            .map(|p| p.code().to_string())
+            .unwrap_or_default(),
+        reduced_from: rec.reduced_from.map(Vec::from).unwrap_or_default(),
     }
 }
 
@@ -101,6 +106,8 @@ pub fn report(r: &Report) -> proto::Report {
             })
             .collect(),
         acked: r.acked,
+        partial: r.coverage.partial.clone().unwrap_or_default(),
+        reduced_from: r.coverage.reduced_from.map(Vec::from).unwrap_or_default(),
     }
 }
 

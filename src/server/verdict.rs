@@ -12,7 +12,7 @@ use super::status::internal;
 use crate::fingerprint::FileRecord;
 use crate::hashing::AnyHash;
 use crate::matcher::Hit;
-use crate::report_log::{NewReport, ReportMatch};
+use crate::report_log::{Coverage, NewReport, ReportMatch};
 
 /// Who submitted what: the tenant, its reference and the submission's digests.
 pub struct Submission<'a> {
@@ -26,6 +26,8 @@ pub struct Submission<'a> {
     pub md5: Option<String>,
     /// SHA-1, hex.
     pub sha1: Option<String>,
+    /// How much of the media was hashed.
+    pub coverage: Coverage,
 }
 
 impl<'a> Submission<'a> {
@@ -37,6 +39,10 @@ impl<'a> Submission<'a> {
             sha256: rec.sha256.map(|h| h.to_hex()),
             md5: rec.md5.map(|h| h.to_hex()),
             sha1: rec.sha1.map(|h| h.to_hex()),
+            coverage: Coverage {
+                partial: rec.partial.map(|p| p.code().to_string()),
+                reduced_from: rec.reduced_from,
+            },
         }
     }
 
@@ -48,6 +54,7 @@ impl<'a> Submission<'a> {
             sha256: None,
             md5: None,
             sha1: None,
+            coverage: Coverage::default(),
         };
         match hash {
             AnyHash::Sha256(h) => s.sha256 = Some(h.to_hex()),
@@ -105,6 +112,7 @@ impl State {
                         md5: sub.md5.clone(),
                         sha1: sub.sha1.clone(),
                         matches,
+                        coverage: sub.coverage.clone(),
                     },
                 )
                 .map_err(|e| internal("filing a report", &e))?;

@@ -278,6 +278,26 @@ fn match_media_matches_a_resized_copy_of_a_listed_scene() {
 }
 
 #[test]
+fn match_media_matches_a_heic_of_a_listed_scene() {
+    let (_tmp, server, _) = serve_lists();
+    // The listed scene p00, as an iPhone would store it.
+    let heic = std::fs::read(testdata("heif/p00.heic")).unwrap();
+    server.block_on(async {
+        let v = server
+            .matcher(OPERATOR)
+            .match_media(tokio_stream::iter(upload(&heic, heic.len() as u64)))
+            .await
+            .unwrap()
+            .into_inner();
+        let verdict = v.verdict.unwrap();
+        assert!(verdict.matched, "{verdict:?}");
+        let f = v.fingerprint.unwrap();
+        assert_eq!((f.kind.as_str(), f.error.as_str()), ("image", ""));
+        assert!(!f.pdq.is_empty());
+    });
+}
+
+#[test]
 fn hash_media_hashes_a_video_frame_by_frame() {
     let (_tmp, server, _) = serve_lists();
     let video = std::fs::read(testdata("video/testsrc2.avi")).unwrap();
@@ -868,6 +888,8 @@ fn reports_cli_lists_exports_and_follows_across_a_restart() {
                 "id",
                 "matches",
                 "md5",
+                "partial",
+                "reduced_from",
                 "sha1",
                 "sha256",
                 "tenant",
@@ -939,7 +961,9 @@ fn reports_cli_lists_exports_and_follows_across_a_restart() {
             "md5",
             "sha1",
             "matches",
-            "acked"
+            "acked",
+            "partial",
+            "reduced_from"
         ]
     );
     let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();

@@ -6,12 +6,12 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use hashguard::fingerprint::{HashRequest, Reason, fingerprint_file};
+use hashguard::fingerprint::{HashRequest, Partial, Reason, fingerprint_file};
 use hashguard::hashing::PdqHash;
 use hashguard::hashing::vpdq::{MatchOptions, compare};
 use hashguard::media::{
-    self, Limits, Sampling, VideoError, VideoFrame, VideoLimits, VideoOptions, hash_video_bytes,
-    hash_video_file,
+    self, Cap, Limits, Sampling, VideoError, VideoFrame, VideoLimits, VideoOptions,
+    hash_video_bytes, hash_video_file,
 };
 
 use crate::common::testdata;
@@ -206,7 +206,7 @@ fn every_frame_and_keyframe_sampling() {
 }
 
 #[test]
-fn video_caps_give_reason_codes() {
+fn caps_keep_the_frames_hashed_before_them() {
     let path = testdata("video/mandelbrot.mp4");
     let with = |limits: VideoLimits| {
         hash_video_file(
@@ -217,25 +217,34 @@ fn video_caps_give_reason_codes() {
             },
         )
     };
+    let whole = frames("mandelbrot.mp4");
     let base = VideoLimits::default();
-    let e = with(VideoLimits {
+    let cut = |e: VideoError| match e {
+        VideoError::TooLong {
+            cap,
+            message,
+            frames,
+        } => (cap, message, frames),
+        other => panic!("expected a cap, got {other}"),
+    };
+    // Presentation time: the frames up to 5 s are kept, identical to the whole video's.
+    let (cap, message, kept) = cut(with(VideoLimits {
         max_duration_secs: 5.0,
         ..base
     })
-    .unwrap_err();
-    assert!(
-        matches!(&e, VideoError::TooLong(m) if m.contains("declared duration")),
-        "{e}"
-    );
-    let e = with(VideoLimits {
+    .unwrap_err());
+    assert_eq!(cap, Cap::MaxDuration, "{message}");
+    assert_eq!(kept.len(), 6, "0..=5 s at one frame a second");
+    assert_eq!(kept[..], whole[..6]);
+    // Frame count: 50 frames at 25 fps hold the hashed frames at 0 s and 1 s.
+    let (cap, message, kept) = cut(with(VideoLimits {
         max_frames: 50,
         ..base
     })
-    .unwrap_err();
-    assert!(
-        matches!(&e, VideoError::TooLong(m) if m.contains("50 frames")),
-        "{e}"
-    );
+    .unwrap_err());
+    assert_eq!(cap, Cap::MaxFrames);
+    assert!(message.contains("50 frames"), "{message}");
+    assert_eq!(kept[..], whole[..2]);
     let e = with(VideoLimits {
         max_frame_pixels: 320 * 180 - 1,
         ..base
@@ -253,18 +262,17 @@ fn video_caps_give_reason_codes() {
         "{e}"
     );
     let started = Instant::now();
-    let e = with(VideoLimits {
+    let (cap, message, _) = cut(with(VideoLimits {
         max_wall_secs: 0.0,
         ..base
     })
-    .unwrap_err();
-    assert!(
-        matches!(&e, VideoError::TooLong(m) if m.contains("wall-clock")),
-        "{e}"
-    );
+    .unwrap_err());
+    assert_eq!(cap, Cap::WallClock);
+    assert!(message.contains("wall-clock"), "{message}");
     assert!(started.elapsed() < Duration::from_secs(5));
 
-    // Through fingerprinting, a capped video keeps its digests and gets `too_long`.
+    // Through fingerprinting, a capped video keeps its digests and the frames before the cap,
+    // and says it is partial and why.
     let limits = Limits {
         video: VideoLimits {
             max_duration_secs: 5.0,
@@ -274,8 +282,75 @@ fn video_caps_give_reason_codes() {
     };
     let rec = fingerprint_file(&path, &HashRequest::ALL, &limits);
     assert_eq!(rec.error, Some(Reason::TooLong));
+    assert_eq!(rec.partial, Some(Partial::MaxDuration));
     assert!(rec.sha256.is_some() && rec.md5.is_some() && rec.sha1.is_some());
-    assert!(rec.frames.is_none());
+    assert_eq!(rec.frames.as_ref().map(Vec::len), Some(6));
+}
+
+/// A video cut short by the wall clock is still matched on the frames hashed before the cut.
+#[test]
+fn video_cut_by_the_wall_clock_still_matches() {
+    // Every frame on one thread, with a wall clock of 40% of what the whole clip takes here.
+    let path = testdata("video/mandelbrot_reencoded.mp4");
+    let mut opts = VideoOptions {
+        sampling: Sampling::EveryFrame,
+        decoder_threads: 1,
+        ..VideoOptions::default()
+    };
+    let started = Instant::now();
+    hash_video_file(&path, &opts).unwrap();
+    opts.limits.max_wall_secs = started.elapsed().as_secs_f64() * 0.4;
+    let original = frames("mandelbrot.mp4");
+    match hash_video_file(&path, &opts) {
+        Err(VideoError::TooLong {
+            cap: Cap::WallClock,
+            frames,
+            ..
+        }) => {
+            assert!(!frames.is_empty(), "frames before the cut are kept");
+            let near = frames
+                .iter()
+                .filter(|f| original.iter().any(|o| o.pdq.distance(&f.pdq) <= 31))
+                .count();
+            assert!(near > 0, "the part hashed matches the listed video");
+        }
+        Ok(v) => panic!(
+            "decoded all {} frames within {} s",
+            v.decoded_frames, opts.limits.max_wall_secs
+        ),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Headers that lie about duration or frame rate hash like the honest file.
+#[test]
+fn lying_headers_hash_like_the_honest_file() {
+    let honest = frames("cellauto.mp4");
+    assert_eq!(honest.len(), 10);
+    for name in ["lying_1000h.mp4", "lying_1000fps.mp4"] {
+        let v = hash_video_file(&testdata("video").join(name), &VideoOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let same = v
+            .frames
+            .iter()
+            .filter(|f| honest.iter().any(|h| h.ts_ms == f.ts_ms && h.pdq == f.pdq))
+            .count();
+        assert!(
+            same * 100 >= 95 * honest.len() && v.frames.len() <= honest.len() + 1,
+            "{name}: {same} of {} frames identical to the honest file's {}",
+            v.frames.len(),
+            honest.len()
+        );
+        assert!((v.duration - 10.0).abs() < 1.0, "{name}: {} s", v.duration);
+        let m = compare(&v.frames, &honest, &MatchOptions::default());
+        assert!(m.is_match, "{name}: {m:?}");
+        let rec = fingerprint_file(
+            &testdata("video").join(name),
+            &HashRequest::ALL,
+            &Limits::default(),
+        );
+        assert_eq!(rec.error, None, "{name}: {:?}", rec.detail);
+    }
 }
 
 /// A loopback listener that records whether anything connected to it.
@@ -321,7 +396,11 @@ fn broken_and_hostile_videos_fail_cleanly_without_network() {
         (testdata("video/broken_truncated.mp4"), Reason::DecodeFailed),
         (testdata("video/broken_no_moov.mp4"), Reason::DecodeFailed),
         (testdata("video/broken_garbage.mp4"), Reason::DecodeFailed),
-        (testdata("video/broken_huge_duration.mp4"), Reason::TooLong),
+        // Its time scale was rewritten too: the edit list ends after 20 of its 200 frames.
+        (
+            testdata("video/broken_huge_duration.mp4"),
+            Reason::DecodeFailed,
+        ),
         (external_path, Reason::DecodeFailed),
     ];
     for (path, reason) in &cases {

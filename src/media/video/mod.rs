@@ -56,12 +56,13 @@ impl Default for Sampling {
     }
 }
 
-/// Caps that bound the work one video may cost. Over a cap, the file gets `too_long` or
-/// `too_large` and its digests are still reported.
+/// Caps that bound the work one video may cost. They apply to what is decoded, never to what
+/// the container declares: a video stops at the first cap it reaches, and the frames hashed
+/// until then are kept (the video is then marked partial, with the cap that cut it).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct VideoLimits {
-    /// Longest video (declared or decoded), in seconds.
+    /// Longest stretch of presentation time decoded, in seconds.
     pub max_duration_secs: f64,
     /// Most frames decoded.
     pub max_frames: u64,
@@ -118,12 +119,43 @@ pub struct VideoHashes {
     pub segments: usize,
 }
 
-/// Why a video could not be hashed.
+/// The cap that cut a video short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cap {
+    /// The wall-clock time one video may take.
+    WallClock,
+    /// The number of frames decoded.
+    MaxFrames,
+    /// The presentation time decoded.
+    MaxDuration,
+}
+
+impl Cap {
+    /// The code written in records (`partial`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Cap::WallClock => "wall_clock",
+            Cap::MaxFrames => "max_frames",
+            Cap::MaxDuration => "max_duration",
+        }
+    }
+}
+
+/// Why a video could not be hashed (whole).
 #[derive(Debug, thiserror::Error)]
 pub enum VideoError {
-    /// Longer than a cap (duration, frame count, wall clock).
-    #[error("{0}")]
-    TooLong(String),
+    /// Stopped at a cap (duration, frame count, wall clock). `frames` holds what was hashed
+    /// before it, which is still matched.
+    #[error("{message}")]
+    TooLong {
+        /// Which cap.
+        cap: Cap,
+        /// What was reached.
+        message: String,
+        /// Frames hashed before the cap, in timestamp order.
+        frames: Vec<VideoFrame>,
+    },
     /// Frames larger than the pixel cap.
     #[error("frames of {width}x{height} exceed the limit of {limit} pixels")]
     TooLarge {
@@ -199,6 +231,30 @@ struct Info {
     declared: f64,
 }
 
+fn too_long(cap: Cap, message: String) -> VideoError {
+    VideoError::TooLong {
+        cap,
+        message,
+        frames: Vec::new(),
+    }
+}
+
+/// `e` carrying the frames hashed before it (a cap or damage ends a video, not its evidence).
+fn with_frames(e: VideoError, hashed: Vec<VideoFrame>) -> VideoError {
+    match e {
+        VideoError::TooLong { cap, message, .. } => VideoError::TooLong {
+            cap,
+            message,
+            frames: hashed,
+        },
+        VideoError::Decode { message, .. } => VideoError::Decode {
+            message,
+            frames: hashed,
+        },
+        other => other,
+    }
+}
+
 fn decode_err(message: String) -> VideoError {
     VideoError::Decode {
         message,
@@ -220,7 +276,9 @@ fn open_input(
     })
 }
 
-fn probe(input: &ffmpeg::format::context::Input, limits: &VideoLimits) -> Result<Info, VideoError> {
+/// What the container declares. None of it refuses a video: a header is a claim, and caps
+/// apply to what is actually decoded.
+fn probe(input: &ffmpeg::format::context::Input) -> Result<Info, VideoError> {
     let stream = input
         .streams()
         .best(ffmpeg::media::Type::Video)
@@ -250,12 +308,6 @@ fn probe(input: &ffmpeg::format::context::Input, limits: &VideoLimits) -> Result
             _ => 0.0,
         },
     };
-    if info.declared > limits.max_duration_secs {
-        return Err(VideoError::TooLong(format!(
-            "declared duration of {:.0} s exceeds the limit of {:.0} s",
-            info.declared, limits.max_duration_secs
-        )));
-    }
     Ok(info)
 }
 
@@ -306,6 +358,7 @@ fn decode_segment(
         decoded: 0,
         last_ts: 0.0,
         error: None,
+        rate_disagrees: false,
         outcome: Err(e),
     };
     let mut opened = match reuse.map_or_else(|| open_input(url, deadline, &opts.limits), Ok) {
@@ -329,6 +382,12 @@ fn decode_segment(
         tb: info.tb,
         start_pts: info.start_pts,
         frame_mod,
+        interval: match opts.sampling {
+            Sampling::Interval { seconds } if seconds > 0.0 => Some(seconds),
+            _ => None,
+        },
+        rate_disagrees: false,
+        last_bucket: None,
         seg,
         done: false,
         decoded: 0,
@@ -347,6 +406,7 @@ fn decode_segment(
         decoded: state.decoded,
         last_ts: state.last_ts,
         error: state.error.take(),
+        rate_disagrees: state.rate_disagrees,
         outcome,
     }
 }
@@ -356,7 +416,7 @@ fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoErro
     let limits = &opts.limits;
     let deadline = Instant::now() + Duration::from_secs_f64(limits.max_wall_secs.max(0.0));
     let mut opened = open_input(url, deadline, limits)?;
-    let info = probe(&opened.input, limits)?;
+    let info = probe(&opened.input)?;
     let decoder = open_decoder(&opened.input, &info, 1, opts.sampling, limits)?;
     let codec = decoder.id().name();
     let (width, height) = (decoder.width(), decoder.height());
@@ -392,9 +452,12 @@ fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoErro
             .filter_map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
             .collect();
         // Each segment must have decoded exactly the frames up to the next one's first number,
-        // cleanly; otherwise one pass decides (and reports damage the way it always does).
+        // cleanly and at the declared rate; otherwise one pass decides (and reports damage the
+        // way it always does, and samples by timestamps from the true start).
         let consistent = parts.len() == segments.len()
-            && parts.iter().all(|p| p.outcome.is_ok() && p.error.is_none())
+            && parts.iter().all(|p| {
+                p.outcome.is_ok() && p.error.is_none() && !p.rate_disagrees && p.decoded > 0
+            })
             && segments
                 .windows(2)
                 .zip(&parts)
@@ -405,12 +468,16 @@ fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoErro
                 decoded: parts.iter().map(|p| p.decoded).sum(),
                 last_ts: parts.iter().map(|p| p.last_ts).fold(0.0, f64::max),
                 error: None,
+                rate_disagrees: false,
                 outcome: Ok(()),
             });
-        } else if let Some(Err(e @ VideoError::TooLong(_))) =
+        } else if let Some(Err(e @ VideoError::TooLong { .. })) =
             parts.into_iter().map(|p| p.outcome).find(|o| o.is_err())
         {
-            return Err(e);
+            // A cap is a cap for the whole video: another pass would only hit it again.
+            let mut hashed = lock(&shared.results).clone();
+            hashed.sort_by_key(|f| (f.ts_ms, f.number));
+            return Err(with_frames(e, hashed));
         } else {
             lock(&shared.results).clear();
         }
@@ -433,6 +500,7 @@ fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoErro
         decoded,
         last_ts,
         mut error,
+        rate_disagrees,
         outcome,
     } = result;
     let mut frames = shared
@@ -450,7 +518,7 @@ fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoErro
     let (declared_frames, stream_secs) = (info.declared_frames, info.stream_secs);
     // Demuxers report a cut-off file as a plain end of file; the container's own counts tell.
     // (Keyframe-only decoding sees too few frames by design, so it is not judged.)
-    if outcome.is_ok() && decoded > 0 && opts.sampling != Sampling::Keyframes {
+    if outcome.is_ok() && decoded > 0 && opts.sampling != Sampling::Keyframes && !rate_disagrees {
         let interval = 1.0 / info.frame_rate;
         if declared_frames > 0 && decoded + 2 < declared_frames {
             error.get_or_insert(format!(
@@ -468,12 +536,8 @@ fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoErro
     if let Some(e) = error {
         return Err(VideoError::Decode { message: e, frames });
     }
-    match outcome {
-        Ok(()) => {}
-        Err(VideoError::Decode { message, .. }) => {
-            return Err(VideoError::Decode { message, frames });
-        }
-        Err(e) => return Err(e),
+    if let Err(e) = outcome {
+        return Err(with_frames(e, frames));
     }
     if decoded == 0 {
         return Err(VideoError::Decode {
@@ -481,9 +545,11 @@ fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoErro
             frames,
         });
     }
+    // The container's duration is a claim; it stands only when the decoded frames bear it out.
+    let plausible = info.declared >= last_ts && info.declared <= last_ts + 1.0 + 0.1 * last_ts;
     Ok(VideoHashes {
         frames,
-        duration: info.declared.max(last_ts),
+        duration: if plausible { info.declared } else { last_ts },
         width,
         height,
         frame_rate: info.frame_rate,
@@ -505,10 +571,10 @@ fn check_pixels(width: u32, height: u32, limits: &VideoLimits) -> Result<(), Vid
 }
 
 fn wall_clock(limits: &VideoLimits) -> VideoError {
-    VideoError::TooLong(format!(
-        "wall-clock limit of {} s reached",
-        limits.max_wall_secs
-    ))
+    too_long(
+        Cap::WallClock,
+        format!("wall-clock limit of {} s reached", limits.max_wall_secs),
+    )
 }
 
 /// The decode loop's state. Frames are converted on the decoding thread and hashed on rayon's
@@ -521,6 +587,12 @@ struct Decoding<'a> {
     tb: f64,
     start_pts: i64,
     frame_mod: u64,
+    /// Seconds between hashed frames, for sampling by timestamps.
+    interval: Option<f64>,
+    /// The timestamps contradict the declared frame rate, so frames are sampled by timestamp.
+    rate_disagrees: bool,
+    /// The interval of presentation time (`ts / interval`) of the last hashed frame.
+    last_bucket: Option<i64>,
     seg: Segment,
     /// The segment's end was reached.
     done: bool,
@@ -581,6 +653,28 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 const MAX_READ_ERRORS: u32 = 64;
 
 impl<'s> Decoding<'s> {
+    /// Whether frame `number` at `ts` seconds is hashed. vPDQ counts frames (every
+    /// `frame_mod`-th), which is right while the timestamps agree with the declared rate. A
+    /// container can declare any rate, though: once the timestamps contradict it by more than
+    /// half a second (and 5%), sampling follows the timestamps instead, taking the first frame
+    /// of each interval, so that an inflated rate buys nothing.
+    fn take(&mut self, number: u64, ts: f64, timed: bool) -> bool {
+        if timed && !self.rate_disagrees && self.interval.is_some() {
+            let expected = number as f64 / self.frame_rate;
+            self.rate_disagrees = (ts - expected).abs() > 0.5 + 0.05 * ts.max(expected);
+        }
+        // The small slack keeps a frame at exactly k intervals in bucket k despite rounding.
+        let bucket = self.interval.map(|secs| (ts / secs + 1e-9).floor() as i64);
+        let take = match bucket {
+            Some(b) if self.rate_disagrees => self.last_bucket.is_none_or(|last| b > last),
+            _ => number.is_multiple_of(self.frame_mod),
+        };
+        if take && bucket.is_some() {
+            self.last_bucket = bucket;
+        }
+        take
+    }
+
     fn run(
         &mut self,
         scope: &rayon::Scope<'s>,
@@ -654,10 +748,10 @@ impl<'s> Decoding<'s> {
             let number = self.seg.offset + self.decoded;
             self.decoded += 1;
             if number >= self.limits.max_frames {
-                return Err(VideoError::TooLong(format!(
-                    "more than {} frames",
-                    self.limits.max_frames
-                )));
+                return Err(too_long(
+                    Cap::MaxFrames,
+                    format!("more than {} frames", self.limits.max_frames),
+                ));
             }
             if Instant::now() >= self.deadline {
                 return Err(wall_clock(self.limits));
@@ -668,14 +762,17 @@ impl<'s> Decoding<'s> {
                 Some(pts) if self.tb > 0.0 => ((pts - self.start_pts) as f64 * self.tb).max(0.0),
                 _ => number as f64 / self.frame_rate,
             };
-            self.last_ts = self.last_ts.max(ts);
             if ts > self.limits.max_duration_secs {
-                return Err(VideoError::TooLong(format!(
-                    "video runs past the limit of {:.0} s",
-                    self.limits.max_duration_secs
-                )));
+                return Err(too_long(
+                    Cap::MaxDuration,
+                    format!(
+                        "video runs past the limit of {:.0} s",
+                        self.limits.max_duration_secs
+                    ),
+                ));
             }
-            if !number.is_multiple_of(self.frame_mod) {
+            self.last_ts = self.last_ts.max(ts);
+            if !self.take(number, ts, pts.is_some()) {
                 continue;
             }
             let mut rgb = lock(&self.shared.buffers).pop().unwrap_or_default();

@@ -23,7 +23,19 @@ pub(super) struct SegmentResult {
     pub(super) decoded: u64,
     pub(super) last_ts: f64,
     pub(super) error: Option<String>,
+    /// Timestamps contradicted the declared frame rate.
+    pub(super) rate_disagrees: bool,
     pub(super) outcome: Result<(), VideoError>,
+}
+
+/// The length segments are planned over: the video stream's own duration (which FFmpeg bounds
+/// by the sample table) rather than the container's, which a header edit can inflate at will.
+fn planned_secs(info: &Info) -> f64 {
+    if info.stream_secs > 0.0 {
+        info.stream_secs
+    } else {
+        info.declared
+    }
 }
 
 /// Shortest segment worth its own decoder, in seconds.
@@ -38,8 +50,7 @@ pub(super) fn plan_segments(
     info: &Info,
     n: usize,
 ) -> Vec<Segment> {
-    let secs = info.stream_secs.max(info.declared);
-    let span = (secs / info.tb) as i64;
+    let span = (planned_secs(info) / info.tb) as i64;
     let by_cost = cost_targets(input, info.stream_index, n);
     let mut starts: Vec<i64> = Vec::new();
     for k in 1..n {
@@ -180,7 +191,7 @@ pub(super) fn segment_count(info: &Info, opts: &VideoOptions) -> usize {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let secs = info.stream_secs.max(info.declared);
+    let secs = planned_secs(info);
     let n = threads.min((secs / MIN_SEGMENT_SECS) as usize).min(8);
     if n < 2 || !info.constant_rate || info.tb <= 0.0 || opts.sampling == Sampling::Keyframes {
         1
