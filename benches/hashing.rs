@@ -1,5 +1,5 @@
-//! Hashing benchmarks: decode and PDQ separately, at 512×512 and 1920×1080, plus the other hashes
-//! and the bomb refusal. Run with `make bench` (or `cargo bench --bench hashing`).
+//! Hashing benchmarks: decode and PDQ separately, at 512×512 and 1920×1080, plus the other hashes,
+//! the committed HEIC/AVIF and animated files, and the bomb refusal. Run with `make bench` (or `cargo bench --bench hashing`).
 //!
 //! Inputs are the project's synthetic scenes, encoded in memory as JPEG q90 and PNG, so the
 //! benchmark needs no files and measures the same pixels on every machine.
@@ -21,6 +21,25 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
         out.push((format!("{w}x{h}_png"), synth::png_bytes(&img)));
     }
     out
+}
+
+/// The committed test files in `dir` with one of `extensions`, read into memory.
+fn committed(dir: &str, extensions: &[&str]) -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .expect("committed test data")
+        .map(|e| e.expect("readable test data").path())
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| extensions.contains(&e))
+        })
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| std::fs::read(p).expect("readable test data"))
+        .collect()
 }
 
 fn bench(c: &mut Criterion) {
@@ -63,6 +82,30 @@ fn bench(c: &mut Criterion) {
                 let mut rec = FileRecord::new(std::path::Path::new(&name));
                 fingerprint_bytes(black_box(&bytes), &HashRequest::ALL, &limits, &mut rec);
                 rec
+            })
+        });
+        g.finish();
+    }
+    // The committed HEIC/AVIF fixtures, all of them per iteration: the figure to set beside
+    // scripts/bench-heif-peer.py (pillow-heif + pdqhash on the same files).
+    let heif = committed("testdata/heif", &["heic", "avif"]);
+    let animated = committed("testdata/animated", &["gif", "webp", "png"]);
+    for (group, files) in [("heif_set", &heif), ("animated_set", &animated)] {
+        let mut g = c.benchmark_group(group);
+        g.throughput(Throughput::Elements(files.len() as u64));
+        let pdq_only = HashRequest {
+            phash: false,
+            dhash: false,
+            digests: hashguard::hashing::DigestSet::NONE,
+            ..HashRequest::ALL
+        };
+        g.bench_function("files_to_pdq", |b| {
+            b.iter(|| {
+                for bytes in files {
+                    let mut rec = FileRecord::new(std::path::Path::new("f"));
+                    fingerprint_bytes(black_box(bytes), &pdq_only, &limits, &mut rec);
+                    assert!(rec.error.is_none());
+                }
             })
         });
         g.finish();

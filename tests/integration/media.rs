@@ -90,9 +90,9 @@ fn broken_heif_is_a_decode_error_with_digests() {
     assert_eq!(rec.error, Some(Reason::TooLarge), "{:?}", rec.detail);
 }
 
-/// Two scenes in a list; a HEIC of one, an AVIF of the other and an animated WebP holding the
-/// other as its third frame, among unlisted files: `scan` reports exactly those three, the
-/// animation with the time of the frame that matched.
+/// Two scenes in a list; a HEIC of one, an AVIF of the other and an animated WebP and GIF
+/// holding the other as their third frame, beside an unlisted HEIC: `scan` reports exactly
+/// those four, the animations with the time of the frame that matched.
 #[test]
 fn scan_matches_heic_avif_and_animation_frames_of_listed_scenes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -117,6 +117,7 @@ fn scan_matches_heic_avif_and_animation_frames_of_listed_scenes() {
         "heif/p10.heic",
         "heif/p03.avif",
         "animated/known3.webp",
+        "animated/known3.gif",
     ] {
         let src = testdata(f);
         std::fs::copy(&src, evidence.join(src.file_name().unwrap())).unwrap();
@@ -161,7 +162,7 @@ fn scan_matches_heic_avif_and_animation_frames_of_listed_scenes() {
             .collect()
     };
     let recs = jsonl("files.jsonl");
-    assert_eq!(recs.len(), 4);
+    assert_eq!(recs.len(), 5);
     for r in &recs {
         let name = r["path"].as_str().unwrap();
         let expected = if name.ends_with("p10.heic") {
@@ -172,11 +173,13 @@ fn scan_matches_heic_avif_and_animation_frames_of_listed_scenes() {
         assert_eq!(r["outcome"], expected, "{r}");
     }
     let matches = jsonl("matches.jsonl");
-    let frame = matches
-        .iter()
-        .find(|m| m["path"].as_str().unwrap().ends_with("known3.webp"))
-        .expect("the animation's match");
-    assert_eq!(frame["frame_ts"], 1.0, "{frame}");
+    for animation in ["known3.webp", "known3.gif"] {
+        let frame = matches
+            .iter()
+            .find(|m| m["path"].as_str().unwrap().ends_with(animation))
+            .expect("the animation's match");
+        assert_eq!(frame["frame_ts"], 1.0, "{frame}");
+    }
 }
 
 #[test]
@@ -399,4 +402,24 @@ fn reduced_hashes_land_near_the_whole_image_hashes() {
     let mean = distances.iter().sum::<u32>() as f64 / distances.len() as f64;
     eprintln!("reduced vs whole: mean {mean:.1} bits, worst {worst}");
     assert!(worst <= 16, "worst {worst}");
+}
+
+/// An interlaced (Adam7) PNG reduces to the same pixels as the same image stored plain: each
+/// pass's pixels land in the cells where a plain PNG's rows put them.
+#[test]
+fn interlaced_png_reduces_like_the_plain_one() {
+    let interlaced = std::fs::read(testdata("large/p00_interlaced.png")).unwrap();
+    let whole = media::decode_image(&interlaced, &Limits::default()).unwrap();
+    let mut plain = std::io::Cursor::new(Vec::new());
+    whole.write_to(&mut plain, image::ImageFormat::Png).unwrap();
+    let small = Limits {
+        max_pixels: 100_000,
+        reduce_to_pixels: 100_000,
+        ..Limits::default()
+    };
+    let a = media::decode_still(&interlaced, &small).unwrap();
+    let b = media::decode_still(plain.get_ref(), &small).unwrap();
+    assert_eq!(a.reduced_from, Some((1203, 917)));
+    assert_eq!((a.image.width(), a.image.height()), (301, 230));
+    assert_eq!(a.image.as_bytes(), b.image.as_bytes());
 }
