@@ -473,6 +473,29 @@ fn cli_csv_and_paths_from() {
 }
 
 #[test]
+fn cli_csv_neutralises_formula_names() {
+    // A file named like a formula, given by a relative path, as an analyst would.
+    let dir = tempfile::tempdir().unwrap();
+    let name = "=HYPERLINK(\"x\",\"open\").png";
+    std::fs::copy(
+        testdata("images/base/p00_480x360.png"),
+        dir.path().join(name),
+    )
+    .unwrap();
+    let out = hashguard()
+        .current_dir(dir.path())
+        .args(["hash", "--format", "csv", name])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut rows = csv::Reader::from_reader(out.stdout.as_slice());
+    let row = rows.records().next().unwrap().unwrap();
+    assert_eq!(&row[0], format!("'{name}"));
+    // The other cells are untouched.
+    assert_eq!(&row[1], "image");
+}
+
+#[test]
 fn cli_usage_errors_use_sysexits() {
     assert_eq!(run(&["hash"]).0, 64, "no input");
     assert_eq!(

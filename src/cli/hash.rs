@@ -310,7 +310,11 @@ impl<W: Write> Writer<W> {
                     opt(r.partial.map(|p| p.code().to_string())),
                     opt(r.reduced_from.map(|[w, h]| format!("{w}x{h}"))),
                 ];
-                Ok(c.write_record(&row)?)
+                // Paths are names someone else chose: never a formula in a spreadsheet.
+                Ok(c.write_record(
+                    row.iter()
+                        .map(|v| hashguard::csv_cell::safe(v).into_owned()),
+                )?)
             }
             Sink::Tsv(w) => {
                 // Tabs and newlines in a path would break the columns; escape them.

@@ -310,10 +310,15 @@ impl Sink {
             }
             Sink::Csv(c) => {
                 let matches = serde_json::to_string(&out.matches)?;
-                c.write_record([
+                let (cursor, created_at) = (out.cursor.to_string(), out.created_at.to_string());
+                let reduced = out
+                    .reduced_from
+                    .map(|d| format!("{}x{}", d[0], d[1]))
+                    .unwrap_or_default();
+                let row = [
                     out.id,
-                    &out.cursor.to_string(),
-                    &out.created_at.to_string(),
+                    &cursor,
+                    &created_at,
                     out.tenant,
                     out.tenant_reference,
                     out.unit,
@@ -323,10 +328,13 @@ impl Sink {
                     &matches,
                     if out.acked { "true" } else { "false" },
                     out.partial.unwrap_or(""),
-                    &out.reduced_from
-                        .map(|d| format!("{}x{}", d[0], d[1]))
-                        .unwrap_or_default(),
-                ])
+                    &reduced,
+                ];
+                // Tenants' references are free text: never a formula in a spreadsheet.
+                c.write_record(
+                    row.iter()
+                        .map(|v| hashguard::csv_cell::safe(v).into_owned()),
+                )
                 .map_err(csv_io)
             }
         }

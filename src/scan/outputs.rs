@@ -95,7 +95,7 @@ pub fn write_all(dir: &Path, summary: &Summary) -> Result<(), Error> {
     ])
     .map_err(row_err)?;
     for m in &matches {
-        csv.write_record([
+        let row = [
             m.seq.to_string(),
             m.path.clone(),
             m.hit.list.clone(),
@@ -112,8 +112,10 @@ pub fn write_all(dir: &Path, summary: &Summary) -> Result<(), Error> {
                 .frames_matched
                 .map(|n| n.to_string())
                 .unwrap_or_default(),
-        ])
-        .map_err(row_err)?;
+        ];
+        // Paths of seized files and list entries are text an adversary chose.
+        csv.write_record(row.iter().map(|c| crate::csv_cell::safe(c).into_owned()))
+            .map_err(row_err)?;
     }
     let body = csv.into_inner().map_err(|e| Error::Io {
         what: "encoding matches.csv".into(),
