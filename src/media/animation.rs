@@ -62,7 +62,9 @@ pub fn is_animated(bytes: &[u8], format: ImageFormat) -> bool {
         ImageFormat::Gif => gif_has_two_images(bytes),
         // VP8X header flags: bit 1 is "animation".
         ImageFormat::WebP => bytes.len() > 20 && &bytes[12..16] == b"VP8X" && bytes[20] & 0x02 != 0,
-        ImageFormat::Png => apng_frames(bytes) > 1,
+        // Any acTL: even with one frame, that frame may not be the default image (IDAT), which
+        // is all a still decode would see.
+        ImageFormat::Png => apng_frames(bytes) >= 1,
         _ => false,
     }
 }

@@ -49,8 +49,9 @@ struct Image {
 
 const COLORSPACE_RGB: c_int = 1;
 const CHROMA_INTERLEAVED_RGB: c_int = 10;
-const CHROMA_INTERLEAVED_RGBA: c_int = 11;
 const CHANNEL_INTERLEAVED: c_int = 10;
+const ERROR_MEMORY_ALLOCATION: c_int = 6;
+const SUBERROR_SECURITY_LIMIT: c_int = 1000;
 
 #[link(name = "heif")]
 unsafe extern "C" {
@@ -69,7 +70,6 @@ unsafe extern "C" {
     fn heif_image_handle_release(handle: *const Handle);
     fn heif_image_handle_get_width(handle: *const Handle) -> c_int;
     fn heif_image_handle_get_height(handle: *const Handle) -> c_int;
-    fn heif_image_handle_has_alpha_channel(handle: *const Handle) -> c_int;
     fn heif_decoding_options_alloc() -> *mut DecodingOptions;
     fn heif_decoding_options_free(options: *mut DecodingOptions);
     fn heif_decode_image(
@@ -125,17 +125,27 @@ fn check(format: &'static str, e: HeifError) -> Result<(), Error> {
     let message = if e.message.is_null() {
         format!("libheif error {}.{}", e.code, e.subcode)
     } else {
-        // SAFETY: libheif's error messages are static NUL-terminated strings.
+        // SAFETY: libheif's error messages are NUL-terminated strings that live in the context
+        // or handle (or are static), all alive here: they are copied before `Owned` drops.
         unsafe { CStr::from_ptr(e.message) }
             .to_string_lossy()
             .into_owned()
     };
+    // An item (a grid's canvas among them) over the size limit set on the context.
+    if (e.code, e.subcode) == (ERROR_MEMORY_ALLOCATION, SUBERROR_SECURITY_LIMIT) {
+        return Err(Error::TooLarge {
+            format,
+            width: 0,
+            height: 0,
+            limit: message,
+        });
+    }
     Err(Error::Decode { format, message })
 }
 
-/// Decodes the primary image of a HEIF or AVIF file held in memory to 8-bit RGB (RGBA when it
-/// has alpha; higher bit depths are reduced to 8 bits by libheif, as Pillow's plugin does). The
-/// declared size is checked against `limits` before any pixel is decoded.
+/// Decodes the primary image of a HEIF or AVIF file held in memory to 8-bit RGB (alpha dropped;
+/// higher bit depths reduced to 8 bits by libheif, as Pillow's plugin does). The declared size
+/// is checked against `limits` before any pixel is decoded.
 pub(super) fn decode(
     bytes: &[u8],
     format: &'static str,
@@ -157,8 +167,14 @@ pub(super) fn decode(
                 message: "libheif could not allocate a context".into(),
             });
         }
-        // libheif refuses images whose area exceeds this width squared while parsing.
-        let side = limits.max_width.max(limits.max_height).min(i32::MAX as u32) as c_int;
+        // libheif 1.15 applies this to each side of every item, grids' canvases included (which
+        // the handle's size does not show): the side of a square of `max_pixels`, so no canvas
+        // it builds can exceed the pixel limit either.
+        let side = (limits.max_pixels as f64).sqrt() as u32;
+        let side = side
+            .min(limits.max_width)
+            .min(limits.max_height)
+            .min(i32::MAX as u32) as c_int;
         heif_context_set_maximum_image_size_limit(owned.ctx, side);
         // Files are already hashed in parallel, one per thread: tiles decode on this thread.
         heif_context_set_max_decoding_threads(owned.ctx, 0);
@@ -177,31 +193,28 @@ pub(super) fn decode(
         )?;
         let w = heif_image_handle_get_width(owned.handle);
         let h = heif_image_handle_get_height(owned.handle);
-        let (Ok(width), Ok(height)) = (u32::try_from(w), u32::try_from(h)) else {
+        let (Ok(width @ 1..), Ok(height @ 1..)) = (u32::try_from(w), u32::try_from(h)) else {
             return Err(Error::Decode {
                 format,
                 message: format!("invalid image size {w}x{h}"),
             });
         };
-        let alpha = heif_image_handle_has_alpha_channel(owned.handle) != 0;
-        let channels: usize = if alpha { 4 } else { 3 };
+        // Always RGB, never RGBA: PDQ ignores alpha (as Pillow's convert("RGB") drops it), and
+        // libheif 1.15 combines an alpha plane without checking that its size matches the
+        // image's, an out-of-bounds read a hostile file can reach.
+        let channels: usize = 3;
         check_size(format, width, height, channels as u64, limits)?;
         owned.options = heif_decoding_options_alloc();
         if !owned.options.is_null() && (*owned.options).version >= 2 {
             (*owned.options).convert_hdr_to_8bit = 1;
         }
-        let chroma = if alpha {
-            CHROMA_INTERLEAVED_RGBA
-        } else {
-            CHROMA_INTERLEAVED_RGB
-        };
         check(
             format,
             heif_decode_image(
                 owned.handle,
                 &mut owned.image,
                 COLORSPACE_RGB,
-                chroma,
+                CHROMA_INTERLEAVED_RGB,
                 owned.options,
             ),
         )?;
@@ -235,11 +248,8 @@ pub(super) fn decode(
             let line = std::slice::from_raw_parts(plane.add(y * stride), row);
             pixels.extend_from_slice(line);
         }
-        let img = if alpha {
-            image::RgbaImage::from_raw(iw as u32, ih as u32, pixels).map(DynamicImage::ImageRgba8)
-        } else {
-            image::RgbImage::from_raw(iw as u32, ih as u32, pixels).map(DynamicImage::ImageRgb8)
-        };
+        let img =
+            image::RgbImage::from_raw(iw as u32, ih as u32, pixels).map(DynamicImage::ImageRgb8);
         img.ok_or(Error::Decode {
             format,
             message: "decoded buffer size mismatch".into(),

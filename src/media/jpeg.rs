@@ -19,10 +19,36 @@ pub(super) fn decode(bytes: &[u8], limits: &Limits) -> Option<Result<Still, Erro
         Ok(d) => d,
         Err(e) => return Some(Err(failed(e))),
     };
+    // A progressive JPEG can repeat scans over every block thousands of times; no real encoder
+    // writes more than a few dozen (libjpeg-turbo's own advice against the "scan bomb").
+    if let Err(e) = dec.set_scan_limit(500) {
+        return Some(Err(failed(e)));
+    }
     let header = match dec.read_header(bytes) {
         Ok(h) => h,
         Err(e) => return Some(Err(failed(e))),
     };
+    // A progressive JPEG holds every DCT coefficient of the full-size image while it decodes,
+    // whatever the output scale: 2 bytes per sample, up to 3 samples per pixel.
+    let samples = match (header.colorspace, header.subsamp) {
+        (Colorspace::Gray, _) => 1.0,
+        (_, turbojpeg::Subsamp::Sub2x2) => 1.5,
+        (_, turbojpeg::Subsamp::Sub2x1 | turbojpeg::Subsamp::Sub1x2) => 2.0,
+        _ => 3.0,
+    };
+    let coefficients = (header.width as f64) * (header.height as f64) * samples * 2.0;
+    if header.is_progressive && coefficients > limits.max_alloc as f64 {
+        return Some(Err(Error::TooLarge {
+            format: "jpg",
+            width: u32::try_from(header.width).unwrap_or(u32::MAX),
+            height: u32::try_from(header.height).unwrap_or(u32::MAX),
+            limit: format!(
+                "a progressive JPEG this size needs {:.0} MB of coefficients, over {} MB",
+                coefficients / 1e6,
+                limits.max_alloc >> 20
+            ),
+        }));
+    }
     let (pixel_format, channels) = match header.colorspace {
         Colorspace::Gray => (PixelFormat::GRAY, 1),
         Colorspace::RGB | Colorspace::YCbCr => (PixelFormat::RGB, 3),
@@ -33,9 +59,13 @@ pub(super) fn decode(bytes: &[u8], limits: &Limits) -> Option<Result<Still, Erro
         u32::try_from(header.height).unwrap_or(u32::MAX),
     );
     let mut reduced_from = None;
-    if check_size("jpg", w32, h32, channels as u64, limits).is_err() {
+    if let Err(too_large) = check_size("jpg", w32, h32, channels as u64, limits) {
         if let Err(e) = check_declared("jpg", w32, h32, limits) {
             return Some(Err(e));
+        }
+        // Lossless JPEGs have no DCT to scale by.
+        if header.is_lossless {
+            return Some(Err(too_large));
         }
         // The largest scale (in eighths) whose output fits; 1/8 always does within the cap.
         let Some(factor) = (1..8).rev().map(|m| ScalingFactor::new(m, 8)).find(|f| {

@@ -63,9 +63,16 @@ pub(super) fn png(bytes: &[u8], width: u32, height: u32, limits: &Limits) -> Res
         message: e.to_string(),
     };
     check_declared(NAME, width, height, limits)?;
-    // At least one filter byte per row plus one byte per pixel (one channel at 8 bits; lower
-    // bit depths are rare in photographs and still bounded by the hard cap).
-    let least_raw = u64::from(height) * (1 + u64::from(width) / 8);
+    // The raw size the header declares: a filter byte per row plus the row's samples, from the
+    // IHDR bit depth (byte 24) and colour type (byte 25).
+    let bits = u64::from(bytes[24]);
+    let samples = match bytes[25] {
+        0 | 3 => 1, // grey, palette
+        4 => 2,     // grey + alpha
+        2 => 3,     // RGB
+        _ => 4,     // RGBA (and invalid types, which the decoder refuses)
+    };
+    let least_raw = u64::from(height) * (1 + (u64::from(width) * bits * samples).div_ceil(8));
     if least_raw > MAX_DEFLATE_RATIO * bytes.len() as u64 {
         return Err(too_large(format!(
             "declares more image data than its {} bytes can hold (a decompression bomb)",

@@ -423,3 +423,65 @@ fn interlaced_png_reduces_like_the_plain_one() {
     assert_eq!((a.image.width(), a.image.height()), (301, 230));
     assert_eq!(a.image.as_bytes(), b.image.as_bytes());
 }
+
+/// An APNG whose one animation frame is not its default image: viewers show the frame, so it
+/// must be hashed, not only the default image a still decoder sees.
+#[test]
+fn apng_frame_beside_a_separate_default_image_is_hashed() {
+    let known = image::open(testdata("images/base/p03_320x240.png"))
+        .unwrap()
+        .to_rgb8();
+    let decoy = upscaled(320, 240);
+    let mut bytes = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut bytes, 320, 240);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_animated(1, 0).unwrap();
+        enc.set_sep_def_img(true).unwrap();
+        let mut w = enc.write_header().unwrap();
+        w.write_image_data(decoy.as_raw()).unwrap(); // the default image, outside the animation
+        w.write_image_data(known.as_raw()).unwrap(); // the one frame
+        w.finish().unwrap();
+    }
+    let mut rec = FileRecord::new(Path::new("one-frame.png"));
+    fingerprint_bytes(&bytes, &HashRequest::ALL, &Limits::default(), &mut rec);
+    assert_eq!(rec.error, None, "{:?}", rec.detail);
+    let frames = rec.frames.expect("the animation frame is hashed");
+    assert_eq!(frames.len(), 1);
+    let listed = reference_pdq("base/p03_320x240.png");
+    assert!(frames[0].pdq.distance(&listed) <= 4);
+    assert!(
+        rec.pdq.unwrap().distance(&listed) > 64,
+        "the still is the decoy"
+    );
+}
+
+/// A progressive JPEG keeps every coefficient of its full size while decoding, at any scale:
+/// past the decoder memory limit it is refused from the header.
+#[test]
+fn progressive_jpeg_past_the_memory_limit_is_refused_from_the_header() {
+    let img = upscaled(1000, 800);
+    let mut c = turbojpeg::Compressor::new().unwrap();
+    c.set_progressive(true).unwrap();
+    c.set_quality(90).unwrap();
+    let progressive = c
+        .compress_to_vec(turbojpeg::Image {
+            pixels: img.as_raw().as_slice(),
+            width: 1000,
+            pitch: 3000,
+            height: 800,
+            format: turbojpeg::PixelFormat::RGB,
+        })
+        .unwrap();
+    let tight = Limits {
+        max_alloc: 1 << 20,
+        ..Limits::default()
+    };
+    let err = media::decode_still(&progressive, &tight).unwrap_err();
+    assert!(
+        matches!(err, media::Error::TooLarge { width: 1000, .. }),
+        "{err}"
+    );
+    assert!(media::decode_still(&progressive, &Limits::default()).is_ok());
+}

@@ -665,8 +665,10 @@ impl<'s> Decoding<'s> {
         }
         // The small slack keeps a frame at exactly k intervals in bucket k despite rounding.
         let bucket = self.interval.map(|secs| (ts / secs + 1e-9).floor() as i64);
+        // A jump back in time (a timestamp discontinuity) starts the intervals afresh, so one
+        // far-future timestamp cannot silence every frame after it.
         let take = match bucket {
-            Some(b) if self.rate_disagrees => self.last_bucket.is_none_or(|last| b > last),
+            Some(b) if self.rate_disagrees => self.last_bucket.is_none_or(|last| b != last),
             _ => number.is_multiple_of(self.frame_mod),
         };
         if take && bucket.is_some() {
