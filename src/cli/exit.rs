@@ -141,6 +141,8 @@ impl From<lists::Error> for Failure {
         let code = match e {
             E::Store(e) => return e.into(),
             E::TooManyBadRows { .. }
+            | E::EmptyLoad { .. }
+            | E::Shrinks { .. }
             | E::Verify { .. }
             | E::NoBase { .. }
             | E::NoPrevious { .. }

@@ -135,6 +135,15 @@ pub struct ImportArgs {
     /// Largest share of malformed rows, in percent, that still publishes the list.
     #[arg(long, default_value_t = 1.0)]
     max_bad_pct: f64,
+    /// Largest share, in percent, by which a full load may shrink the active version (an
+    /// empty full load is always refused).
+    #[arg(long, default_value_t = 50.0)]
+    max_shrink_pct: f64,
+    /// Publish a full load even when it is empty or shrinks the list past --max-shrink-pct
+    /// (a list really withdrawn upstream). Without it such a load is refused and the active
+    /// version keeps serving.
+    #[arg(long)]
+    allow_shrink: bool,
     /// The file is a signed bundle (`lists export --bundle`): its signature is checked with
     /// --public-key before anything is imported; format, mode and kinds come from the bundle.
     #[arg(long, requires = "public_key")]
@@ -261,6 +270,7 @@ fn import_bundle(args: ImportArgs, data: &Path) -> Result<Code, Failure> {
         unit: args.unit,
         source: format!("bundle:{}", args.file.display()),
         max_bad_pct: 0.0,
+        ..Settings::default()
     };
     let s = lists::delta::import_bundle(&store, &args.name, &args.file, &key, settings)?;
     println!(
@@ -374,6 +384,8 @@ fn import(args: ImportArgs, data: &Path) -> Result<Code, Failure> {
             unit: args.unit,
             source,
             max_bad_pct: args.max_bad_pct,
+            max_shrink_pct: args.max_shrink_pct,
+            allow_shrink: args.allow_shrink,
         },
     };
     let started = std::time::Instant::now();

@@ -61,6 +61,28 @@ pub enum Error {
         /// Why it was malformed.
         first_reason: String,
     },
+    /// A full load with no entries at all, refused (a broken feed, not an empty list).
+    #[error(
+        "the full load of {name:?} holds no entries: refused, the active version keeps serving (an administrator can force it with --allow-shrink)"
+    )]
+    EmptyLoad {
+        /// The list.
+        name: String,
+    },
+    /// A full load that would shrink the list by more than the limit, refused.
+    #[error(
+        "the full load of {name:?} has {after} entries where the active version has {before}: more than {limit_pct}% fewer, refused; the active version keeps serving (an administrator can force it with --allow-shrink)"
+    )]
+    Shrinks {
+        /// The list.
+        name: String,
+        /// Entries of the active version.
+        before: u64,
+        /// Entries of the refused load.
+        after: u64,
+        /// The configured limit.
+        limit_pct: f64,
+    },
     /// No list by that name.
     #[error("no list named {name:?}")]
     NoSuchList {

@@ -33,6 +33,9 @@ pub struct ListSource {
     pub radius: BTreeMap<HashKind, u32>,
     /// Largest share of malformed rows (percent) that still publishes.
     pub max_bad_pct: f64,
+    /// Largest share (percent) by which a full load may shrink the list; an empty full load is
+    /// always refused. Forced only by `lists import --allow-shrink`.
+    pub max_shrink_pct: f64,
     /// Environment variable holding the bearer token for the source (never the token itself).
     pub token_env: Option<String>,
     /// Deadline for one sync's download, seconds.
@@ -63,6 +66,7 @@ impl Default for ListSource {
             category: None,
             radius: BTreeMap::new(),
             max_bad_pct: 1.0,
+            max_shrink_pct: crate::lists::version::DEFAULT_MAX_SHRINK_PCT,
             token_env: None,
             deadline_secs: 30 * 60,
             retries: 8,
@@ -193,6 +197,9 @@ impl ListSource {
         if !(0.0..=100.0).contains(&self.max_bad_pct) {
             return Err(Error::config(list, "max_bad_pct must be 0-100"));
         }
+        if !(0.0..=100.0).contains(&self.max_shrink_pct) {
+            return Err(Error::config(list, "max_shrink_pct must be 0-100"));
+        }
         Ok(())
     }
 
@@ -205,6 +212,8 @@ impl ListSource {
             unit: self.unit.clone(),
             source: described,
             max_bad_pct: self.max_bad_pct,
+            max_shrink_pct: self.max_shrink_pct,
+            allow_shrink: false,
         }
     }
 }

@@ -97,7 +97,7 @@ fn reimports_keep_the_previous_version_and_prune_older_ones() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let mut rng = SplitMix::new(2);
-    let lists: Vec<Vec<PdqHash>> = [50, 20, 30]
+    let lists: Vec<Vec<PdqHash>> = [50, 40, 30]
         .iter()
         .map(|&n| (0..n).map(|_| random_pdq(&mut rng)).collect())
         .collect();
@@ -120,11 +120,11 @@ fn reimports_keep_the_previous_version_and_prune_older_ones() {
         count_prefix(&store, Cf::Index, keys::index_chunks("l", 1)),
         0
     );
-    assert_eq!(count_prefix(&store, Cf::Entries, keys::entries("l", 2)), 20);
+    assert_eq!(count_prefix(&store, Cf::Entries, keys::entries("l", 2)), 40);
 
     // Rollback makes version 2 active with its own counts and digest, and drops version 3.
     let back = rollback(&store, "l").unwrap();
-    assert_eq!((back.version, back.previous, back.entries), (2, None, 20));
+    assert_eq!((back.version, back.previous, back.entries), (2, None, 40));
     assert_eq!(count_prefix(&store, Cf::Entries, keys::entries("l", 3)), 0);
     let list = load(&store, &get(&store, "l").unwrap()).unwrap();
     assert_eq!(list.query(&AnyHash::Pdq(lists[1][0])).len(), 1);
@@ -171,6 +171,46 @@ fn too_many_bad_rows_keeps_the_old_version_and_says_why() {
     assert_eq!((staged.meta.entries, staged.meta.bad_rows), (5, 1));
     assert_eq!(staged.bad_rows[0].line, 6);
     assert!(last_attempt(&store, "l").unwrap().unwrap().ok);
+}
+
+#[test]
+fn an_empty_or_much_smaller_full_load_is_refused_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut rng = SplitMix::new(5);
+    let all: Vec<PdqHash> = (0..20).map(|_| random_pdq(&mut rng)).collect();
+    // An empty first load is a broken feed too.
+    assert!(matches!(
+        import(&store, "l", &b""[..], &plain_pdq()),
+        Err(Error::EmptyLoad { .. })
+    ));
+    import(&store, "l", plain(&all).as_bytes(), &plain_pdq()).unwrap();
+    // An empty download (an HTTP 200 with no body) and a 90% shrink are refused; the active
+    // version keeps serving and `lists status` says why.
+    assert!(matches!(
+        import(&store, "l", &b""[..], &plain_pdq()),
+        Err(Error::EmptyLoad { .. })
+    ));
+    match import(&store, "l", plain(&all[..2]).as_bytes(), &plain_pdq()) {
+        Err(Error::Shrinks {
+            before: 20,
+            after: 2,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    let meta = get(&store, "l").unwrap();
+    assert_eq!((meta.version, meta.entries), (1, 20));
+    let attempt = last_attempt(&store, "l").unwrap().unwrap();
+    assert!(!attempt.ok && attempt.error.unwrap().contains("fewer"));
+    // Within the share (half of it kept), and when the administrator forces it, it publishes.
+    import(&store, "l", plain(&all[..10]).as_bytes(), &plain_pdq()).unwrap();
+    let mut forced = plain_pdq();
+    forced.settings.allow_shrink = true;
+    let staged = import(&store, "l", plain(&all[..1]).as_bytes(), &forced).unwrap();
+    assert_eq!(staged.meta.entries, 1);
+    // A delta may remove what it names: the check is for full loads.
+    assert_eq!(get(&store, "l").unwrap().entries, 1);
 }
 
 #[test]
@@ -361,8 +401,13 @@ fn a_version_that_fails_the_sources_figures_is_not_published() {
     assert!(matches!(b.finish(&expect), Err(Error::Verify { .. })));
     assert_eq!(get(&store, "l").unwrap().version, 1);
     assert_eq!(count_prefix(&store, Cf::Entries, keys::entries("l", 2)), 0);
-    // A staged version whose base is no longer active is refused.
-    let b = Builder::new(&store, "l", Mode::Full, Settings::default()).unwrap();
+    // A staged version whose base is no longer active is refused (this one is empty, so the
+    // shrink guard is lifted to reach that check).
+    let lifted = Settings {
+        allow_shrink: true,
+        ..Settings::default()
+    };
+    let b = Builder::new(&store, "l", Mode::Full, lifted).unwrap();
     let staged = b.finish(&Expect::default()).unwrap();
     import(&store, "l", row.as_bytes(), &jsonl(Mode::Full)).unwrap();
     assert!(matches!(publish(&store, staged), Err(Error::Verify { .. })));

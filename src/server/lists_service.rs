@@ -164,6 +164,8 @@ impl proto::lists_server::Lists for ListsService {
                         } else {
                             1.0
                         },
+                        allow_shrink: set.allow_shrink,
+                        ..lists::Settings::default()
                     },
                 };
                 let r = lists::import(

@@ -32,7 +32,9 @@ impl From<lists::Error> for Status {
             E::Store(e) => e.into(),
             e if e.is_internal() => internal("working on a list", &e),
             E::NoSuchList { .. } | E::NotConfigured { .. } => Status::not_found(e.to_string()),
-            E::NoPrevious { .. } => Status::failed_precondition(e.to_string()),
+            E::NoPrevious { .. } | E::EmptyLoad { .. } | E::Shrinks { .. } => {
+                Status::failed_precondition(e.to_string())
+            }
             E::Fetch { .. } => Status::unavailable(e.to_string()),
             // What the caller sent or configured: the list data, a name, a format.
             e => Status::invalid_argument(e.to_string()),

@@ -153,7 +153,13 @@ pub fn sync(
     if let Err(e) = &result
         && !matches!(e, Error::Store(store::Error::Locked { .. }))
         // `Builder::finish` records its own failures, with their malformed rows.
-        && !matches!(e, Error::TooManyBadRows { .. } | Error::Verify { .. })
+        && !matches!(
+            e,
+            Error::TooManyBadRows { .. }
+                | Error::Verify { .. }
+                | Error::EmptyLoad { .. }
+                | Error::Shrinks { .. }
+        )
     {
         let attempt = LastAttempt {
             at: now_secs(),

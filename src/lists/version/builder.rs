@@ -460,6 +460,31 @@ impl<'s> Builder<'s> {
         }
     }
 
+    /// Refuses a full load that is empty or loses more than `max_shrink_pct` of the active
+    /// version, unless the settings force it.
+    fn check_shrink(&self, entries: u64) -> Result<(), Error> {
+        if self.mode != Mode::Full || self.settings.allow_shrink {
+            return Ok(());
+        }
+        if entries == 0 {
+            return Err(Error::EmptyLoad {
+                name: self.name.clone(),
+            });
+        }
+        if let Some(base) = &self.base {
+            let lost = base.entries.saturating_sub(entries);
+            if lost as f64 * 100.0 > self.settings.max_shrink_pct * base.entries as f64 {
+                return Err(Error::Shrinks {
+                    name: self.name.clone(),
+                    before: base.entries,
+                    after: entries,
+                    limit_pct: self.settings.max_shrink_pct,
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn finish_inner(&mut self, expect: &Expect) -> Result<Staged, Error> {
         if self.rows > 0 && (self.bad as f64) * 100.0 > self.settings.max_bad_pct * self.rows as f64
         {
@@ -517,6 +542,7 @@ impl<'s> Builder<'s> {
         }
         self.flush()?;
         let entries: u64 = kinds.iter().map(|k| k.entries).sum();
+        self.check_shrink(entries)?;
         self.verify_stored(entries, expect)?;
         let logged = match (self.mode, self.base.is_some()) {
             (Mode::Delta, _) => true,

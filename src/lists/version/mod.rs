@@ -49,7 +49,17 @@ pub struct Settings {
     pub source: String,
     /// Largest share of malformed rows (percent) that still publishes the version.
     pub max_bad_pct: f64,
+    /// Largest share (percent) by which a full load may shrink the active version; an empty
+    /// full load is always refused. A feed that breaks must not turn every lookup into "no
+    /// match".
+    pub max_shrink_pct: f64,
+    /// Publish an empty or much smaller full load all the same: the administrator's explicit
+    /// decision (a list really withdrawn), never a default.
+    pub allow_shrink: bool,
 }
+
+/// A full load may lose at most this share (percent) of the active version's entries.
+pub const DEFAULT_MAX_SHRINK_PCT: f64 = 50.0;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -59,6 +69,8 @@ impl Default for Settings {
             unit: None,
             source: String::new(),
             max_bad_pct: 1.0,
+            max_shrink_pct: DEFAULT_MAX_SHRINK_PCT,
+            allow_shrink: false,
         }
     }
 }
@@ -71,7 +83,7 @@ impl Settings {
             category: meta.category.clone(),
             unit: meta.unit.clone(),
             source: meta.source.clone(),
-            max_bad_pct: 1.0,
+            ..Settings::default()
         }
     }
 
