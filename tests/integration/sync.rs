@@ -297,6 +297,24 @@ fn http_feed_changes_faults_and_a_concurrent_reader() {
     assert!(!attempt.ok && attempt.bad == 10, "{attempt:?}");
     assert_eq!(attempt.bad_rows[0].line, 11);
 
+    // Run 4b: an empty body, then a list 90% smaller: a broken feed, refused; v2 keeps
+    // serving and the status says why.
+    for (body, etag) in [(Vec::new(), "\"empty\""), (jsonl(100..305), "\"shrunk\"")] {
+        {
+            let mut f = feed.lock().unwrap();
+            f.body = body;
+            f.etag = etag.into();
+        }
+        let err = lists::sync::sync(&store, "feed", &src, &NoHub).unwrap_err();
+        assert!(
+            matches!(err, Error::EmptyLoad { .. } | Error::Shrinks { .. }),
+            "{err}"
+        );
+        assert_eq!(active(&store, "feed"), expected(v2.iter().copied()));
+        let attempt = lists::last_attempt(&store, "feed").unwrap().unwrap();
+        assert!(!attempt.ok && attempt.error.is_some_and(|e| e.contains("refused")));
+    }
+
     // Run 5: the source goes on failing: the sync gives up by its retries, v2 stays.
     feed.lock().unwrap().faults = std::iter::repeat_n(Fault::Status(502), 20).collect();
     let err = lists::sync::sync(&store, "feed", &src, &NoHub).unwrap_err();
