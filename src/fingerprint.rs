@@ -457,14 +457,22 @@ fn reason_for(e: &media::Error) -> Reason {
 /// Hashes the file at `path`, reading it once. Files over `limits.max_file_bytes` are streamed for
 /// their digests and reported `too_large` when a perceptual hash was asked for.
 pub fn fingerprint_file(path: &Path, req: &HashRequest, limits: &Limits) -> FileRecord {
+    match File::open(path) {
+        Ok(file) => fingerprint_opened(path, file, req, limits),
+        Err(e) => FileRecord::failed(path, Reason::Unreadable, io_detail(&e)),
+    }
+}
+
+/// [`fingerprint_file`] on a file the caller already opened (the scan opens without following
+/// links and without blocking): everything is read through `file`, never by opening `path`
+/// again, so a file swapped for a symlink or a FIFO meanwhile is not followed.
+pub fn fingerprint_opened(
+    path: &Path,
+    mut file: File,
+    req: &HashRequest,
+    limits: &Limits,
+) -> FileRecord {
     let mut rec = FileRecord::new(path);
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            rec.fail(Reason::Unreadable, io_detail(&e));
-            return rec;
-        }
-    };
     let size = match file.metadata() {
         Ok(m) if m.is_dir() => {
             rec.fail(Reason::Skipped, "is a directory".to_string());
@@ -477,7 +485,7 @@ pub fn fingerprint_file(path: &Path, req: &HashRequest, limits: &Limits) -> File
         }
     };
     if size > limits.max_file_bytes {
-        return stream_large(path, file, size, req, limits, rec);
+        return stream_large(file, size, req, limits, rec);
     }
     let mut bytes = Vec::with_capacity(size as usize);
     if let Err(e) = file.read_to_end(&mut bytes) {
@@ -490,7 +498,6 @@ pub fn fingerprint_file(path: &Path, req: &HashRequest, limits: &Limits) -> File
 
 /// Digests of a file too large to hold in memory, and its kind from the first bytes.
 fn stream_large(
-    path: &Path,
     mut file: File,
     size: u64,
     req: &HashRequest,
@@ -527,9 +534,12 @@ fn stream_large(
                 rec.format = Some(format.name().to_string());
             }
             if req.needs_decode() && rec.kind == MediaKind::Video {
-                // Videos are decoded from the path: FFmpeg streams them.
+                // FFmpeg streams the video through this process's descriptor of the file
+                // (a new read position on the same file), never by its path.
+                use std::os::fd::AsRawFd;
                 let opts = video_options(req, limits);
-                apply_video(&mut rec, media::hash_video_file(path, &opts));
+                let by_fd = std::path::PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+                apply_video(&mut rec, media::hash_video_file(&by_fd, &opts));
             } else if req.needs_decode() {
                 let e = media::Error::FileTooLarge {
                     size,

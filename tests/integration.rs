@@ -748,3 +748,36 @@ fn generator_reproduces_committed_images() {
         );
     }
 }
+
+/// A file too large to hold is streamed through the descriptor the caller opened: replacing
+/// its path with a symlink (or a FIFO) meanwhile changes nothing that is read.
+#[test]
+fn large_files_are_read_through_the_open_descriptor_not_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.bin");
+    std::fs::write(&path, vec![7u8; 10_000]).unwrap();
+    let elsewhere = dir.path().join("other.bin");
+    std::fs::write(&elsewhere, b"outside the evidence").unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+    let limits = Limits {
+        max_file_bytes: 1000,
+        ..Limits::default()
+    };
+    let rec = hashguard::fingerprint::fingerprint_opened(&path, file, &HashRequest::ALL, &limits);
+    assert_eq!(rec.size, Some(10_000));
+    assert_eq!(
+        rec.sha256,
+        Some(hashguard::hashing::digest_bytes(&[7u8; 10_000]).sha256)
+    );
+    // A video past the in-memory size reaches FFmpeg through the same descriptor.
+    let video = dir.path().join("clip.mp4");
+    std::fs::copy(testdata("video/cellauto.mp4"), &video).unwrap();
+    let file = std::fs::File::open(&video).unwrap();
+    std::fs::remove_file(&video).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &video).unwrap();
+    let rec = hashguard::fingerprint::fingerprint_opened(&video, file, &HashRequest::ALL, &limits);
+    assert_eq!(rec.error, None, "{:?}", rec.detail);
+    assert_eq!(rec.frames.map(|f| f.len()), Some(10));
+}

@@ -289,8 +289,9 @@ pub(super) fn hash_file(
         }
     }
     if before.0 > limits.max_file_bytes {
-        // Too big to hold: streamed for digests (videos are decoded from the path).
-        let rec = fingerprint::fingerprint_file(path, req, limits);
+        // Too big to hold: streamed for digests (videos decoded) through the descriptor just
+        // opened, never by opening the path again.
+        let rec = fingerprint::fingerprint_opened(path, file, req, limits);
         return (rec, changed(path, before));
     }
     let mut bytes = Vec::with_capacity(before.0 as usize);

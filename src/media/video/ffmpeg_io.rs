@@ -82,15 +82,25 @@ impl Rgb {
         out: &mut Vec<u8>,
     ) -> Result<(), String> {
         let (w, h) = (frame.width() as i32, frame.height() as i32);
-        // SAFETY: the frame is a decoded video frame whose format, width and height describe
-        // its planes; sws_getCachedContext reuses or replaces `self.ctx`.
+        // SAFETY: reading a plain integer field of a decoded frame.
+        let format = unsafe { (*frame.as_ptr()).format };
+        // An integer outside the enum is not a value of it: transmuting one would be undefined
+        // behaviour. FFmpeg 5.1's pixel formats run contiguously from 0 to AV_PIX_FMT_NB.
+        if !(0..ffi::AVPixelFormat::AV_PIX_FMT_NB as c_int).contains(&format) {
+            return Err(format!(
+                "decoded frame has an unknown pixel format ({format})"
+            ));
+        }
+        // SAFETY: the frame is a decoded video frame whose format (checked in range above),
+        // width and height describe its planes; sws_getCachedContext reuses or replaces
+        // `self.ctx`.
         unsafe {
             let f = frame.as_ptr();
             self.ctx = ffi::sws_getCachedContext(
                 self.ctx,
                 w,
                 h,
-                std::mem::transmute::<c_int, ffi::AVPixelFormat>((*f).format),
+                std::mem::transmute::<c_int, ffi::AVPixelFormat>(format),
                 w,
                 h,
                 ffi::AVPixelFormat::AV_PIX_FMT_RGB24,
