@@ -221,6 +221,7 @@ fn parse_radii(args: &[String]) -> Result<Vec<(HashKind, u32)>, String> {
             if !k.is_perceptual() && r != 0 {
                 return Err(format!("--radius {a:?}: {k} digests only match exactly"));
             }
+            lists::check_radii(&[(k, r)]).map_err(|why| format!("--radius {a:?}: {why}"))?;
             out.retain(|(x, _)| *x != k);
             out.push((k, r));
         }

@@ -44,8 +44,9 @@ pub struct MatchArgs {
     /// Kind of bare hex queries.
     #[arg(long)]
     kind: Option<HashKind>,
-    /// Radius to use instead of each list's own.
-    #[arg(long)]
+    /// Radius to use instead of each list's own (at most 64, PDQ's bound; see `lists import
+    /// --radius`).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=64))]
     radius: Option<u32>,
     /// Only these lists (repeatable); default every list.
     #[arg(long = "list", value_name = "NAME")]

@@ -286,6 +286,30 @@ pub fn default_radius(kind: HashKind) -> u32 {
     }
 }
 
+/// The largest match radius a list may have for `kind`. Past it a radius matches unrelated
+/// media and floods the reports: PDQ 64 (unrelated images lie 86 bits or more apart, and Meta
+/// recommends 31), 64-bit hashes 16 (of 64), digests 0 (exact only).
+pub fn max_radius(kind: HashKind) -> u32 {
+    match kind {
+        HashKind::Pdq => 64,
+        HashKind::Phash | HashKind::Dhash => 16,
+        _ => 0,
+    }
+}
+
+/// Checks radii against [`max_radius`]; the error names the first one past it.
+pub fn check_radii<'a>(radii: impl IntoIterator<Item = &'a (HashKind, u32)>) -> Result<(), String> {
+    for (kind, r) in radii {
+        if *r > max_radius(*kind) {
+            return Err(format!(
+                "a {kind} radius of {r} is past the bound of {} (it would match unrelated media)",
+                max_radius(*kind)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks a list name: 1-64 letters, digits, '-', '_' or '.'.
 pub fn check_name(name: &str) -> Result<(), Error> {
     let ok = !name.is_empty()

@@ -197,6 +197,8 @@ impl ListSource {
         if !(0.0..=100.0).contains(&self.max_bad_pct) {
             return Err(Error::config(list, "max_bad_pct must be 0-100"));
         }
+        let radii: Vec<(HashKind, u32)> = self.radius.iter().map(|(k, r)| (*k, *r)).collect();
+        crate::lists::check_radii(&radii).map_err(|why| Error::config(list, why))?;
         if !(0.0..=100.0).contains(&self.max_shrink_pct) {
             return Err(Error::config(list, "max_shrink_pct must be 0-100"));
         }

@@ -214,6 +214,34 @@ fn an_empty_or_much_smaller_full_load_is_refused_unless_forced() {
 }
 
 #[test]
+fn radii_past_their_bound_are_refused_on_every_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut rng = SplitMix::new(6);
+    let rows = plain(&[random_pdq(&mut rng)]);
+    let mut wide = plain_pdq();
+    wide.settings.radii = vec![(HashKind::Pdq, 128)];
+    assert!(matches!(
+        import(&store, "l", rows.as_bytes(), &wide),
+        Err(Error::BadInput { .. })
+    ));
+    assert!(matches!(get(&store, "l"), Err(Error::NoSuchList { .. })));
+    wide.settings.radii = vec![(HashKind::Pdq, 64), (HashKind::Phash, 17)];
+    assert!(import(&store, "l", rows.as_bytes(), &wide).is_err());
+    wide.settings.radii = vec![(HashKind::Pdq, 64), (HashKind::Phash, 16)];
+    import(&store, "l", rows.as_bytes(), &wide).unwrap();
+    // A configured source is refused by `config check`, before any sync.
+    let src = ListSource {
+        source: "file:/nonexistent".into(),
+        format: "plain".into(),
+        kind: Some(HashKind::Pdq),
+        radius: [(HashKind::Dhash, 40)].into(),
+        ..ListSource::default()
+    };
+    assert!(matches!(src.check("l"), Err(Error::Config { .. })));
+}
+
+#[test]
 fn one_list_holds_several_kinds() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();

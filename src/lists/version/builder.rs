@@ -142,6 +142,11 @@ impl<'s> Builder<'s> {
         settings: Settings,
     ) -> Result<Self, Error> {
         check_name(name)?;
+        // Every way in (import, sync, ImportList, mirrors, bundles) comes through here.
+        crate::lists::check_radii(&settings.radii).map_err(|why| Error::BadInput {
+            what: format!("the radii of list {name:?}"),
+            why,
+        })?;
         let base = match get(store, name) {
             Ok(m) => Some(m),
             Err(Error::NoSuchList { .. }) => None,
