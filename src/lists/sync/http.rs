@@ -142,9 +142,12 @@ fn jitter() -> f64 {
     0.5 + f64::from(r) / f64::from(u32::MAX) / 2.0
 }
 
-/// The HTTP client: statuses are answers to look at, not errors; 30 s to connect.
-fn agent() -> ureq::Agent {
+/// The HTTP client for `url`: statuses are answers to look at, not errors; 30 s to connect.
+/// A list fetched over HTTPS is never followed to plain HTTP by a redirect, where anyone on the
+/// path could replace it (ureq never forwards the Authorization header on a redirect either).
+fn agent(url: &str) -> ureq::Agent {
     ureq::Agent::config_builder()
+        .https_only(url.starts_with("https://"))
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(30)))
         .user_agent(concat!("hashguard/", env!("CARGO_PKG_VERSION")))
@@ -217,7 +220,7 @@ pub fn download(
     };
     let started = Instant::now();
     let deadline = started + opts.deadline.min(Duration::from_secs(7 * 24 * 3600));
-    let agent = agent();
+    let agent = agent(url);
     let mut tries = Tries::new(url, opts, started, deadline);
     let mut last = String::new();
     loop {
@@ -424,7 +427,7 @@ fn attempt(
 /// Fetches one page of a paged API into memory (pages are small), with the same retries,
 /// backoff and deadline as [`download`]. `deadline` is shared by every page of one sync.
 pub fn get_page(url: &str, opts: &HttpOptions, deadline: Instant) -> Result<Vec<u8>, HttpError> {
-    let agent = agent();
+    let agent = agent(url);
     let mut tries = Tries::new(url, opts, Instant::now(), deadline);
     let mut last = String::new();
     loop {
@@ -480,7 +483,24 @@ pub fn get_page(url: &str, opts: &HttpOptions, deadline: Instant) -> Result<Vec<
 
 #[cfg(test)]
 mod tests {
-    use super::parse_content_range;
+    use super::{agent, parse_content_range};
+
+    #[test]
+    fn an_https_source_never_reaches_plain_http() {
+        // The client made for an https:// list refuses any http:// URL, a redirect's target
+        // included, before connecting: nothing reaches the listener.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let plain = format!("http://{}/list.jsonl", listener.local_addr().unwrap());
+        let err = agent("https://lists.example/list.jsonl")
+            .get(&plain)
+            .call()
+            .unwrap_err();
+        assert!(matches!(err, ureq::Error::RequireHttpsOnly(_)), "{err}");
+        assert!(listener.accept().is_err(), "nothing connected");
+        // An http:// source itself (no token; the source check refuses tokens) still works.
+        assert!(!agent(&plain).config().https_only());
+    }
 
     #[test]
     fn content_ranges() {
