@@ -110,33 +110,16 @@ pub(super) fn png(bytes: &[u8], width: u32, height: u32, limits: &Limits) -> Res
             }
         }
     };
-    if interlaced {
-        // Rows arrive pass by pass; where each pass's row lies follows from the geometry.
-        for (x0, y0, dx, dy) in ADAM7 {
-            if width <= x0 || height <= y0 {
-                continue;
-            }
-            let (samples, lines) = ((width - x0).div_ceil(dx), (height - y0).div_ceil(dy));
-            for line in 0..lines {
-                let row = reader
-                    .next_row()
-                    .map_err(decode)?
-                    .ok_or_else(|| Error::Decode {
-                        format: NAME,
-                        message: "image data ends early".into(),
-                    })?;
-                let data = row.data();
-                if data.len() < samples as usize * channels {
-                    return Err(Error::Decode {
-                        format: NAME,
-                        message: "interlaced row shorter than its pass".into(),
-                    });
-                }
-                add_row(y0 + line * dy, x0, dx, &data[..samples as usize * channels]);
-            }
+    // Rows arrive pass by pass when interlaced (Adam7), where each pass's row lies following
+    // from the geometry; a plain image is one pass of every pixel.
+    let passes: &[(u32, u32, u32, u32)] = if interlaced { &ADAM7 } else { &[(0, 0, 1, 1)] };
+    for &(x0, y0, dx, dy) in passes {
+        if width <= x0 || height <= y0 {
+            continue;
         }
-    } else {
-        for y in 0..height {
+        let (samples, lines) = ((width - x0).div_ceil(dx), (height - y0).div_ceil(dy));
+        let row_len = samples as usize * channels;
+        for line in 0..lines {
             let row = reader
                 .next_row()
                 .map_err(decode)?
@@ -145,8 +128,13 @@ pub(super) fn png(bytes: &[u8], width: u32, height: u32, limits: &Limits) -> Res
                     message: "image data ends early".into(),
                 })?;
             let data = row.data();
-            let n = (width as usize * channels).min(data.len());
-            add_row(y, 0, 1, &data[..n]);
+            if data.len() < row_len {
+                return Err(Error::Decode {
+                    format: NAME,
+                    message: "row shorter than the image".into(),
+                });
+            }
+            add_row(y0 + line * dy, x0, dx, &data[..row_len]);
         }
     }
     // Each cell's average over the pixels it covers (edge cells cover fewer).
