@@ -13,13 +13,10 @@ use crate::common::{hashguard, testdata};
 
 /// The PDQ of a committed scene, from testdata/pdq_reference.tsv (Meta's reference).
 fn reference_pdq(path: &str) -> PdqHash {
-    let text = std::fs::read_to_string(testdata("pdq_reference.tsv")).unwrap();
-    text.lines()
-        .find_map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (f[0] == path).then(|| f[1].parse().unwrap())
-        })
+    crate::reference()
+        .remove(path)
         .unwrap_or_else(|| panic!("{path} not in the reference"))
+        .pdq
 }
 
 /// Rows of a reference TSV (comment lines skipped), split on tabs.
