@@ -364,20 +364,53 @@ fn deltas_add_replace_and_remove() {
 }
 
 #[test]
-fn a_delta_needs_a_base_and_a_full_load_refuses_removals() {
+fn a_delta_needs_a_base_and_a_full_load_applies_its_tombstones() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let row = format!("{{\"id\":\"a\",\"kind\":\"md5\",\"hash\":\"{MD5_A}\"}}\n");
+    let add =
+        |id: &str, md5: &str| format!("{{\"id\":\"{id}\",\"kind\":\"md5\",\"hash\":\"{md5}\"}}\n");
+    let remove = |id: &str| format!("{{\"id\":\"{id}\",\"op\":\"remove\"}}\n");
     assert!(matches!(
-        import(&store, "l", row.as_bytes(), &jsonl(Mode::Delta)),
+        import(&store, "l", add("a", MD5_A).as_bytes(), &jsonl(Mode::Delta)),
         Err(Error::NoBase { .. })
     ));
-    let text = format!("{row}{{\"id\":\"a\",\"op\":\"remove\"}}\n");
-    let mut o = jsonl(Mode::Full);
-    o.settings.max_bad_pct = 50.0;
-    let staged = import(&store, "l", text.as_bytes(), &o).unwrap();
-    assert_eq!((staged.meta.entries, staged.bad_rows[0].line), (1, 2));
-    assert!(staged.bad_rows[0].reason.contains("removal"));
+    // As real feeds interleave them: a tombstone removes the additions of its id before it,
+    // an id re-added after its tombstone stays, and a tombstone of an id the load does not
+    // hold is a no-op, never a malformed row.
+    let text = [
+        add("a", MD5_A),
+        add("b", MD5_B),
+        remove("a"),
+        remove("never-listed"),
+        remove("b"),
+        add("b", MD5_B),
+        add("c", MD5_A),
+    ]
+    .concat();
+    let staged = import(&store, "l", text.as_bytes(), &jsonl(Mode::Full)).unwrap();
+    assert_eq!((staged.meta.entries, staged.meta.bad_rows), (2, 0));
+    let ids: Vec<String> = contents(&store, "l").into_iter().map(|c| c.0).collect();
+    assert_eq!(ids, ["b", "c"]);
+}
+
+#[test]
+fn an_ncmec_download_with_tombstones_imports_as_a_full_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <queryResult xmlns=\"https://hashsharing.ncmec.org/hashsharing/v2\"><images count=\"4\">\
+         <image><id>image1</id><fingerprints><md5>{MD5_A}</md5><sha1>{SHA1_A}</sha1></fingerprints></image>\
+         <deletedImage><id>image4</id></deletedImage>\
+         <image><id>image2</id><fingerprints><md5>{MD5_B}</md5></fingerprints></image>\
+         <deletedImage><id>image1</id></deletedImage>\
+         </images></queryResult>\n"
+    );
+    let o = opts(ListFormat::NcmecXml, None, Mode::Full);
+    let staged = import(&store, "ncmec", xml.as_bytes(), &o).unwrap();
+    assert_eq!((staged.meta.entries, staged.meta.bad_rows), (1, 0));
+    let ids: Vec<String> = contents(&store, "ncmec").into_iter().map(|c| c.0).collect();
+    assert_eq!(ids, ["image2"]);
 }
 
 #[test]

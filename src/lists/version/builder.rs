@@ -123,6 +123,10 @@ pub struct Builder<'s> {
     pending: BTreeMap<HashKind, Pending>,
     /// Full loads: (identity, entry) of every entry written, to find repeated ids.
     keys: Vec<([u64; 2], EntryId)>,
+    /// Full loads: tombstones, as (identity, entries written before it). A removal takes out
+    /// the earlier additions of its id in the same load; of an id the load does not hold, it
+    /// is a counted no-op (real feeds interleave additions and tombstones).
+    tombstones: Vec<([u64; 2], EntryId)>,
     /// Deltas: the changes by id, and the additions in row order (`None` once superseded).
     changes: HashMap<String, IdChange>,
     adds: Vec<Option<StoredEntry>>,
@@ -175,6 +179,7 @@ impl<'s> Builder<'s> {
             counts: BTreeMap::new(),
             pending: BTreeMap::new(),
             keys: Vec::new(),
+            tombstones: Vec::new(),
             changes: HashMap::new(),
             adds: Vec::new(),
             rows: 0,
@@ -248,10 +253,23 @@ impl<'s> Builder<'s> {
                     .push((identity(hash.kind(), &e.id), self.next_entry));
                 self.write_entry(&e, None)
             }
-            (Mode::Full, _, _) => {
+            (Mode::Full, Op::Remove, hash) => {
+                self.rows += 1;
+                // Without a hash, the removal names the id whatever its kind.
+                let kinds: Vec<HashKind> = match hash {
+                    Some(h) => vec![h.kind()],
+                    None => HashKind::ALL.to_vec(),
+                };
+                for kind in kinds {
+                    self.tombstones
+                        .push((identity(kind, &row.id), self.next_entry));
+                }
+                Ok(())
+            }
+            (Mode::Full, Op::Add, None) => {
                 self.push_bad(BadRow {
                     line: row.line,
-                    reason: "a removal in a full load (only additions are allowed)".into(),
+                    reason: "an addition without a hash".into(),
                 });
                 Ok(())
             }
@@ -378,7 +396,31 @@ impl<'s> Builder<'s> {
                 dead.push(w[0].1);
             }
         }
+        let repeated = dead.len() as u64;
+        // A tombstone takes out its id's entries written before it (the last of them, if any,
+        // is not yet in `dead`: earlier ones already are, as repeats).
+        for (ident, before) in std::mem::take(&mut self.tombstones) {
+            let from = keys.partition_point(|k| k.0 < ident);
+            let last_before = keys[from..]
+                .iter()
+                .take_while(|k| k.0 == ident)
+                .filter(|k| k.1 < before)
+                .map(|k| k.1)
+                .max();
+            let last = keys[from..]
+                .iter()
+                .take_while(|k| k.0 == ident)
+                .map(|k| k.1)
+                .max();
+            if let Some(e) = last_before
+                && last == Some(e)
+            {
+                dead.push(e);
+            }
+        }
         drop(keys);
+        dead.sort_unstable();
+        dead.dedup();
         if dead.is_empty() {
             return Ok((Vec::new(), 0));
         }
@@ -394,7 +436,7 @@ impl<'s> Builder<'s> {
             self.batch.delete(self.store, Cf::Entries, key.bytes())?;
             is_dead[id as usize] = true;
         }
-        Ok((is_dead, dead.len() as u64))
+        Ok((is_dead, repeated))
     }
 
     /// Deltas: the base version's entries that stay, then the additions.
@@ -508,7 +550,7 @@ impl<'s> Builder<'s> {
         let duplicates = match self.mode {
             Mode::Full => {
                 let (is_dead, n) = self.drop_repeated_ids()?;
-                if n > 0 {
+                if !is_dead.is_empty() {
                     for p in self.pending.values_mut() {
                         p.retain(|e| !is_dead[e as usize]);
                     }
