@@ -479,27 +479,99 @@ impl<S: Step> Iterator for Records<S> {
     }
 }
 
+/// The longest line a line-based list format may have (a JSONL row with a long category and
+/// series is under 1 KiB); a longer one is a malformed row, skipped without being held.
+pub const MAX_LINE: usize = 4 << 20;
+
+/// One line of input, or how long a line over [`MAX_LINE`] was.
+enum Line {
+    Text(Vec<u8>),
+    TooLong(u64),
+}
+
+/// Splits input at newlines like `BufRead::split`, but never holds more than [`MAX_LINE`]
+/// bytes of one line: a feed of one endless line must not exhaust memory. (std's `split`
+/// has no bound, and this is all a bound needs.)
+struct BoundedLines<R> {
+    input: R,
+    done: bool,
+}
+
+impl<R: BufRead> Iterator for BoundedLines<R> {
+    type Item = io::Result<Line>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let (mut text, mut len, mut over) = (Vec::new(), 0u64, false);
+        loop {
+            let avail = match self.input.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            };
+            if avail.is_empty() {
+                self.done = true;
+                if len == 0 {
+                    return None;
+                }
+                break;
+            }
+            let newline = avail.iter().position(|&b| b == b'\n');
+            let chunk = &avail[..newline.unwrap_or(avail.len())];
+            len += chunk.len() as u64;
+            if !over && text.len() + chunk.len() > MAX_LINE {
+                over = true;
+                text = Vec::new();
+            }
+            if !over {
+                text.extend_from_slice(chunk);
+            }
+            let used = newline.map_or(avail.len(), |i| i + 1);
+            self.input.consume(used);
+            if newline.is_some() {
+                break;
+            }
+        }
+        Some(Ok(if over {
+            Line::TooLong(len)
+        } else {
+            Line::Text(text)
+        }))
+    }
+}
+
 /// Rows of a line-based format (plain, jsonl, vpdq): `parse` reads one line's text.
 fn line_rows(
     input: impl BufRead,
     parse: impl Fn(u64, &str) -> Result<ListRow, String>,
 ) -> impl Iterator<Item = Result<ListRow, RowError>> {
-    input.split(b'\n').enumerate().filter_map(move |(i, line)| {
+    let lines = BoundedLines { input, done: false };
+    lines.enumerate().filter_map(move |(i, line)| {
         let line_no = i as u64 + 1;
+        let bad = |reason: String| {
+            Some(Err(RowError::Bad(BadRow {
+                line: line_no,
+                reason,
+            })))
+        };
         let raw = match line {
-            Ok(r) => r,
+            Ok(Line::Text(r)) => r,
+            Ok(Line::TooLong(len)) => {
+                return bad(format!(
+                    "a line of {len} bytes, over the {MAX_LINE}-byte limit"
+                ));
+            }
             Err(e) => {
                 return Some(Err(RowError::Io {
                     line: line_no,
                     message: e.to_string(),
                 }));
             }
-        };
-        let bad = |reason: String| {
-            Some(Err(RowError::Bad(BadRow {
-                line: line_no,
-                reason,
-            })))
         };
         let Ok(text) = std::str::from_utf8(&raw) else {
             return bad("not UTF-8".into());

@@ -221,3 +221,44 @@ mod round_trip {
         }
     }
 }
+
+#[test]
+fn an_endless_line_is_one_bad_row_in_every_line_format() {
+    for format in [ListFormat::Plain, ListFormat::Jsonl, ListFormat::Vpdq] {
+        let good = match format {
+            ListFormat::Jsonl => format!("{{\"id\":\"a\",\"kind\":\"pdq\",\"hash\":\"{PDQ}\"}}"),
+            ListFormat::Vpdq => format!("0,100,{PDQ},0.000"),
+            _ => PDQ.to_string(),
+        };
+        // A line just over the limit between good ones, read through a small buffer so that
+        // it arrives in many pieces; and one at the very end without a newline.
+        let long = "a".repeat(MAX_LINE + 1);
+        let text = format!("{good}\n{long}\n{good}\n{long}");
+        let input = std::io::BufReader::with_capacity(4096, text.as_bytes());
+        let (mut ok, mut bad) = (0, Vec::new());
+        for r in read(
+            format,
+            input,
+            &ReadOptions {
+                kind: Some(HashKind::Pdq),
+            },
+        ) {
+            match r {
+                Ok(_) => ok += 1,
+                Err(RowError::Bad(b)) => bad.push(b),
+                Err(e) => panic!("{format}: {e:?}"),
+            }
+        }
+        assert_eq!(ok, 2, "{format}");
+        assert_eq!(
+            bad.iter().map(|b| b.line).collect::<Vec<_>>(),
+            [2, 4],
+            "{format}"
+        );
+        assert!(
+            bad[0].reason.contains("limit"),
+            "{format}: {}",
+            bad[0].reason
+        );
+    }
+}
