@@ -423,10 +423,7 @@ fn apply_video(rec: &mut FileRecord, result: Result<media::VideoHashes, VideoErr
             rec.frames = Some(v.frames.iter().map(FrameRecord::from).collect());
         }
         Err(VideoError::Decode { message, frames }) => {
-            if !frames.is_empty() {
-                rec.frames = Some(frames.iter().map(FrameRecord::from).collect());
-                rec.partial = Some(Partial::Damaged);
-            }
+            keep_partial(rec, &frames, Partial::Damaged);
             rec.fail(Reason::DecodeFailed, message);
         }
         // Still `too_long`: the video was not checked whole. Its frames are matched all the same.
@@ -435,14 +432,19 @@ fn apply_video(rec: &mut FileRecord, result: Result<media::VideoHashes, VideoErr
             message,
             frames,
         }) => {
-            if !frames.is_empty() {
-                rec.frames = Some(frames.iter().map(FrameRecord::from).collect());
-                rec.partial = Some(cap.into());
-            }
+            keep_partial(rec, &frames, cap.into());
             rec.fail(Reason::TooLong, message);
         }
         Err(e @ VideoError::TooLarge { .. }) => rec.fail(Reason::TooLarge, e.to_string()),
         Err(e @ VideoError::Memory(_)) => rec.fail(Reason::Unreadable, e.to_string()),
+    }
+}
+
+/// Keeps the frames a video hashed before a cap or damage cut it, marked partial and why.
+fn keep_partial(rec: &mut FileRecord, frames: &[media::VideoFrame], why: Partial) {
+    if !frames.is_empty() {
+        rec.frames = Some(frames.iter().map(FrameRecord::from).collect());
+        rec.partial = Some(why);
     }
 }
 

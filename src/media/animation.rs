@@ -10,8 +10,7 @@ use image::codecs::webp::WebPDecoder;
 use image::{AnimationDecoder, Frames, ImageDecoder, ImageFormat};
 use serde::{Deserialize, Serialize};
 
-use super::{Error, Limits, check_size, image_error};
-pub use crate::hashing::vpdq::VideoFrame;
+use super::{Error, Limits, VideoFrame, check_size, image_error};
 use crate::hashing::{PixelLayout, PixelView, with_pdq_hasher};
 
 /// Caps on the frames of one animated image.

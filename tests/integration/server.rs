@@ -260,41 +260,26 @@ fn match_hashes_refuses_missing_and_unknown_tokens_and_investigators() {
 
 // ---------------------------------------------------------------- uploads
 #[test]
-fn match_media_matches_a_resized_copy_of_a_listed_scene() {
+fn match_media_matches_a_resized_copy_and_a_heic_of_a_listed_scene() {
     let (_tmp, server, _) = serve_lists();
-    let image = resized_scene();
-    server.block_on(async {
-        let v = server
-            .matcher(OPERATOR)
-            .match_media(tokio_stream::iter(upload(&image, image.len() as u64)))
-            .await
-            .unwrap()
-            .into_inner();
-        let verdict = v.verdict.unwrap();
-        assert!(verdict.matched, "{verdict:?}");
-        assert_eq!(verdict.categories, vec!["A1".to_string()]);
-        assert_eq!(v.fingerprint.unwrap().kind, "image");
-    });
-}
-
-#[test]
-fn match_media_matches_a_heic_of_a_listed_scene() {
-    let (_tmp, server, _) = serve_lists();
-    // The listed scene p00, as an iPhone would store it.
+    // The listed scene p00 resized, and as an iPhone would store it.
     let heic = std::fs::read(testdata("heif/p00.heic")).unwrap();
-    server.block_on(async {
-        let v = server
-            .matcher(OPERATOR)
-            .match_media(tokio_stream::iter(upload(&heic, heic.len() as u64)))
-            .await
-            .unwrap()
-            .into_inner();
-        let verdict = v.verdict.unwrap();
-        assert!(verdict.matched, "{verdict:?}");
-        let f = v.fingerprint.unwrap();
-        assert_eq!((f.kind.as_str(), f.error.as_str()), ("image", ""));
-        assert!(!f.pdq.is_empty());
-    });
+    for image in [resized_scene(), heic] {
+        server.block_on(async {
+            let v = server
+                .matcher(OPERATOR)
+                .match_media(tokio_stream::iter(upload(&image, image.len() as u64)))
+                .await
+                .unwrap()
+                .into_inner();
+            let verdict = v.verdict.unwrap();
+            assert!(verdict.matched, "{verdict:?}");
+            assert_eq!(verdict.categories, vec!["A1".to_string()]);
+            let f = v.fingerprint.unwrap();
+            assert_eq!((f.kind.as_str(), f.error.as_str()), ("image", ""));
+            assert!(!f.pdq.is_empty());
+        });
+    }
 }
 
 #[test]
