@@ -17,7 +17,7 @@ use crate::hashing::{
 use crate::media::{self, Format, Limits, MediaKind, Sampling, VideoError, VideoOptions};
 
 /// Which hashes to compute.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct HashRequest {
     /// PDQ and its quality.
     pub pdq: bool,
@@ -130,6 +130,33 @@ impl Partial {
     }
 }
 
+/// Why a sandboxed decoder gave no answer for a file (`fault` in records, always with
+/// `decode_failed`; the detail starts with the same code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// The decoder process died (a signal, or an exit without an answer).
+    DecoderCrashed,
+    /// The decoder took longer than its deadline or CPU-time budget and was killed.
+    DecoderTimeout,
+    /// The decoder ran out of its memory limit.
+    DecoderOutOfMemory,
+    /// No decoder process could be started.
+    DecoderUnavailable,
+}
+
+impl Fault {
+    /// The code as written in output records.
+    pub fn code(self) -> &'static str {
+        match self {
+            Fault::DecoderCrashed => "decoder_crashed",
+            Fault::DecoderTimeout => "decoder_timeout",
+            Fault::DecoderOutOfMemory => "decoder_out_of_memory",
+            Fault::DecoderUnavailable => "decoder_unavailable",
+        }
+    }
+}
+
 impl From<media::Cap> for Partial {
     fn from(c: media::Cap) -> Self {
         match c {
@@ -204,6 +231,9 @@ pub struct FileRecord {
     /// Why some requested hash is missing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Reason>,
+    /// Set when the sandboxed decoder failed on this file (with `error: decode_failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<Fault>,
     /// Human-readable detail for `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -238,6 +268,7 @@ impl FileRecord {
             frames: None,
             partial: None,
             error: None,
+            fault: None,
             detail: None,
         }
     }
@@ -251,13 +282,13 @@ impl FileRecord {
         }
     }
 
-    fn set_digests(&mut self, d: PartialDigests) {
+    pub(crate) fn set_digests(&mut self, d: PartialDigests) {
         self.md5 = d.md5;
         self.sha1 = d.sha1;
         self.sha256 = d.sha256;
     }
 
-    fn fail(&mut self, reason: Reason, detail: String) {
+    pub(crate) fn fail(&mut self, reason: Reason, detail: String) {
         self.error = Some(reason);
         self.detail = Some(detail);
     }
@@ -536,12 +567,10 @@ fn stream_large(
                 rec.format = Some(format.name().to_string());
             }
             if req.needs_decode() && rec.kind == MediaKind::Video {
-                // FFmpeg streams the video through this process's descriptor of the file
-                // (a new read position on the same file), never by its path.
-                use std::os::fd::AsRawFd;
+                // FFmpeg reads the video through this descriptor (at its own offsets), never
+                // by its path.
                 let opts = video_options(req, limits);
-                let by_fd = std::path::PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
-                apply_video(&mut rec, media::hash_video_file(&by_fd, &opts));
+                apply_video(&mut rec, media::hash_video_fd(&file, &opts));
             } else if req.needs_decode() {
                 let e = media::Error::FileTooLarge {
                     size,

@@ -17,6 +17,7 @@ pub mod lists;
 pub mod matcher;
 pub mod media;
 pub mod report_log;
+pub mod sandbox;
 pub mod scan;
 pub mod server;
 pub mod store;

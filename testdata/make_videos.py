@@ -135,7 +135,28 @@ def make_lying(mp4):
     open(path("lying_1000fps.mp4"), "wb").write(replace_box(mp4, stts_route, stts))
 
 
+def make_mjpeg_bomb(avi):
+    """bomb_mjpeg_65535.avi: testsrc2.avi with every frame's JPEG header (SOF0) declaring
+    65535x65535 pixels (4.3 gigapixels) while the AVI header still says 320x240; decoding such
+    a frame as declared would need 12 GB."""
+    data = bytearray(avi)
+    count = 0
+    pos = data.find(b"\xff\xc0")
+    while pos >= 0:
+        # FF C0, length (2), precision (1), height (2), width (2)
+        struct.pack_into(">HH", data, pos + 5, 0xFFFF, 0xFFFF)
+        count += 1
+        pos = data.find(b"\xff\xc0", pos + 9)
+    assert count > 0, "no SOF0 marker found"
+    open(path("bomb_mjpeg_65535.avi"), "wb").write(bytes(data))
+
+
 def main():
+    # `make_videos.py bomb` makes only bomb_mjpeg_65535.avi from the committed testsrc2.avi.
+    if sys.argv[1:] == ["bomb"]:
+        make_mjpeg_bomb(open(path("testsrc2.avi"), "rb").read())
+        print(f"{os.path.getsize(path('bomb_mjpeg_65535.avi')):>9}  bomb_mjpeg_65535.avi")
+        return
     # `make_videos.py lying` makes only the lying_*.mp4 files from the committed cellauto.mp4,
     # leaving every other file as it is.
     if sys.argv[1:] == ["lying"]:
@@ -211,6 +232,7 @@ def main():
     open(path("broken_garbage.mp4"), "wb").write(b"\0\0\0\x18ftypisom" + os.urandom(0) +
                                                  bytes((i * 37 + 11) % 256 for i in range(4000)))
     make_lying(mp4)
+    make_mjpeg_bomb(open(path("testsrc2.avi"), "rb").read())
     for name in sorted(os.listdir(OUT)):
         print(f"{os.path.getsize(path(name)):>9}  {name}")
 

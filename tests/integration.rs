@@ -45,6 +45,8 @@ static ALLOC: Tracking = Tracking;
 mod common;
 #[path = "integration/media.rs"]
 mod media_blind_spots;
+#[path = "integration/sandbox.rs"]
+mod sandbox;
 #[path = "integration/scan.rs"]
 mod scan;
 #[path = "integration/server.rs"]

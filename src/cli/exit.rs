@@ -52,6 +52,11 @@ impl Code {
     /// list source, no lists to scan against, no token to call a server with).
     pub const CONFIG: Code = Code(78);
 
+    /// A decoder worker's own exit status.
+    pub fn from_worker(status: u8) -> Code {
+        Code(status)
+    }
+
     /// The number the process exits with.
     pub fn value(self) -> u8 {
         self.0

@@ -70,6 +70,70 @@ enum Command {
     /// Make API tokens for the server's tokens file.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// A sandboxed decoder worker, started by `serve` and `scan` (not for direct use).
+    #[command(hide = true)]
+    DecodeWorker(WorkerCli),
+}
+
+/// The worker's command line, as the decoder pool starts it.
+#[derive(clap::Args, Debug)]
+struct WorkerCli {
+    #[arg(long)]
+    threads: usize,
+    #[arg(long)]
+    memory_bytes: u64,
+}
+
+/// How `scan` and `serve` run their decoders.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct DecoderArgs {
+    /// Run decoders inside this process instead of sandboxed worker processes (for debugging:
+    /// a decoder crash then ends the whole process).
+    #[arg(long)]
+    decode_in_process: bool,
+
+    /// Longest one image may take to decode and hash in its worker before the worker is
+    /// killed and the file is decode_failed (decoder_timeout). Videos have their own 30-minute
+    /// wall-clock cap, after which they keep the frames hashed so far.
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    decode_timeout: u64,
+
+    /// Address space each decoder worker may use, MiB; past it the file is decode_failed
+    /// (decoder_out_of_memory).
+    #[arg(long, value_name = "MIB", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(256..))]
+    decoder_memory: u64,
+}
+
+impl DecoderArgs {
+    /// The decoding these arguments ask for, with `threads` per worker and `idle` workers kept
+    /// (default: one per CPU).
+    pub(crate) fn decoding(
+        &self,
+        threads: Option<usize>,
+        idle: Option<usize>,
+    ) -> Result<hashguard::sandbox::Decoding, Failure> {
+        use hashguard::sandbox::{Decoding, Pool, PoolConfig};
+        if self.decode_in_process {
+            return Ok(Decoding::InProcess);
+        }
+        let d = PoolConfig::default();
+        let config = PoolConfig {
+            threads: threads.filter(|t| *t > 0).unwrap_or(d.threads),
+            memory_bytes: self.decoder_memory << 20,
+            timeout: std::time::Duration::from_secs(self.decode_timeout),
+            max_idle: idle.filter(|t| *t > 0).unwrap_or(d.max_idle),
+        };
+        let pool = Pool::of_current_exe(config)
+            .map_err(|e| Failure::io(format!("cannot find this program to start decoders: {e}")))?;
+        Ok(Decoding::Isolated(std::sync::Arc::new(pool)))
+    }
+}
+
+/// No core dumps from this process: a crash must not write an upload or seized file to disk.
+fn no_core_dumps() {
+    if let Err(e) = hashguard::sandbox::confine::no_core_dumps() {
+        tracing::warn!("cannot disable core dumps: {e}");
+    }
 }
 
 /// A pool of `threads` workers (0: one per CPU).
@@ -105,6 +169,14 @@ pub fn run() -> Code {
         Command::Reports(cmd) => reports::run(cmd),
         Command::Config(cmd) => serve::config(cmd),
         Command::Token(cmd) => token::run(cmd),
+        Command::DecodeWorker(w) => {
+            return Code::from_worker(hashguard::sandbox::run_worker(
+                hashguard::sandbox::WorkerArgs {
+                    threads: w.threads,
+                    memory_bytes: w.memory_bytes,
+                },
+            ));
+        }
     };
     match result {
         Ok(code) => code,

@@ -33,6 +33,10 @@ operator), matches.csv, vics.json (VICS 2.0) and manifest.json: the SHA-256 of e
 and hash chains over the records, signed with ed25519 (`hashguard scan verify DIR` checks it).
 Lists come from --data, opened read-only, so a scan runs beside a server.
 
+Decoders (images, HEIF, video) run in sandboxed worker processes: a file whose decoder crashes,
+hangs past --decode-timeout or exceeds --decoder-memory is decode_failed with fault
+decoder_crashed, decoder_timeout or decoder_out_of_memory, keeps its digests, and the scan goes on.
+
 Exit status: 0 nothing matched, 1 matches found, 2 some files not processed (decode_failed,
 unreadable, too_large), 3 both; 64 bad arguments or output directory, 74 output could not be
 written, 78 no lists in --data."
@@ -81,6 +85,9 @@ pub struct ScanArgs {
     /// Entries per checkpoint.
     #[arg(long, default_value_t = 256, hide = true)]
     batch: usize,
+
+    #[command(flatten)]
+    decoders: super::DecoderArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -101,6 +108,7 @@ pub fn run(args: ScanArgs, data: &Path) -> Result<Code, Failure> {
     if let Some(ScanCommand::Verify { dir, public_key }) = args.verify {
         return verify(&dir, public_key.as_deref());
     }
+    super::no_core_dumps();
     let (Some(case_id), Some(out)) = (args.case_id.clone(), args.out.clone()) else {
         return Err(Failure::usage(
             "scan needs --case and --out (see hashguard scan --help)",
@@ -131,6 +139,9 @@ pub fn run(args: ScanArgs, data: &Path) -> Result<Code, Failure> {
         perceptual: !args.no_perceptual,
         limits: Limits::default(),
         batch: args.batch,
+        decoding: args
+            .decoders
+            .decoding(args.threads.map(usize::from), args.threads.map(usize::from))?,
     };
     let pool = super::worker_pool(args.threads.map_or(0, usize::from))?;
 

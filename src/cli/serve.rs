@@ -89,6 +89,7 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<Code, Failure> {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    super::no_core_dumps();
     let config = effective(&args.common)?;
     server::run(config, data, |bound| match bound {
         // Scripts and tests wait for these lines.

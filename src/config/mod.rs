@@ -137,6 +137,60 @@ pub struct Config {
     pub sync: SyncSchedule,
     /// The Prometheus metrics listener.
     pub metrics: MetricsConfig,
+    /// Where uploads are decoded.
+    pub decoders: DecoderConfig,
+}
+
+/// How uploads are decoded: in sandboxed worker processes (see `hashguard::sandbox`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DecoderConfig {
+    /// Decode in sandboxed worker processes (off: inside the server, where a decoder crash
+    /// ends the server; for debugging only).
+    pub isolate: bool,
+    /// Longest one image may take in its worker, milliseconds; the worker is then killed and
+    /// the upload is `decode_failed` (`decoder_timeout`). Videos have their own wall-clock cap.
+    pub timeout_ms: u64,
+    /// Address space each worker may use, MiB (`decoder_out_of_memory` past it).
+    pub memory_mib: u64,
+    /// Decoder threads in each worker (0: one per CPU).
+    pub threads: usize,
+}
+
+impl Default for DecoderConfig {
+    /// Isolated, two minutes an image, 4 GiB of address space, one thread per CPU.
+    fn default() -> Self {
+        DecoderConfig {
+            isolate: true,
+            timeout_ms: 120_000,
+            memory_mib: 4096,
+            threads: 0,
+        }
+    }
+}
+
+impl DecoderConfig {
+    /// The decoding this configuration asks for, keeping up to `idle` workers.
+    pub fn decoding(&self, idle: usize) -> std::io::Result<crate::sandbox::Decoding> {
+        use crate::sandbox::{Decoding, Pool, PoolConfig};
+        if !self.isolate {
+            return Ok(Decoding::InProcess);
+        }
+        let d = PoolConfig::default();
+        let config = PoolConfig {
+            threads: if self.threads == 0 {
+                d.threads
+            } else {
+                self.threads
+            },
+            memory_bytes: self.memory_mib.max(256) << 20,
+            timeout: std::time::Duration::from_millis(self.timeout_ms.max(1)),
+            max_idle: idle.max(1),
+        };
+        Ok(Decoding::Isolated(std::sync::Arc::new(
+            Pool::of_current_exe(config)?,
+        )))
+    }
 }
 
 /// When the server syncs its lists: daily at a time of day (UTC), spread by a random delay so
@@ -284,6 +338,7 @@ impl Default for Config {
             lists: BTreeMap::new(),
             sync: SyncSchedule::default(),
             metrics: MetricsConfig::default(),
+            decoders: DecoderConfig::default(),
         }
     }
 }

@@ -20,7 +20,7 @@ pub struct Digests {
 }
 
 /// Which digests to compute; skipping ones not asked for saves time on large files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DigestSet {
     /// Compute MD5.
     pub md5: bool,

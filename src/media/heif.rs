@@ -53,8 +53,19 @@ const CHANNEL_INTERLEAVED: c_int = 10;
 const ERROR_MEMORY_ALLOCATION: c_int = 6;
 const SUBERROR_SECURITY_LIMIT: c_int = 1000;
 
+/// libheif's one-time set-up (its decoder plugins), run before a sandbox refuses file access.
+pub(super) fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: heif_init takes no parameters (null) and may be called more than once; its error
+    // only means plugins were not loaded, and the built-in decoders remain.
+    ONCE.call_once(|| unsafe {
+        let _ = heif_init(ptr::null_mut());
+    });
+}
+
 #[link(name = "heif")]
 unsafe extern "C" {
+    fn heif_init(params: *mut c_void) -> HeifError;
     fn heif_context_alloc() -> *mut Context;
     fn heif_context_free(ctx: *mut Context);
     fn heif_context_read_from_memory_without_copy(

@@ -21,8 +21,15 @@ pub use animation::{Animation, AnimationLimits, animation_frames, is_animated};
 
 pub use video::{
     Cap, Sampling, VideoError, VideoFrame, VideoHashes, VideoLimits, VideoOptions,
-    hash_video_bytes, hash_video_file,
+    hash_video_bytes, hash_video_fd, hash_video_file,
 };
+
+/// Runs the decoders' one-time set-up now (library initialisation that may read files), so
+/// that a sandboxed decoder worker can refuse file access from its first job on.
+pub fn warm_up() {
+    video::init();
+    heif::init();
+}
 
 /// What a file is, judged from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

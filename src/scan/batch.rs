@@ -41,6 +41,7 @@ pub(super) fn process_batch(
     batch: Vec<(usize, Entry)>,
     req: &HashRequest,
     limits: &Limits,
+    decoding: &Decoding,
     matcher: &Matcher,
     seen: &Seen,
 ) -> Result<Vec<(ScanRecord, Vec<MatchRecord>)>, Error> {
@@ -98,7 +99,7 @@ pub(super) fn process_batch(
             Plan::Hash {
                 ref path, before, ..
             } => {
-                let (file, changed) = hash_file(path, before, req, limits, contents);
+                let (file, changed) = hash_file(path, before, req, limits, decoding, contents);
                 let ms = matches_of(matcher, seq, &file);
                 (seq, plan, Some((file, changed, ms)))
             }
@@ -129,7 +130,7 @@ pub(super) fn process_batch(
                     Some((orig, ms)) => copy_of(seq, &path, inode, &orig, &ms, true),
                     // The first link was not hashable (removed meanwhile): read this one.
                     None => {
-                        let rec = hash_file(&path, (0, 0, 0), req, limits, contents).0;
+                        let rec = hash_file(&path, (0, 0, 0), req, limits, decoding, contents).0;
                         let ms = matches_of(matcher, seq, &rec)?;
                         let rec = ScanRecord {
                             seq,
@@ -253,6 +254,7 @@ pub(super) fn hash_file(
     before: (u64, i64, i64),
     req: &HashRequest,
     limits: &Limits,
+    decoding: &Decoding,
     decoded_before: &HashMap<Sha256Digest, u64>,
 ) -> (FileRecord, bool) {
     // Non-blocking and not following links: an entry swapped for a FIFO or a symlink since it
@@ -291,7 +293,9 @@ pub(super) fn hash_file(
     if before.0 > limits.max_file_bytes {
         // Too big to hold: streamed for digests (videos decoded) through the descriptor just
         // opened, never by opening the path again.
-        let rec = fingerprint::fingerprint_opened(path, file, req, limits);
+        let rec = decoding
+            .fingerprint_opened(path, file, req, limits, &Cancel::new())
+            .unwrap_or_else(|_| unreachable_cancel(path));
         return (rec, changed(path, before));
     }
     let mut bytes = Vec::with_capacity(before.0 as usize);
@@ -315,10 +319,22 @@ pub(super) fn hash_file(
             digests: DigestSet::NONE,
             ..*req
         };
-        fingerprint::fingerprint_bytes(&bytes, &perceptual, limits, &mut rec);
+        // A decoder that crashes or hangs costs this file only (in a sandboxed worker); the
+        // digests above stay.
+        if decoding
+            .fingerprint_bytes(&bytes, &perceptual, limits, &mut rec, &Cancel::new())
+            .is_err()
+        {
+            rec = unreachable_cancel(path);
+        }
     }
     let changed = changed(path, before) || bytes.len() as u64 != before.0;
     (rec, changed)
+}
+
+/// A scan never cancels a job (it has no caller that goes away); kept total all the same.
+fn unreachable_cancel(path: &Path) -> FileRecord {
+    FileRecord::failed(path, Reason::DecodeFailed, "decoding was cancelled")
 }
 
 pub(super) fn changed(path: &Path, before: (u64, i64, i64)) -> bool {

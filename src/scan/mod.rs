@@ -28,6 +28,7 @@ use crate::hashing::{DigestSet, Sha256Digest};
 use crate::lists;
 use crate::matcher::{Hit, Matcher, Query};
 use crate::media::{Limits, MediaKind};
+use crate::sandbox::{Cancel, Decoding};
 use batch::*;
 use resume::*;
 
@@ -198,6 +199,8 @@ pub struct ScanOptions {
     pub limits: Limits,
     /// Entries per checkpoint.
     pub batch: usize,
+    /// Where files are decoded (`hashguard scan` uses sandboxed workers).
+    pub decoding: Decoding,
 }
 
 /// Running totals, also the checkpoint's.
@@ -325,7 +328,7 @@ pub fn scan(
     }
     while walk.peek().is_some() {
         let batch: Vec<(usize, Entry)> = walk.by_ref().take(opts.batch.max(1)).collect();
-        let records = process_batch(batch, &req, &opts.limits, matcher, &seen)?;
+        let records = process_batch(batch, &req, &opts.limits, &opts.decoding, matcher, &seen)?;
         let mut files_buf = Vec::new();
         let mut matches_buf = Vec::new();
         for (rec, ms) in &records {

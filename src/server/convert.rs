@@ -71,6 +71,7 @@ pub fn fingerprint(rec: &FileRecord) -> proto::Fingerprint {
             .map(|p| p.code().to_string())
             .unwrap_or_default(),
         reduced_from: rec.reduced_from.map(Vec::from).unwrap_or_default(),
+        fault: rec.fault.map(|f| f.code().to_string()).unwrap_or_default(),
     }
 }
 

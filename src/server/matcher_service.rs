@@ -14,10 +14,11 @@ use super::metrics::Rejection;
 use super::proto;
 use super::state::{State, blocking};
 use super::verdict::Submission;
-use crate::fingerprint::{FileRecord, HashRequest, fingerprint_bytes};
+use crate::fingerprint::{FileRecord, HashRequest};
 use crate::hashing::AnyHash;
 use crate::matcher::Query;
 use crate::media::Limits;
+use crate::sandbox::Cancel;
 
 /// The Matcher service.
 pub struct MatcherService(pub Arc<State>);
@@ -106,6 +107,11 @@ impl MatcherService {
         bytes: Vec<u8>,
         permit: OwnedSemaphorePermit,
     ) -> Result<FileRecord, Status> {
+        // Dropping this call (the client cancelled, or its deadline passed) kills the worker
+        // decoding it, which frees the slot.
+        let cancel = Cancel::new();
+        let _stop_on_drop = cancel.on_drop();
+        let decoding = self.0.decoding.clone();
         blocking(move || {
             let _permit = permit;
             let req = HashRequest {
@@ -113,7 +119,9 @@ impl MatcherService {
                 ..HashRequest::ALL
             };
             let mut rec = FileRecord::new(Path::new(""));
-            fingerprint_bytes(&bytes, &req, &Limits::default(), &mut rec);
+            decoding
+                .fingerprint_bytes(&bytes, &req, &Limits::default(), &mut rec, &cancel)
+                .map_err(|_| Status::cancelled("the call was cancelled"))?;
             Ok(rec)
         })
         .await

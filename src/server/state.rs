@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::lists::sync::Hub;
 use crate::matcher::Matcher;
 use crate::report_log::{Report, ReportLog};
+use crate::sandbox::Decoding;
 use crate::store::Store;
 
 /// The services' shared state.
@@ -36,6 +37,8 @@ pub struct State {
     pub syncing: tokio::sync::Mutex<()>,
     /// How hub sources are reached.
     pub hub: Arc<dyn Hub>,
+    /// Where uploads are decoded (sandboxed workers unless configured otherwise).
+    pub decoding: Decoding,
 }
 
 impl State {
@@ -47,6 +50,16 @@ impl State {
         hub: Arc<dyn Hub>,
     ) -> Self {
         let (new_reports, _) = broadcast::channel(1024);
+        let decoding = config
+            .decoders
+            .decoding(config.limits.max_jobs)
+            .unwrap_or_else(|e| {
+                // Only when this program's own path is unknown; every upload would fail then.
+                tracing::error!(
+                    "cannot locate this program to start decoders ({e}); decoding in process"
+                );
+                Decoding::InProcess
+            });
         State {
             store,
             matcher: RwLock::new(None),
@@ -58,6 +71,7 @@ impl State {
             metrics,
             syncing: tokio::sync::Mutex::new(()),
             hub,
+            decoding,
         }
     }
 

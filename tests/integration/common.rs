@@ -83,9 +83,15 @@ pub struct TestServer {
 impl TestServer {
     /// Starts `hashguard --data DATA serve --config CONFIG` and waits until it is SERVING.
     pub fn start(data: &Path, config: &Path) -> Self {
+        Self::start_with_env(data, config, &[])
+    }
+
+    /// [`TestServer::start`] with extra environment variables.
+    pub fn start_with_env(data: &Path, config: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = hashguard()
             .args(["--data", data.to_str().unwrap(), "serve", "--config"])
             .arg(config)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -482,3 +482,84 @@ fn progressive_jpeg_past_the_memory_limit_is_refused_from_the_header() {
     );
     assert!(media::decode_still(&progressive, &Limits::default()).is_ok());
 }
+
+/// Splits a JPEG into its scans: (the bytes before the first SOS, each scan from its SOS
+/// marker up to the next SOS or EOI).
+fn jpeg_scans(jpeg: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let sos: Vec<usize> = (0..jpeg.len() - 1)
+        .filter(|&i| jpeg[i] == 0xFF && jpeg[i + 1] == 0xDA)
+        .collect();
+    let eoi = jpeg.len() - 2;
+    let mut scans = Vec::new();
+    for (k, &s) in sos.iter().enumerate() {
+        let end = sos.get(k + 1).copied().unwrap_or(eoi);
+        scans.push(jpeg[s..end].to_vec());
+    }
+    (jpeg[..sos[0]].to_vec(), scans)
+}
+
+/// The "scan bomb": a progressive JPEG whose last scan repeats thousands of times, each a pass
+/// over every block. libjpeg-turbo's scan limit ends it at once, in the decoder's own memory.
+#[test]
+fn a_progressive_jpeg_scan_bomb_ends_fast_in_bounded_memory() {
+    let (w, h) = (2048u32, 2048u32);
+    let img = upscaled(w, h);
+    let mut c = turbojpeg::Compressor::new().unwrap();
+    c.set_progressive(true).unwrap();
+    c.set_quality(90).unwrap();
+    let progressive = c
+        .compress_to_vec(turbojpeg::Image {
+            pixels: img.as_raw().as_slice(),
+            width: w as usize,
+            pitch: w as usize * 3,
+            height: h as usize,
+            format: turbojpeg::PixelFormat::RGB,
+        })
+        .unwrap();
+    let (head, scans) = jpeg_scans(&progressive);
+    assert!(scans.len() > 2, "{} scans", scans.len());
+    let mut bomb = head;
+    for s in &scans {
+        bomb.extend_from_slice(s);
+    }
+    let last = scans.last().unwrap();
+    for _ in 0..5000 {
+        bomb.extend_from_slice(last);
+    }
+    bomb.extend_from_slice(&[0xFF, 0xD9]);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("scan-bomb.jpg");
+    std::fs::write(&path, &bomb).unwrap();
+
+    let t = std::time::Instant::now();
+    let (code, out, peak) = run_measured(&["hash".as_ref(), path.as_os_str()]);
+    let elapsed = t.elapsed();
+    let rec: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(rec["error"], "decode_failed", "{out}");
+    assert!(
+        rec["detail"].as_str().unwrap().contains("scan"),
+        "the scan limit ended it: {out}"
+    );
+    assert!(rec["md5"].is_string(), "{out}");
+    // Without the limit this decodes 5,000 full passes over 4 megapixels (minutes).
+    assert!(elapsed < std::time::Duration::from_secs(10), "{elapsed:?}");
+    assert!(peak < 300 << 20, "peak {} MB", peak >> 20);
+}
+
+/// An MJPEG video whose frames declare 65535×65535 pixels (12 GB as declared) behind an AVI
+/// header that says 320×240: FFmpeg's `max_pixels` refuses every frame buffer past the cap.
+#[test]
+fn an_mjpeg_frame_declaring_65535_squared_ends_fast_in_bounded_memory() {
+    let path = testdata("video/bomb_mjpeg_65535.avi");
+    let t = std::time::Instant::now();
+    let (code, out, peak) = run_measured(&["hash".as_ref(), path.as_os_str()]);
+    let elapsed = t.elapsed();
+    let rec: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(rec["kind"], "video", "{out}");
+    assert_eq!(rec["error"], "decode_failed", "{out}");
+    assert!(rec.get("frames").is_none(), "no frame decoded: {out}");
+    assert!(elapsed < std::time::Duration::from_secs(10), "{elapsed:?}");
+    assert!(peak < 300 << 20, "peak {} MB", peak >> 20);
+}

@@ -1,5 +1,6 @@
 //! FFmpeg at its edges: uploads handed over through a memfd (never the file system), inputs
-//! opened with a deadline that interrupts FFmpeg's own I/O, frames converted to RGB for PDQ.
+//! read through a descriptor already held (never opened by name) with a deadline that
+//! interrupts FFmpeg's own I/O, frames converted to RGB for PDQ.
 
 use super::*;
 
@@ -17,40 +18,165 @@ pub(super) fn memfd(bytes: &[u8]) -> std::io::Result<OwnedFd> {
     Ok(file.into())
 }
 
-/// An opened container and the deadline its interrupt callback reads.
+/// An opened container and the reader FFmpeg pulls its bytes through.
 pub(super) struct Opened {
-    // Dropped first (field order), so the callback never reads a freed deadline.
+    // Dropped first (field order): closing the input never frees a custom I/O context, so the
+    // reader and its buffer must outlive it.
     pub(super) input: ffmpeg::format::context::Input,
-    pub(super) _deadline: Box<Instant>,
+    _io: Io,
+}
+
+/// FFmpeg's view of a file this process already holds: reads at the reader's own offset
+/// (`pread`), so several decoders share one descriptor and nothing is ever opened by name. A
+/// sandboxed decoder worker may not open files at all, and a scan must never reopen a path.
+struct Reader {
+    file: File,
+    pos: u64,
+    size: u64,
+    deadline: Instant,
+}
+
+/// A custom `AVIOContext` over a [`Reader`].
+struct Io {
+    ctx: *mut ffi::AVIOContext,
+    reader: Box<Reader>,
+}
+
+const IO_BUFFER: usize = 64 << 10;
+
+impl Io {
+    fn new(reader: Reader) -> Result<Io, String> {
+        let mut reader = Box::new(reader);
+        // SAFETY: the buffer comes from av_malloc as avio_alloc_context requires (it may
+        // replace it, which is why Drop frees `(*ctx).buffer`, not this pointer); the opaque
+        // pointer is the boxed reader, which lives as long as the context.
+        unsafe {
+            let buf = ffi::av_malloc(IO_BUFFER) as *mut u8;
+            if buf.is_null() {
+                return Err("out of memory".into());
+            }
+            let ctx = ffi::avio_alloc_context(
+                buf,
+                IO_BUFFER as c_int,
+                0,
+                &mut *reader as *mut Reader as *mut c_void,
+                Some(read_packet),
+                None,
+                Some(seek),
+            );
+            if ctx.is_null() {
+                ffi::av_free(buf as *mut c_void);
+                return Err("out of memory".into());
+            }
+            Ok(Io { ctx, reader })
+        }
+    }
+}
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        let _ = &self.reader;
+        // SAFETY: the context came from avio_alloc_context and its input is already closed;
+        // its current buffer is FFmpeg's (av_malloc'd) and freed with it.
+        unsafe {
+            ffi::av_freep(&mut (*self.ctx).buffer as *mut *mut u8 as *mut c_void);
+            ffi::avio_context_free(&mut self.ctx);
+        }
+    }
+}
+
+fn averror(errno: c_int) -> c_int {
+    -errno
+}
+
+unsafe extern "C" fn read_packet(opaque: *mut c_void, buf: *mut u8, size: c_int) -> c_int {
+    // SAFETY: `opaque` is the boxed reader owned by `Io`; FFmpeg hands a buffer of `size`
+    // writable bytes.
+    let (r, out) = unsafe {
+        (
+            &mut *(opaque as *mut Reader),
+            std::slice::from_raw_parts_mut(buf, size.max(0) as usize),
+        )
+    };
+    if Instant::now() >= r.deadline {
+        return ffi::AVERROR_EXIT;
+    }
+    loop {
+        match r.file.read_at(out, r.pos) {
+            Ok(0) => return ffi::AVERROR_EOF,
+            Ok(n) => {
+                r.pos += n as u64;
+                return n as c_int;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return averror(e.raw_os_error().unwrap_or(libc::EIO)),
+        }
+    }
+}
+
+unsafe extern "C" fn seek(opaque: *mut c_void, offset: i64, whence: c_int) -> i64 {
+    // SAFETY: as in `read_packet`.
+    let r = unsafe { &mut *(opaque as *mut Reader) };
+    if whence & ffi::AVSEEK_SIZE as c_int != 0 {
+        return r.size as i64;
+    }
+    let base = match whence & !(ffi::AVSEEK_FORCE as c_int) {
+        libc::SEEK_SET => 0,
+        libc::SEEK_CUR => r.pos as i64,
+        libc::SEEK_END => r.size as i64,
+        _ => return averror(libc::EINVAL) as i64,
+    };
+    match base.checked_add(offset) {
+        Some(p) if p >= 0 => {
+            r.pos = p as u64;
+            p
+        }
+        _ => averror(libc::EINVAL) as i64,
+    }
 }
 
 pub(super) unsafe extern "C" fn interrupted(opaque: *mut c_void) -> c_int {
-    // SAFETY: `opaque` is the boxed deadline owned by `Opened`, alive while the context is.
-    let deadline = unsafe { &*(opaque as *const Instant) };
-    (Instant::now() >= *deadline) as c_int
+    // SAFETY: `opaque` is the boxed reader owned by `Opened`, alive while the context is.
+    let r = unsafe { &*(opaque as *const Reader) };
+    (Instant::now() >= r.deadline) as c_int
 }
 
-pub(super) fn open(url: &CString, deadline: Instant) -> Result<Opened, String> {
+/// Opens the container in `file` (read through its descriptor, from its start) for demuxing.
+pub(super) fn open(file: &File, deadline: Instant) -> Result<Opened, String> {
+    let size = file
+        .metadata()
+        .map_err(|e| format!("cannot read the file: {e}"))?
+        .len();
+    let reader = Reader {
+        file: file
+            .try_clone()
+            .map_err(|e| format!("cannot read the file: {e}"))?,
+        pos: 0,
+        size,
+        deadline,
+    };
+    let mut io = Io::new(reader)?;
     let mut dict = ffmpeg::Dictionary::new();
-    dict.set("protocol_whitelist", "file");
+    // The bytes come through the custom reader; no protocol may open anything else (a name
+    // that matches no protocol), and MP4 data references to other files are never followed.
+    dict.set("protocol_whitelist", "none");
     dict.set("format_whitelist", DEMUXERS);
-    // MP4 data references to other files or URLs are never followed (also FFmpeg's default).
     dict.set("enable_drefs", "0");
-    let deadline = Box::new(deadline);
     // SAFETY: the context is allocated here, handed to avformat_open_input (which frees it on
-    // failure) and otherwise owned by the returned Input; the options dictionary is returned to
-    // Rust ownership and freed.
+    // failure, leaving the custom I/O context to `io`) and otherwise owned by the returned
+    // Input; the options dictionary is returned to Rust ownership and freed.
     unsafe {
         let mut ps = ffi::avformat_alloc_context();
         if ps.is_null() {
             return Err("out of memory".into());
         }
+        (*ps).pb = io.ctx;
         (*ps).interrupt_callback = ffi::AVIOInterruptCB {
             callback: Some(interrupted),
-            opaque: &*deadline as *const Instant as *mut c_void,
+            opaque: &mut *io.reader as *mut Reader as *mut c_void,
         };
         let mut opts = dict.disown();
-        let r = ffi::avformat_open_input(&mut ps, url.as_ptr(), ptr::null(), &mut opts);
+        let r = ffi::avformat_open_input(&mut ps, c"".as_ptr(), ptr::null(), &mut opts);
         drop(ffmpeg::Dictionary::own(opts));
         if r < 0 {
             return Err(format!("cannot open container: {}", ffmpeg::Error::from(r)));
@@ -65,7 +191,7 @@ pub(super) fn open(url: &CString, deadline: Instant) -> Result<Opened, String> {
         }
         Ok(Opened {
             input: ffmpeg::format::context::Input::wrap(ps),
-            _deadline: deadline,
+            _io: io,
         })
     }
 }

@@ -2,14 +2,16 @@
 //! Meta's vPDQ does: full-resolution RGB24 frames (swscale, area filter), one every
 //! `floor(interval × frame rate)` decoded frames, timestamp = frame number / frame rate.
 //!
-//! Hostile input is the normal case here: only the `file` protocol is allowed (no network, no
-//! playlists or concat lists, no external data references), only container demuxers on a
-//! whitelist, and every file is bounded by duration, frame count, pixels per frame and a
+//! Hostile input is the normal case here: FFmpeg reads only through a descriptor hashguard
+//! already holds (no protocol at all: no network, no playlists or concat lists, no external data
+//! references), only container demuxers and video decoders on whitelists, and every file is bounded by duration, frame count, pixels per frame and a
 //! wall-clock deadline that also interrupts FFmpeg's own I/O.
 
-use std::ffi::{CString, c_int, c_void};
+use std::ffi::{c_int, c_void};
+use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::ptr;
 use std::sync::Mutex;
@@ -32,6 +34,13 @@ use segments::*;
 /// Demuxers a video may be opened with: real containers only. Playlist and reference formats
 /// (hls, dash, concat, sdp, rtsp, …) would open further URLs, so they are refused.
 const DEMUXERS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,flv,asf,mpeg,mpegts,ogg";
+
+/// Video decoders FFmpeg may run (by decoder name): the codecs cameras, phones and the web
+/// produce. The rest of FFmpeg's hundreds of decoders (game, screen-capture and legacy formats
+/// that see little scrutiny) stay unreachable to hostile files.
+const DECODERS: &std::ffi::CStr = c"h264,hevc,mpeg4,msmpeg4v1,msmpeg4v2,msmpeg4v3,mpeg1video,\
+mpeg2video,mjpeg,h263,h263p,flv,vp8,vp9,libvpx,libvpx-vp9,av1,libdav1d,libaom-av1,theora,wmv1,\
+wmv2,wmv3,vc1,prores,dvvideo,rawvideo";
 
 /// Which decoded frames are hashed.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -182,7 +191,8 @@ pub enum VideoError {
 
 static INIT: Once = Once::new();
 
-fn init() {
+/// FFmpeg's one-time set-up.
+pub(super) fn init() {
     INIT.call_once(|| {
         // ffmpeg::init only registers devices/network on old FFmpeg; its result is not useful.
         let _ = ffmpeg::init();
@@ -191,26 +201,26 @@ fn init() {
     });
 }
 
-/// Hashes the video at `path`. The path is opened as a local file, never as a URL.
+/// Hashes the video at `path`, opened as a local file (never as a URL).
 pub fn hash_video_file(path: &Path, opts: &VideoOptions) -> Result<VideoHashes, VideoError> {
-    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    // The "file:" prefix stops FFmpeg from reading a protocol out of the name itself.
-    let mut url = b"file:".to_vec();
-    url.extend_from_slice(abs.as_os_str().as_encoded_bytes());
-    let url = CString::new(url).map_err(|_| VideoError::Decode {
-        message: "path contains a NUL byte".into(),
+    let file = File::open(path).map_err(|e| VideoError::Decode {
+        message: format!("cannot open: {e}"),
         frames: Vec::new(),
     })?;
-    hash_url(&url, opts)
+    hash_video_fd(&file, opts)
+}
+
+/// Hashes the video in a file this process already holds open, read from its start through
+/// the descriptor (its own read position is left alone).
+pub fn hash_video_fd(file: &File, opts: &VideoOptions) -> Result<VideoHashes, VideoError> {
+    hash_source(file, opts)
 }
 
 /// Hashes a video held in memory (an upload). The bytes go to FFmpeg through an anonymous
 /// in-memory file (memfd), never through the file system.
 pub fn hash_video_bytes(bytes: &[u8], opts: &VideoOptions) -> Result<VideoHashes, VideoError> {
     let fd = memfd(bytes).map_err(VideoError::Memory)?;
-    let url = CString::new(format!("file:/proc/self/fd/{}", fd.as_raw_fd()))
-        .expect("no NUL in a formatted fd path");
-    hash_url(&url, opts)
+    hash_source(&File::from(fd), opts)
 }
 
 fn rational(r: ffmpeg::Rational) -> Option<f64> {
@@ -262,12 +272,8 @@ fn decode_err(message: String) -> VideoError {
     }
 }
 
-fn open_input(
-    url: &CString,
-    deadline: Instant,
-    limits: &VideoLimits,
-) -> Result<Opened, VideoError> {
-    open(url, deadline).map_err(|m| {
+fn open_input(file: &File, deadline: Instant, limits: &VideoLimits) -> Result<Opened, VideoError> {
+    open(file, deadline).map_err(|m| {
         if Instant::now() >= deadline {
             wall_clock(limits)
         } else {
@@ -323,16 +329,34 @@ fn open_decoder(
         .ok_or_else(|| decode_err("no video stream".into()))?;
     let mut ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
         .map_err(|e| decode_err(format!("codec parameters: {e}")))?;
-    // SAFETY: setting plain integer fields of a codec context that is not yet open.
+    // The declared size is refused before any decoder runs; `max_pixels` then makes FFmpeg
+    // itself refuse every frame buffer past the cap, whatever a later header says.
+    // SAFETY: reading plain integer fields of a codec context.
+    let (w, h) = unsafe { ((*ctx.as_ptr()).width, (*ctx.as_ptr()).height) };
+    check_pixels(w.max(0) as u32, h.max(0) as u32, limits)?;
+    let codec = ffmpeg::decoder::find(ctx.id())
+        .ok_or_else(|| decode_err(format!("no decoder for {:?}", ctx.id())))?;
+    let allowed = DECODERS.to_bytes().split(|b| *b == b',');
+    if !allowed.into_iter().any(|d| d == codec.name().as_bytes()) {
+        return Err(VideoError::Decode {
+            message: format!("video codec {} is not decoded", codec.name()),
+            frames: Vec::new(),
+        });
+    }
+    // SAFETY: setting plain fields of a codec context that is not yet open; the whitelist
+    // string is FFmpeg-allocated (av_strdup) and freed with the context.
     unsafe {
         let c = ctx.as_mut_ptr();
         (*c).thread_count = threads as c_int;
         (*c).thread_type = ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE;
+        (*c).max_pixels = limits.max_frame_pixels.min(i64::MAX as u64) as i64;
+        (*c).codec_whitelist = ffi::av_strdup(DECODERS.as_ptr());
     }
     let mut decoder = ctx
         .decoder()
-        .video()
-        .map_err(|e| decode_err(format!("no decoder for this video: {e}")))?;
+        .open_as(codec)
+        .and_then(|o| o.video())
+        .map_err(|e| decode_err(format!("cannot open the {} decoder: {e}", codec.name())))?;
     check_pixels(decoder.width(), decoder.height(), limits)?;
     if matches!(sampling, Sampling::Keyframes) {
         decoder.skip_frame(ffmpeg::codec::discard::Discard::NonKey);
@@ -344,7 +368,7 @@ fn open_decoder(
 /// (still at its start) or a fresh one.
 #[allow(clippy::too_many_arguments)]
 fn decode_segment(
-    url: &CString,
+    file: &File,
     reuse: Option<Opened>,
     info: &Info,
     seg: Segment,
@@ -361,7 +385,7 @@ fn decode_segment(
         rate_disagrees: false,
         outcome: Err(e),
     };
-    let mut opened = match reuse.map_or_else(|| open_input(url, deadline, &opts.limits), Ok) {
+    let mut opened = match reuse.map_or_else(|| open_input(file, deadline, &opts.limits), Ok) {
         Ok(o) => o,
         Err(e) => return failed(e),
     };
@@ -411,11 +435,11 @@ fn decode_segment(
     }
 }
 
-fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoError> {
+fn hash_source(file: &File, opts: &VideoOptions) -> Result<VideoHashes, VideoError> {
     init();
     let limits = &opts.limits;
     let deadline = Instant::now() + Duration::from_secs_f64(limits.max_wall_secs.max(0.0));
-    let mut opened = open_input(url, deadline, limits)?;
+    let mut opened = open_input(file, deadline, limits)?;
     let info = probe(&opened.input)?;
     let decoder = open_decoder(&opened.input, &info, 1, opts.sampling, limits)?;
     let codec = decoder.id().name();
@@ -441,8 +465,9 @@ fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoErro
             for (seg, slot) in segments.iter().zip(&parts) {
                 let (info, shared) = (&info, &shared);
                 s.spawn(move |_| {
-                    let r =
-                        decode_segment(url, None, info, *seg, opts, 1, deadline, frame_mod, shared);
+                    let r = decode_segment(
+                        file, None, info, *seg, opts, 1, deadline, frame_mod, shared,
+                    );
                     *lock(slot) = Some(r);
                 });
             }
@@ -485,7 +510,7 @@ fn hash_url(url: &CString, opts: &VideoOptions) -> Result<VideoHashes, VideoErro
     let result = match result {
         Some(r) => r,
         None => decode_segment(
-            url,
+            file,
             reuse.take(),
             &info,
             WHOLE,
