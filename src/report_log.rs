@@ -145,7 +145,8 @@ fn new_id() -> String {
     hex::encode(b)
 }
 
-fn decode(bytes: &[u8]) -> Result<Report, Error> {
+/// A stored report from its bytes (as the store holds them).
+pub fn decode(bytes: &[u8]) -> Result<Report, Error> {
     serde_json::from_slice(bytes).map_err(|e| Error::Corrupt(e.to_string()))
 }
 

@@ -51,9 +51,16 @@ pub struct ListSource {
     pub page_param: String,
     /// Hub sources: the list's name on the hub (default: the same name).
     pub hub_list: Option<String>,
-    /// CA certificate (PEM) to trust for an `https` hub.
+    /// CA certificate (PEM) to trust for an `https` hub or HTTPS source (a private CA);
+    /// without it, HTTPS sources are checked against the built-in web roots.
     pub ca_file: Option<PathBuf>,
+    /// Largest download of one sync (one file, or all pages of a paged source), MiB; past it
+    /// the sync fails and the active version keeps serving.
+    pub max_download_mb: u64,
 }
+
+/// The default cap on one sync's download: 16 GiB (the largest national lists are a few GB).
+pub const DEFAULT_MAX_DOWNLOAD_MB: u64 = 16 << 10;
 
 impl Default for ListSource {
     fn default() -> Self {
@@ -75,6 +82,7 @@ impl Default for ListSource {
             page_param: "next".into(),
             hub_list: None,
             ca_file: None,
+            max_download_mb: DEFAULT_MAX_DOWNLOAD_MB,
         }
     }
 }
@@ -201,6 +209,12 @@ impl ListSource {
         crate::lists::check_radii(&radii).map_err(|why| Error::config(list, why))?;
         if !(0.0..=100.0).contains(&self.max_shrink_pct) {
             return Err(Error::config(list, "max_shrink_pct must be 0-100"));
+        }
+        if self.max_download_mb == 0 {
+            return Err(Error::config(list, "max_download_mb must be at least 1"));
+        }
+        if let Some(ca) = &self.ca_file {
+            crate::lists::sync::http::read_ca(ca).map_err(|e| Error::config(list, e))?;
         }
         Ok(())
     }

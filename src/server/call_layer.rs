@@ -45,7 +45,11 @@ fn code_in(headers: &HeaderMap) -> Option<Code> {
 /// The client's deadline from `grpc-timeout` (1-8 digits and a unit, per the gRPC HTTP/2
 /// protocol); a malformed value is ignored, as gRPC servers do.
 fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get("grpc-timeout")?.to_str().ok()?;
+    parse_grpc_timeout(headers.get("grpc-timeout")?.to_str().ok()?)
+}
+
+/// Parses a `grpc-timeout` header value; `None` when malformed.
+pub fn parse_grpc_timeout(v: &str) -> Option<Duration> {
     if !(2..=9).contains(&v.len()) {
         return None;
     }

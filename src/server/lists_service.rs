@@ -6,12 +6,12 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::auth::{Admin, Caller, Mirror};
-use super::convert;
 use super::mirror_service;
 use super::proto;
 use super::schedule::{reload_lists, sync_lists};
 use super::state::{State, blocking};
 use super::status::{internal, join_error};
+use super::{bounds, convert};
 use crate::lists::{self, ListFormat, spool::Spool};
 
 /// The Lists service.
@@ -45,6 +45,7 @@ impl proto::lists_server::Lists for ListsService {
     ) -> Result<Response<proto::ListInfo>, Status> {
         Admin::of(&req)?;
         let name = req.into_inner().name;
+        bounds::check("name", &name, bounds::MAX_NAME)?;
         let state = self.0.clone();
         let info = blocking(move || list_info(&state, &lists::get(&state.store, &name)?)).await?;
         Ok(Response::new(info))
@@ -56,6 +57,7 @@ impl proto::lists_server::Lists for ListsService {
     ) -> Result<Response<proto::SyncNowResponse>, Status> {
         Admin::of(&req)?;
         let name = req.into_inner().name;
+        bounds::check("name", &name, bounds::MAX_NAME)?;
         if !name.is_empty() && !self.0.config.lists.contains_key(&name) {
             return Err(Status::not_found(format!(
                 "no list {name:?} is configured for sync ([lists.{name}] with a source)"
@@ -93,6 +95,9 @@ impl proto::lists_server::Lists for ListsService {
                 "the first message must carry the import settings",
             ));
         };
+        bounds::check("format", &set.format, bounds::MAX_NAME)?;
+        bounds::check("category", &set.category, bounds::MAX_NAME)?;
+        bounds::check("unit", &set.unit, bounds::MAX_NAME)?;
         let format: ListFormat = if set.format.is_empty() {
             ListFormat::Jsonl
         } else {

@@ -9,11 +9,11 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::{Caller, Operator};
-use super::convert;
 use super::metrics::Rejection;
 use super::proto;
 use super::state::{State, blocking};
 use super::verdict::Submission;
+use super::{bounds, convert};
 use crate::fingerprint::{FileRecord, HashRequest};
 use crate::hashing::AnyHash;
 use crate::matcher::Query;
@@ -55,6 +55,12 @@ impl MatcherService {
                 "the first message of an upload must carry metadata",
             ));
         };
+        bounds::check(
+            "tenant_reference",
+            &meta.tenant_reference,
+            bounds::MAX_REFERENCE,
+        )?;
+        bounds::check("content_type", &meta.content_type, bounds::MAX_CONTENT_TYPE)?;
         if meta.declared_size > limit {
             self.0.metrics.reject(Rejection::TooLarge);
             return Err(Status::resource_exhausted(format!(
@@ -146,8 +152,14 @@ impl proto::matcher_server::Matcher for MatcherService {
                 self.0.config.limits.max_batch
             )));
         }
+        bounds::check(
+            "tenant_reference",
+            &body.tenant_reference,
+            bounds::MAX_REFERENCE,
+        )?;
         let mut parsed = Vec::with_capacity(body.hashes.len());
         for (i, h) in body.hashes.iter().enumerate() {
+            bounds::check(&format!("hash {i}"), &h.hex, bounds::MAX_HEX)?;
             let kind = convert::required_kind(h.kind, &format!("hash {i}"))?;
             let hash = AnyHash::parse(kind, h.hex.trim())
                 .map_err(|e| Status::invalid_argument(format!("hash {i}: {e}")))?;

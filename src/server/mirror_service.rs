@@ -56,6 +56,7 @@ pub async fn fetch_delta(
     state: Arc<State>,
     body: proto::FetchDeltaRequest,
 ) -> Result<Response<DeltaStream>, Status> {
+    super::bounds::check("name", &body.name, super::bounds::MAX_NAME)?;
     let from = (body.from_version > 0).then_some(body.from_version);
     let st = state.clone();
     let name = body.name.clone();

@@ -13,6 +13,7 @@
 //! [`convert`] (wire types to library types), [`client`] (the project's own clients).
 
 pub mod auth;
+pub mod bounds;
 pub mod call_layer;
 pub mod client;
 pub mod convert;

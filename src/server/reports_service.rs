@@ -105,6 +105,7 @@ impl proto::reports_server::Reports for ReportsService {
     ) -> Result<Response<proto::AckReportsResponse>, Status> {
         let Investigator { unit } = Investigator::of(&req)?;
         let ids = req.into_inner().ids;
+        super::bounds::check_all("ids", &ids, super::bounds::MAX_IDS, super::bounds::MAX_ID)?;
         let state = self.0.clone();
         let acked = blocking(move || Ok(state.reports.ack(&state.store, &unit, &ids)?)).await?;
         Ok(Response::new(proto::AckReportsResponse { acked }))

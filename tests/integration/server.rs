@@ -1430,3 +1430,50 @@ fn reflection_lists_the_public_services() {
         }
     });
 }
+
+/// Every string a call carries in is bounded: past its cap the call is INVALID_ARGUMENT,
+/// naming the field, and nothing is filed.
+#[test]
+fn oversized_strings_in_calls_are_invalid_argument() {
+    let (_tmp, server, md5) = serve_lists();
+    server.block_on(async {
+        let mut matcher = server.matcher(OPERATOR);
+        let mut req = hashes(HashKind::Md5, &md5);
+        req.tenant_reference = "r".repeat(257);
+        let e = matcher.match_hashes(req).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(e.message().contains("tenant_reference"), "{}", e.message());
+        let e = matcher
+            .match_hashes(hashes(HashKind::Md5, &"0".repeat(100_000)))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        let mut chunks = upload(&resized_scene(), 0);
+        if let Some(Part::Metadata(m)) = &mut chunks[0].part {
+            m.content_type = "x".repeat(10_000);
+        }
+        let e = matcher
+            .match_media(tokio_stream::iter(chunks))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(e.message().contains("content_type"), "{}", e.message());
+        let mut reports = server.reports(UNIT_A);
+        let e = reports
+            .ack_reports(proto::AckReportsRequest {
+                ids: vec!["a".repeat(65)],
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        let listed = reports
+            .list_reports(proto::ListReportsRequest {
+                cursor: 0,
+                limit: 10,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(listed.reports.is_empty(), "nothing was filed");
+    });
+}

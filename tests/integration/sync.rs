@@ -703,3 +703,36 @@ fn a_first_paged_sync_replays_the_history_in_order() {
     let hashes: BTreeSet<String> = active(&store, "h").into_iter().map(|(_, h)| h).collect();
     assert_eq!(hashes, [md5_of(5)].into_iter().collect());
 }
+
+/// A download past the source's `max_download_mb` fails (declared or not: a server may send
+/// more than its Content-Length says nothing about) and the active version keeps serving.
+#[test]
+fn a_download_past_its_cap_fails_and_the_list_keeps_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&tmp.path().join("data")).unwrap());
+    let feed = Arc::new(Mutex::new(Feed {
+        body: jsonl(0..100),
+        etag: "\"v1\"".into(),
+        ..Feed::default()
+    }));
+    let base = serve(feed.clone());
+    let src = ListSource {
+        max_download_mb: 1,
+        ..source(&format!("{base}/list.jsonl"))
+    };
+    let SyncOutcome::Published(_) = lists::sync::sync(&store, "feed", &src, &NoHub).unwrap() else {
+        panic!("the small list publishes")
+    };
+    // About 2.8 MB: over the 1 MiB cap.
+    {
+        let mut f = feed.lock().unwrap();
+        f.body = jsonl(0..40_000);
+        f.etag = "\"v2\"".into();
+    }
+    let err = lists::sync::sync(&store, "feed", &src, &NoHub).unwrap_err();
+    assert!(err.to_string().contains("max_download_mb"), "{err}");
+    assert_eq!(active(&store, "feed"), expected(0..100));
+    // The partial download is not kept for a resume.
+    let dl = hashguard::lists::spool::download_path(&store, "feed").unwrap();
+    assert!(!dl.exists(), "{}", dl.display());
+}

@@ -320,7 +320,10 @@ pub fn read<'a>(format: ListFormat, input: impl BufRead + 'a, opts: &ReadOptions
         }
         ListFormat::Jsonl => Box::new(line_rows(input, json_row)),
         ListFormat::Vpdq => Box::new(line_rows(input, vpdq::row)),
-        ListFormat::TeCsv => Box::new(Records::new(te_csv::TeCsv::new(input, opts.kind))),
+        ListFormat::TeCsv => Box::new(Records::new(te_csv::TeCsv::new(
+            CapRun::new(input, b"\n"),
+            opts.kind,
+        ))),
         ListFormat::NcmecXml => Box::new(Records::new(ncmec::NcmecXml::new(
             input,
             Rc::clone(&paging),
@@ -330,7 +333,7 @@ pub fn read<'a>(format: ListFormat, input: impl BufRead + 'a, opts: &ReadOptions
             Rc::clone(&paging),
         ))),
         ListFormat::Vics => Box::new(Records::new(vics::Vics::new(input))),
-        ListFormat::Icse => Box::new(Records::new(icse::Icse::new(input))),
+        ListFormat::Icse => Box::new(Records::new(icse::Icse::new(CapRun::new(input, b"\n")))),
     };
     Rows { inner, paging }
 }
@@ -482,6 +485,56 @@ impl<S: Step> Iterator for Records<S> {
 /// The longest line a line-based list format may have (a JSONL row with a long category and
 /// series is under 1 KiB); a longer one is a malformed row, skipped without being held.
 pub const MAX_LINE: usize = 4 << 20;
+
+/// A reader that fails (an I/O error, which ends the file as malformed) once more than
+/// [`MAX_LINE`] bytes pass without one of the `delimiters`: the CSV readers buffer a whole
+/// record, so an endless record must be stopped below them. A record cannot be skipped as a
+/// bad row here as lines are: past an unbounded quoted field its end cannot be trusted.
+pub(super) struct CapRun<R> {
+    inner: R,
+    delimiters: &'static [u8],
+    run: usize,
+    /// Once over the cap, every later read fails (a caller may have ignored the first error).
+    tripped: bool,
+}
+
+impl<R> CapRun<R> {
+    pub(super) fn new(inner: R, delimiters: &'static [u8]) -> Self {
+        CapRun {
+            inner,
+            delimiters,
+            run: 0,
+            tripped: false,
+        }
+    }
+
+    /// Counts `bytes` passing; the error once a run has been over the cap.
+    pub(super) fn pass(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        for &b in bytes {
+            if self.delimiters.contains(&b) {
+                self.run = 0;
+            } else {
+                self.run += 1;
+                self.tripped |= self.run > MAX_LINE;
+            }
+        }
+        if self.tripped {
+            return Err(std::io::Error::other(format!(
+                "a record or token over the {MAX_LINE}-byte limit"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for CapRun<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.pass(&[])?;
+        let n = self.inner.read(buf)?;
+        self.pass(&buf[..n])?;
+        Ok(n)
+    }
+}
 
 /// One line of input, or how long a line over [`MAX_LINE`] was.
 enum Line {

@@ -27,21 +27,26 @@ use super::{ListRow, Op, Paging, Queue, RowError, Step, add_row, bad, parse_hash
 use crate::hashing::HashKind;
 
 /// A reader that counts the newlines consumed through it.
+/// Also bounds every XML token (a tag or a text): quick-xml holds a whole token while it reads
+/// one, so more than [`super::MAX_LINE`] bytes without a `<` or `>` end the file as malformed.
 struct Lines<R> {
     inner: R,
     newlines: u64,
+    run: super::CapRun<()>,
 }
 
 impl<R: Read> Read for Lines<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.newlines += count_newlines(&buf[..n]);
+        self.run.pass(&buf[..n])?;
         Ok(n)
     }
 }
 
 impl<R: BufRead> BufRead for Lines<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.run.pass(&[])?;
         self.inner.fill_buf()
     }
 
@@ -50,7 +55,10 @@ impl<R: BufRead> BufRead for Lines<R> {
         if amt > 0
             && let Ok(buf) = self.inner.fill_buf()
         {
-            self.newlines += count_newlines(&buf[..amt.min(buf.len())]);
+            let done = &buf[..amt.min(buf.len())];
+            self.newlines += count_newlines(done);
+            // An overlong run is reported by the next fill_buf.
+            let _ = self.run.pass(done);
         }
         self.inner.consume(amt);
     }
@@ -120,6 +128,7 @@ impl<R: BufRead> NcmecXml<R> {
             xml: Reader::from_reader(Lines {
                 inner: input,
                 newlines: 0,
+                run: super::CapRun::new((), b"<>"),
             }),
             buf: Vec::new(),
             open: Vec::new(),

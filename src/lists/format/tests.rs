@@ -262,3 +262,43 @@ fn an_endless_line_is_one_bad_row_in_every_line_format() {
         );
     }
 }
+
+/// Record formats (CSV, XML, JSON documents) never hold an endless record or token: the JSON
+/// scanner skips one as a bad row, and the CSV and XML readers end the file as malformed (past
+/// an unbounded field or token, record boundaries cannot be trusted), after the rows before it.
+#[test]
+fn an_endless_record_or_token_is_bounded_in_every_record_format() {
+    let md5 = "0cc175b9c0f1b6a831c399e269772661";
+    let long = "a".repeat(MAX_LINE + 1);
+    let cases = [
+        (
+            ListFormat::TeCsv,
+            format!("{md5},1,,\n{md5}{long},2,,\n{md5},3,,\n"),
+        ),
+        (
+            ListFormat::Icse,
+            format!("MD5;SHA1\n{md5};\n\"{long};\n{md5};\n"),
+        ),
+        (
+            ListFormat::NcmecXml,
+            format!(
+                "<queryResult><images><image><id>1</id><fingerprints><md5>{md5}</md5>\
+                 </fingerprints></image><image><id>{long}</id></image></images></queryResult>"
+            ),
+        ),
+    ];
+    for (format, text) in cases {
+        let input = std::io::BufReader::with_capacity(4096, text.as_bytes());
+        let (mut ok, mut ended) = (0, None);
+        for r in read(format, input, &ReadOptions::default()) {
+            match r {
+                Ok(_) => ok += 1,
+                Err(RowError::Io { message, .. }) => ended = Some(message),
+                Err(RowError::Bad(b)) => panic!("{format}: {b:?}"),
+            }
+        }
+        assert_eq!(ok, 1, "{format}: the row before the long one");
+        let message = ended.unwrap_or_else(|| panic!("{format}: not stopped"));
+        assert!(message.contains("limit"), "{format}: {message}");
+    }
+}

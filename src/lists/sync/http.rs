@@ -22,6 +22,10 @@ pub struct HttpOptions {
     pub backoff: Duration,
     /// Largest backoff.
     pub max_backoff: Duration,
+    /// Largest body accepted, bytes (a download past it fails and is deleted).
+    pub max_bytes: u64,
+    /// CA certificates (PEM) trusted instead of the built-in web roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for HttpOptions {
@@ -32,6 +36,8 @@ impl Default for HttpOptions {
             retries: 8,
             backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(60),
+            max_bytes: crate::lists::source::DEFAULT_MAX_DOWNLOAD_MB << 20,
+            ca_file: None,
         }
     }
 }
@@ -90,6 +96,17 @@ pub enum HttpError {
         /// The last failure.
         last: String,
     },
+    /// The body is larger than the source's cap.
+    #[error("{url}: the download exceeds the cap of {max} bytes (max_download_mb)")]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The cap, bytes.
+        max: u64,
+    },
+    /// The configured CA file cannot be used.
+    #[error("{0}")]
+    Ca(String),
     /// The local download file could not be written.
     #[error("download file {path}: {source}")]
     Local {
@@ -145,14 +162,40 @@ fn jitter() -> f64 {
 /// The HTTP client for `url`: statuses are answers to look at, not errors; 30 s to connect.
 /// A list fetched over HTTPS is never followed to plain HTTP by a redirect, where anyone on the
 /// path could replace it (ureq never forwards the Authorization header on a redirect either).
-fn agent(url: &str) -> ureq::Agent {
-    ureq::Agent::config_builder()
+/// With a CA file, only certificates it signed are trusted (a private CA of a police network).
+fn agent(url: &str, ca_file: Option<&Path>) -> Result<ureq::Agent, HttpError> {
+    let mut config = ureq::Agent::config_builder()
         .https_only(url.starts_with("https://"))
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(30)))
-        .user_agent(concat!("hashguard/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
+        .user_agent(concat!("hashguard/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = ca_file {
+        let roots = read_ca(ca).map_err(HttpError::Ca)?;
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+                .build(),
+        );
+    }
+    Ok(config.build().into())
+}
+
+/// The certificates of a PEM CA file (at least one).
+pub fn read_ca(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(format!(
+            "ca_file {}: no PEM certificate in it",
+            path.display()
+        ));
+    }
+    Ok(certs)
 }
 
 /// Attempts of one request: capped exponential backoff with jitter between them, within the
@@ -220,7 +263,7 @@ pub fn download(
     };
     let started = Instant::now();
     let deadline = started + opts.deadline.min(Duration::from_secs(7 * 24 * 3600));
-    let agent = agent(url);
+    let agent = agent(url, opts.ca_file.as_deref())?;
     let mut tries = Tries::new(url, opts, started, deadline);
     let mut last = String::new();
     loop {
@@ -387,7 +430,18 @@ fn attempt(
         }
     };
     let expected = header(&resp, "content-length").and_then(|l| l.parse::<u64>().ok());
-    // Lists are large: no body limit, the deadline bounds the download instead.
+    let too_large = || {
+        let _ = std::fs::remove_file(dest);
+        let _ = std::fs::remove_file(partial_meta(dest));
+        Attempt::Fatal(HttpError::TooLarge {
+            url: super::redact(url),
+            max: opts.max_bytes,
+        })
+    };
+    if expected.is_some_and(|len| offset.saturating_add(len) > opts.max_bytes) {
+        return Err(too_large());
+    }
+    // The cap is checked as the bytes arrive (a server may send more than it declared).
     let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
     let mut buf = vec![0u8; 1 << 16];
     let mut got = 0u64;
@@ -395,6 +449,10 @@ fn attempt(
         match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
+                if offset + got + n as u64 > opts.max_bytes {
+                    drop(file);
+                    return Err(too_large());
+                }
                 file.write_all(&buf[..n])?;
                 got += n as u64;
             }
@@ -427,7 +485,7 @@ fn attempt(
 /// Fetches one page of a paged API into memory (pages are small), with the same retries,
 /// backoff and deadline as [`download`]. `deadline` is shared by every page of one sync.
 pub fn get_page(url: &str, opts: &HttpOptions, deadline: Instant) -> Result<Vec<u8>, HttpError> {
-    let agent = agent(url);
+    let agent = agent(url, opts.ca_file.as_deref())?;
     let mut tries = Tries::new(url, opts, Instant::now(), deadline);
     let mut last = String::new();
     loop {
@@ -492,14 +550,15 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let plain = format!("http://{}/list.jsonl", listener.local_addr().unwrap());
-        let err = agent("https://lists.example/list.jsonl")
+        let err = agent("https://lists.example/list.jsonl", None)
+            .unwrap()
             .get(&plain)
             .call()
             .unwrap_err();
         assert!(matches!(err, ureq::Error::RequireHttpsOnly(_)), "{err}");
         assert!(listener.accept().is_err(), "nothing connected");
         // An http:// source itself (no token; the source check refuses tokens) still works.
-        assert!(!agent(&plain).config().https_only());
+        assert!(!agent(&plain, None).unwrap().config().https_only());
     }
 
     #[test]

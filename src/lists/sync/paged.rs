@@ -33,6 +33,9 @@ pub struct Checkpoint {
     pub pages: u64,
     /// Items staged by the running sync (rows and malformed rows).
     pub staged: u64,
+    /// Bytes of the pages fetched by the running sync (bounded by `max_download_mb`).
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 /// The checkpoint of list `name`'s paged sync.
@@ -105,6 +108,8 @@ pub(super) fn sync(
         token,
         retries: src.retries,
         backoff: Duration::from_millis(src.backoff_ms),
+        max_bytes: src.max_download_mb.saturating_mul(1 << 20),
+        ca_file: src.ca_file.clone(),
         ..HttpOptions::default()
     };
     let deadline = super::deadline(src.deadline_secs);
@@ -114,6 +119,7 @@ pub(super) fn sync(
         store.delete_prefix(Cf::Meta, keys::paged_staged(name).bytes())?;
         cp = Checkpoint {
             running: true,
+            bytes: 0,
             ..cp
         };
     }
@@ -126,6 +132,17 @@ pub(super) fn sync(
         };
         let shown = redact(&url);
         let body = http::get_page(&url, &opts, deadline).map_err(|e| e.for_list(name))?;
+        cp.bytes = cp.bytes.saturating_add(body.len() as u64);
+        if cp.bytes > opts.max_bytes {
+            return Err(Error::bad_input(
+                format!("page {shown}"),
+                format!(
+                    "the pages of this sync exceed max_download_mb ({} MiB); the sync stays on \
+                     this page",
+                    opts.max_bytes >> 20
+                ),
+            ));
+        }
         let mut rows = format::read(format, body.as_slice(), &read);
         let mut items: Vec<StagedItem> = Vec::new();
         for r in rows.by_ref() {
@@ -278,6 +295,7 @@ fn apply(
         running: false,
         pages: 0,
         staged: 0,
+        bytes: 0,
     };
     let json = serde_json::to_vec(&done).map_err(|e| Error::corrupt(e.to_string()))?;
     let mut published = staged.clone();

@@ -23,6 +23,8 @@ pub(super) fn fetch(
         deadline: super::deadline_duration(src.deadline_secs),
         retries: src.retries,
         backoff: Duration::from_millis(src.backoff_ms),
+        max_bytes: src.max_download_mb.saturating_mul(1 << 20),
+        ca_file: src.ca_file.clone(),
         ..HttpOptions::default()
     };
     let dest = download_path(store, name)?;
