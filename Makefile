@@ -7,7 +7,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 BIN := $(CARGO_TARGET_DIR)/release/hashguard
 REF_VENV ?= $(HOME)/.cache/hashguard/ref-venv
 
-.PHONY: setup run test lint bench bench-video testdata testvideos refvectors clean
+.PHONY: setup run test lint deny fuzz bench bench-video testdata testvideos refvectors clean
 
 ## setup: install the system packages and Rust components the project needs (idempotent)
 setup:
@@ -44,6 +44,20 @@ test: setup lint
 lint:
 	cargo fmt --check
 	cargo clippy --locked --all-targets -- -D warnings
+
+## deny: licences, bans and sources of every dependency (cargo-deny, installed on first use;
+## advisories need the RustSec database from GitHub: see docs/security.md)
+CARGO_DENY_VERSION := 0.20.2
+deny:
+	@cargo deny --version 2>/dev/null | grep -q "$(CARGO_DENY_VERSION)" || \
+	  cargo install --locked cargo-deny --version $(CARGO_DENY_VERSION)
+	cargo deny check licenses bans sources
+
+## fuzz: build the fuzz targets (libFuzzer on the stable toolchain) and run each for
+## FUZZ_SECONDS (default 60); see docs/security.md
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 ## bench: criterion benchmarks (see README "Performance")
 bench: setup

@@ -360,3 +360,60 @@ pub(super) fn outcome_of(rec: &FileRecord, matches: usize) -> Outcome {
         Some(Reason::Skipped) => Outcome::Skipped,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A large file listed by the walk, then swapped for a symlink or a FIFO before it is read:
+    /// the link is not followed and the FIFO does not block the scan. (The swap is simulated by
+    /// handing `hash_file` the listed size of a regular file for an entry that is no longer one.)
+    #[test]
+    fn a_large_file_swapped_for_a_symlink_or_fifo_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere.bin");
+        fs::write(&target, vec![7u8; 8192]).unwrap();
+        let limits = Limits {
+            max_file_bytes: 1024,
+            ..Limits::default()
+        };
+        let listed = (8192, 0, 0);
+        let none = HashMap::new();
+
+        let link = dir.path().join("was-a-large-file");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let (rec, _) = hash_file(
+            &link,
+            listed,
+            &HashRequest::ALL,
+            &limits,
+            &Decoding::InProcess,
+            &none,
+        );
+        assert_eq!(rec.error, Some(Reason::Unreadable), "{rec:?}");
+        assert!(
+            rec.md5.is_none() && rec.size.is_none(),
+            "the link was followed"
+        );
+
+        let fifo = dir.path().join("now-a-fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let t = std::time::Instant::now();
+        let (rec, changed) = hash_file(
+            &fifo,
+            listed,
+            &HashRequest::ALL,
+            &limits,
+            &Decoding::InProcess,
+            &none,
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "blocked on the FIFO"
+        );
+        assert_eq!(rec.error, Some(Reason::Skipped), "{rec:?}");
+        assert!(changed);
+    }
+}
