@@ -149,7 +149,6 @@ impl From<lists::Error> for Failure {
             | E::EmptyLoad { .. }
             | E::Shrinks { .. }
             | E::Verify { .. }
-            | E::NoBase { .. }
             | E::NoPrevious { .. }
             | E::BadInput { .. }
             | E::Read { .. } => Code::DATA_ERR,

@@ -105,12 +105,6 @@ pub enum Error {
         /// What differed.
         what: String,
     },
-    /// A delta needs a version to apply to.
-    #[error("list {name}: a delta needs an active version to apply to, and there is none")]
-    NoBase {
-        /// The list.
-        name: String,
-    },
     /// There is no previous version to go back to.
     #[error("list {name} has no previous version to roll back to")]
     NoPrevious {

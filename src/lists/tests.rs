@@ -364,16 +364,26 @@ fn deltas_add_replace_and_remove() {
 }
 
 #[test]
-fn a_delta_needs_a_base_and_a_full_load_applies_its_tombstones() {
+fn a_delta_creates_a_new_list_and_a_full_load_applies_its_tombstones() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let add =
         |id: &str, md5: &str| format!("{{\"id\":\"{id}\",\"kind\":\"md5\",\"hash\":\"{md5}\"}}\n");
     let remove = |id: &str| format!("{{\"id\":\"{id}\",\"op\":\"remove\"}}\n");
-    assert!(matches!(
-        import(&store, "l", add("a", MD5_A).as_bytes(), &jsonl(Mode::Delta)),
-        Err(Error::NoBase { .. })
-    ));
+    // A delta on a list that does not exist yet applies to an empty one; a tombstone of an id
+    // it does not hold is a no-op.
+    let first = [add("a", MD5_A), remove("x"), add("z", MD5_B), remove("z")].concat();
+    let staged = import(&store, "d", first.as_bytes(), &jsonl(Mode::Delta)).unwrap();
+    assert_eq!(
+        (
+            staged.meta.version,
+            staged.meta.entries,
+            staged.meta.bad_rows
+        ),
+        (1, 1, 0)
+    );
+    let ids: Vec<String> = contents(&store, "d").into_iter().map(|c| c.0).collect();
+    assert_eq!(ids, ["a"]);
     // As real feeds interleave them: a tombstone removes the additions of its id before it,
     // an id re-added after its tombstone stays, and a tombstone of an id the load does not
     // hold is a no-op, never a malformed row.
@@ -410,6 +420,15 @@ fn an_ncmec_download_with_tombstones_imports_as_a_full_load() {
     let staged = import(&store, "ncmec", xml.as_bytes(), &o).unwrap();
     assert_eq!((staged.meta.entries, staged.meta.bad_rows), (1, 0));
     let ids: Vec<String> = contents(&store, "ncmec").into_iter().map(|c| c.0).collect();
+    assert_eq!(ids, ["image2"]);
+    // The same download as a delta on a new list gives the same list.
+    let o = opts(ListFormat::NcmecXml, None, Mode::Delta);
+    let staged = import(&store, "ncmec-delta", xml.as_bytes(), &o).unwrap();
+    assert_eq!((staged.meta.entries, staged.meta.bad_rows), (1, 0));
+    let ids: Vec<String> = contents(&store, "ncmec-delta")
+        .into_iter()
+        .map(|c| c.0)
+        .collect();
     assert_eq!(ids, ["image2"]);
 }
 

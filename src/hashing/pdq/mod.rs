@@ -137,9 +137,21 @@ thread_local! {
     static THREAD_HASHER: std::cell::RefCell<PdqHasher> = std::cell::RefCell::new(PdqHasher::new());
 }
 
+/// Work buffers larger than this (bytes) are released after the image that grew them: a
+/// thread that once hashed a 200 MP image must not keep 1.6 GB for the small ones that follow.
+/// 64 MiB covers a 1080p video frame's buffers many times over, so frames never reallocate.
+const KEEP_BUFFER_BYTES: usize = 64 << 20;
+
 /// Runs `f` with this thread's reusable [`PdqHasher`].
 pub fn with_pdq_hasher<R>(f: impl FnOnce(&mut PdqHasher) -> R) -> R {
-    THREAD_HASHER.with(|h| f(&mut h.borrow_mut()))
+    THREAD_HASHER.with(|h| {
+        let mut h = h.borrow_mut();
+        let r = f(&mut h);
+        if h.buffer_bytes() > KEEP_BUFFER_BYTES {
+            *h = PdqHasher::new();
+        }
+        r
+    })
 }
 
 /// The reference's 16×64 DCT-II basis without the DC row: float32 entries computed in double.
@@ -210,6 +222,21 @@ impl PdqHasher {
     /// A hasher with empty buffers.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Bytes its work buffers hold (their capacity).
+    pub fn buffer_bytes(&self) -> usize {
+        [
+            &self.full_a,
+            &self.full_b,
+            &self.strip,
+            &self.row,
+            &self.sums,
+            &self.cols64,
+        ]
+        .iter()
+        .map(|v| v.capacity() * std::mem::size_of::<f32>())
+        .sum()
     }
 
     /// Hash of the image, as the reference's `pdqhash.compute` gives it.

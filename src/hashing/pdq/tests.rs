@@ -190,3 +190,30 @@ fn dihedral_variants_match_transformed_pixels() {
         );
     }
 }
+
+#[test]
+fn buffers_grown_by_a_very_large_image_are_released_after_it() {
+    let small = image(64, 48, 1);
+    fn view(data: &[u8], w: usize, h: usize) -> PixelView<'_> {
+        PixelView {
+            width: w,
+            height: h,
+            layout: PixelLayout::Gray8,
+            data: &data[..w * h],
+        }
+    }
+    // 24 MP: the luma buffers alone are well over the 64 MiB kept.
+    let (w, h) = (6000, 4000);
+    let big = vec![128u8; w * h];
+    let expected = pdq(&view(&small, 64, 48)).unwrap();
+    let kept = std::thread::spawn(move || {
+        with_pdq_hasher(|hs| hs.hash(&view(&big, w, h))).unwrap();
+        let after_big = with_pdq_hasher(|hs| hs.buffer_bytes());
+        let again = with_pdq_hasher(|hs| hs.hash(&view(&small, 64, 48))).unwrap();
+        (after_big, again)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(kept.0, 0, "released after the large image");
+    assert_eq!(kept.1, expected, "and hashing goes on as before");
+}

@@ -135,7 +135,7 @@ pub struct ImportOptions {
 }
 
 /// Imports a whole file as a new version of `name` (a full load, or a delta on the active
-/// version) and publishes it; returns the version as published. A failed import leaves the
+/// version, or on an empty list when there is none) and publishes it; returns the version as published. A failed import leaves the
 /// active version as it was and is recorded for `lists status`.
 pub fn import(
     store: &Store,
@@ -143,13 +143,10 @@ pub fn import(
     input: impl std::io::BufRead,
     opts: &ImportOptions,
 ) -> Result<Staged, Error> {
+    // A delta on a list with no active version applies to an empty one: a feed's first
+    // download is often its whole history as changes (additions and tombstones interleaved),
+    // and a removal of an id the list does not hold is a counted no-op.
     let mut b = Builder::new(store, name, opts.mode, opts.settings.clone())?;
-    // A delta file for a list that does not exist is almost surely the wrong list name.
-    if opts.mode == Mode::Delta && b.base().is_none() {
-        return Err(Error::NoBase {
-            name: name.to_string(),
-        });
-    }
     if let Err(e) = b.push_rows(format::read(opts.format, input, &opts.read)) {
         // Recording is best effort: the read error is the one to report.
         let _ = record_attempt(
