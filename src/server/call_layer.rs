@@ -50,7 +50,9 @@ fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
 
 /// Parses a `grpc-timeout` header value; `None` when malformed.
 pub fn parse_grpc_timeout(v: &str) -> Option<Duration> {
-    if !(2..=9).contains(&v.len()) {
+    // ASCII only: the unit is split off by bytes (found by fuzzing: a multi-byte last
+    // character made the split panic; a header value never has one, a caller might).
+    if !v.is_ascii() || !(2..=9).contains(&v.len()) {
         return None;
     }
     let (digits, unit) = v.split_at(v.len() - 1);
@@ -381,6 +383,9 @@ mod tests {
         assert_eq!(t("+5S"), None);
         assert_eq!(t("5x"), None);
         assert_eq!(t("m"), None);
+        // Found by the grpc_timeout fuzz target: a multi-byte last character.
+        assert_eq!(parse_grpc_timeout("9:\u{340}"), None);
+        assert_eq!(parse_grpc_timeout("5\u{e9}"), None);
     }
 
     /// A handler that never answers, or answers with a stream that never ends.
