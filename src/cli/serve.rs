@@ -95,6 +95,7 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<Code, Failure> {
         // Scripts and tests wait for these lines.
         server::Bound::Grpc(addr) => eprintln!("hashguard: listening on {addr}"),
         server::Bound::Metrics(addr) => eprintln!("hashguard: metrics on {addr}"),
+        server::Bound::Health(addr) => eprintln!("hashguard: health on {addr}"),
     })?;
     Ok(Code::OK)
 }

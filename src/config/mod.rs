@@ -76,6 +76,14 @@ pub enum Problem {
         /// Why it does not parse.
         message: String,
     },
+    /// `[health] listen` does not parse.
+    #[error("health listen address {listen:?}: {message}")]
+    HealthListen {
+        /// The value.
+        listen: String,
+        /// Why it does not parse.
+        message: String,
+    },
     /// The metrics endpoint has no authentication, so it stays on loopback.
     #[error(
         "refusing to serve metrics on {addr}: the metrics endpoint has no authentication, so only \
@@ -139,6 +147,35 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Where uploads are decoded.
     pub decoders: DecoderConfig,
+    /// The plaintext health listener for orchestrators' probes.
+    pub health: HealthConfig,
+}
+
+/// A plaintext listener that serves only `grpc.health.v1`: Kubernetes gRPC probes cannot speak
+/// TLS, and the main listener refuses plaintext off loopback. Nothing else is served on it (no
+/// other service, no reflection), so it reveals only whether the server is up and ready.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Address to listen on (`""`: off). Any address: health answers carry nothing secret.
+    pub listen: String,
+}
+
+impl HealthConfig {
+    /// The address, when the listener is on.
+    pub fn addr(&self) -> Result<Option<SocketAddr>, Problem> {
+        let listen = self.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen
+            .parse()
+            .map(Some)
+            .map_err(|e: std::net::AddrParseError| Problem::HealthListen {
+                listen: listen.to_string(),
+                message: e.to_string(),
+            })
+    }
 }
 
 /// How uploads are decoded: in sandboxed worker processes (see `hashguard::sandbox`).
@@ -339,6 +376,7 @@ impl Default for Config {
             sync: SyncSchedule::default(),
             metrics: MetricsConfig::default(),
             decoders: DecoderConfig::default(),
+            health: HealthConfig::default(),
         }
     }
 }
@@ -350,6 +388,8 @@ pub struct Checked {
     pub listen: SocketAddr,
     /// The metrics address, when metrics are on.
     pub metrics: Option<SocketAddr>,
+    /// The plaintext health address, when that listener is on.
+    pub health: Option<SocketAddr>,
     /// The accepted tokens.
     pub tokens: Tokens,
 }
@@ -422,6 +462,7 @@ impl Config {
             }
         };
         let metrics = self.metrics.addr().map_err(|p| problems.push(p)).ok();
+        let health = self.health.addr().map_err(|p| problems.push(p)).ok();
         let tokens = match &self.tokens {
             None => {
                 problems.push(Problem::NoTokens);
@@ -464,6 +505,7 @@ impl Config {
             (Some(listen), Some(metrics), Some(tokens)) if problems.is_empty() => Ok(Checked {
                 listen,
                 metrics,
+                health: health.flatten(),
                 tokens,
             }),
             _ => Err(Error::Invalid(problems)),

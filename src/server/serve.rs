@@ -79,6 +79,8 @@ pub enum Bound {
     Grpc(SocketAddr),
     /// The Prometheus metrics listener.
     Metrics(SocketAddr),
+    /// The plaintext health listener.
+    Health(SocketAddr),
 }
 
 /// [`serve`] on a runtime of its own, for callers without one (the CLI).
@@ -122,9 +124,17 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
     health
         .set_not_serving::<proto::matcher_server::MatcherServer<MatcherService>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+    // Both reflection versions: grpcurl and Postman speak v1, the stock Python client
+    // (grpcio-reflection) and older tools only v1alpha.
+    let reflect = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflect()
         .build_v1()
+        .map_err(|e| Error::Reflection(e.to_string()))?;
+    let reflection_v1alpha = reflect()
+        .build_v1alpha()
         .map_err(|e| Error::Reflection(e.to_string()))?;
 
     let max = config.limits.max_message_bytes;
@@ -179,6 +189,39 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
         }
         None => None,
     };
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let health_task = match checked.health {
+        Some(addr) => {
+            let listen_err = |source| Error::Listen {
+                addr,
+                what: " for health",
+                source,
+            };
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(listen_err)?;
+            let at = listener.local_addr().map_err(listen_err)?;
+            ready(Bound::Health(at));
+            tracing::info!(%at, "health listening");
+            let (service, mut stopped) = (health_service.clone(), stopping.clone());
+            Some(tokio::spawn(async move {
+                // Health only: every other service answers UNIMPLEMENTED here.
+                let served = tonic::transport::Server::builder()
+                    .add_service(service)
+                    .serve_with_incoming_shutdown(
+                        tokio_stream::wrappers::TcpListenerStream::new(listener),
+                        async move {
+                            let _ = stopped.wait_for(|s| *s).await;
+                        },
+                    )
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!("health listener failed: {e}");
+                }
+            }))
+        }
+        None => None,
+    };
     ready(Bound::Grpc(bound));
     tracing::info!(%bound, "listening");
 
@@ -209,7 +252,6 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
 
     let sync_task = schedule::spawn_nightly(state.clone());
 
-    let (stop, stopping) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
@@ -223,6 +265,7 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
         .layer(CallLayer::new(metrics, timeout, stopping))
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(InterceptedService::new(matcher, intercept.clone()))
         .add_service(InterceptedService::new(reports, intercept.clone()))
         .add_service(InterceptedService::new(lists_svc, intercept))
@@ -243,6 +286,9 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
         .await
         .map_err(Error::from);
     if let Some(task) = metrics_task {
+        task.abort();
+    }
+    if let Some(task) = health_task {
         task.abort();
     }
     if let Some(task) = sync_task {

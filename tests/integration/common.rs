@@ -77,6 +77,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// The metrics listener, when the config has one.
     pub metrics: Option<SocketAddr>,
+    /// The plaintext health listener, when the config has one.
+    pub health: Option<SocketAddr>,
     rt: tokio::runtime::Runtime,
 }
 
@@ -99,24 +101,28 @@ impl TestServer {
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            // The metrics line, when there is one, comes before the listening line.
-            let mut metrics = None;
+            // The metrics and health lines, when there are any, come before the listening line.
+            let (mut metrics, mut health) = (None, None);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(a) = line.strip_prefix("hashguard: metrics on ") {
                     metrics = Some(a.parse::<SocketAddr>().unwrap());
                 }
+                if let Some(a) = line.strip_prefix("hashguard: health on ") {
+                    health = Some(a.parse::<SocketAddr>().unwrap());
+                }
                 if let Some(a) = line.strip_prefix("hashguard: listening on ") {
-                    let _ = tx.send((a.parse::<SocketAddr>().unwrap(), metrics));
+                    let _ = tx.send((a.parse::<SocketAddr>().unwrap(), metrics, health));
                 }
             }
         });
-        let (addr, metrics) = rx
+        let (addr, metrics, health) = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("server did not start");
         let server = TestServer {
             child,
             addr,
             metrics,
+            health,
             rt: tokio::runtime::Runtime::new().unwrap(),
         };
         server.block_on(wait_serving(addr));

@@ -1392,6 +1392,84 @@ fn import_list_streams_a_list_into_a_running_server() {
     assert!(left.is_empty(), "the spool files are gone: {left:?}");
 }
 
+/// The plaintext probe listener answers health (overall and per service) and nothing else;
+/// reflection v1alpha, which the stock Python client and older tools speak, lists the services.
+#[test]
+fn the_probe_listener_serves_only_health_and_reflection_speaks_v1alpha() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, md5, _) = setup(tmp.path());
+    append(&config, "\n[health]\nlisten = \"127.0.0.1:0\"\n");
+    let server = TestServer::start(&data, &config);
+    let probe = server.health.expect("the health listener is announced");
+    assert_ne!(probe, server.addr);
+    server.block_on(async {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{probe}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = HealthClient::new(channel.clone());
+        for service in ["", "hashguard.v1.Matcher"] {
+            let r = health
+                .check(HealthCheckRequest {
+                    service: service.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(r.status, ServingStatus::Serving as i32, "{service:?}");
+        }
+        // Nothing else on the probe port: not the Matcher (even with a token), not reflection.
+        let mut m = hashguard::proto::matcher_client::MatcherClient::with_interceptor(
+            channel.clone(),
+            |mut r: Request<()>| {
+                r.metadata_mut().insert(
+                    "authorization",
+                    format!("Bearer {OPERATOR}").parse().unwrap(),
+                );
+                Ok(r)
+            },
+        );
+        let e = m
+            .match_hashes(hashes(HashKind::Md5, &md5))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unimplemented, "{e:?}");
+        let req = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let e = ServerReflectionClient::new(channel)
+            .server_reflection_info(tokio_stream::iter(vec![req.clone()]))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unimplemented, "{e:?}");
+
+        // v1alpha on the main listener.
+        let mut answers = ServerReflectionClient::new(server.channel())
+            .server_reflection_info(tokio_stream::iter(vec![req]))
+            .await
+            .unwrap()
+            .into_inner();
+        let answer = answers.message().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+            panic!("not a service list: {answer:?}");
+        };
+        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        assert!(
+            names.iter().any(|n| n == "hashguard.v1.Matcher"),
+            "{names:?}"
+        );
+    });
+}
+
 #[test]
 fn reflection_lists_the_public_services() {
     use tonic_reflection::pb::v1::{
