@@ -2,15 +2,17 @@
 //! filed, which limit refused a call), and the loopback listener that serves `GET /metrics`.
 //! Calls are counted and timed by [`super::call_layer`].
 //!
-//! Labels come from fixed tables (the served methods, the gRPC codes, the hash kinds), never
-//! from request data, so a client cannot grow the label sets, and no hash, entry id, token or
-//! tenant ever reaches a metric.
+//! Labels come from fixed tables (the served methods, the gRPC codes, the hash kinds) or from
+//! the administrator's own list names, never from request data, so a client cannot grow the
+//! label sets, and no hash, entry id, token or tenant ever reaches a metric.
 
 use std::sync::Arc;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 use tonic::Code;
 
@@ -77,7 +79,28 @@ pub(super) const METHODS: &[(&str, &str, bool)] = &[
         "ServerReflectionInfo",
         true,
     ),
+    (
+        "grpc.reflection.v1alpha.ServerReflection",
+        "ServerReflectionInfo",
+        true,
+    ),
 ];
+
+/// What the metrics show of one loaded list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListGauges {
+    /// Its name (an administrator's choice, not request data).
+    pub name: String,
+    /// Entries in the active version.
+    pub entries: u64,
+    /// The active version.
+    pub version: u32,
+    /// When it last synced or imported successfully (Unix seconds).
+    pub last_success: u64,
+}
+
+/// Label set of the per-list gauges.
+type ListLabel = Vec<(&'static str, String)>;
 
 /// gRPC status codes by number, as the gRPC documentation spells them.
 const CODES: [&str; 17] = [
@@ -120,7 +143,13 @@ pub struct Metrics {
     pub(super) latency: Family<Labels<2>, Histogram, fn() -> Histogram>,
     matches: Family<Labels<1>, Counter>,
     reports: Counter,
+    report_failures: Counter,
     rejections: Family<Labels<1>, Counter>,
+    list_entries: Family<ListLabel, Gauge>,
+    list_version: Family<ListLabel, Gauge>,
+    list_age: Family<ListLabel, Gauge>,
+    /// Each list's last success, to compute the age gauges when scraped.
+    last_success: std::sync::Mutex<Vec<(String, u64)>>,
 }
 
 impl Default for Metrics {
@@ -160,11 +189,44 @@ impl Metrics {
             "Reports filed (one per investigating unit per matching submission)",
             reports.clone(),
         );
+        let report_failures = Counter::default();
+        registry.register(
+            "report_failures",
+            "Reports that could not be filed (the store failed; the call answered INTERNAL)",
+            report_failures.clone(),
+        );
         let rejections = Family::<Labels<1>, Counter>::default();
         registry.register(
             "rejections",
             "Calls refused by a limit or a check, by reason",
             rejections.clone(),
+        );
+        let list_entries = Family::<ListLabel, Gauge>::default();
+        registry.register(
+            "list_entries",
+            "Entries in each loaded list's active version",
+            list_entries.clone(),
+        );
+        let list_version = Family::<ListLabel, Gauge>::default();
+        registry.register(
+            "list_version",
+            "Each loaded list's active version number",
+            list_version.clone(),
+        );
+        let list_age = Family::<ListLabel, Gauge>::default();
+        registry.register_with_unit(
+            "list_last_success_age",
+            "Time since each loaded list last synced or imported successfully",
+            Unit::Seconds,
+            list_age.clone(),
+        );
+        registry.register(
+            "build",
+            "The running build",
+            Info::new(vec![
+                ("version", crate::VERSION),
+                ("revision", crate::GIT_REV),
+            ]),
         );
         for k in HashKind::ALL {
             matches.get_or_create(&[("kind", k.name())]).inc_by(0);
@@ -178,8 +240,38 @@ impl Metrics {
             latency,
             matches,
             reports,
+            report_failures,
             rejections,
+            list_entries,
+            list_version,
+            list_age,
+            last_success: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Replaces the per-list gauges with the lists now loaded.
+    pub fn set_lists(&self, lists: &[ListGauges]) {
+        self.list_entries.clear();
+        self.list_version.clear();
+        self.list_age.clear();
+        for l in lists {
+            let label = vec![("list", l.name.clone())];
+            self.list_entries
+                .get_or_create(&label)
+                .set(l.entries.min(i64::MAX as u64) as i64);
+            self.list_version
+                .get_or_create(&label)
+                .set(i64::from(l.version));
+        }
+        *self.last_success.lock().unwrap_or_else(|p| p.into_inner()) = lists
+            .iter()
+            .map(|l| (l.name.clone(), l.last_success))
+            .collect();
+    }
+
+    /// Counts a report that could not be filed.
+    pub fn report_failed(&self) {
+        self.report_failures.inc();
     }
 
     /// Counts a refused call.
@@ -201,6 +293,19 @@ impl Metrics {
 
     /// The OpenMetrics text exposition of every metric.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        for (name, at) in self
+            .last_success
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            self.list_age
+                .get_or_create(&vec![("list", name.clone())])
+                .set(now.saturating_sub(*at).min(i64::MAX as u64) as i64);
+        }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)

@@ -7,7 +7,7 @@ use tokio::sync::broadcast;
 use tonic::Status;
 
 use super::limits::{Quotas, Slots};
-use super::metrics::Metrics;
+use super::metrics::{ListGauges, Metrics};
 use crate::config::Config;
 use crate::lists::sync::Hub;
 use crate::matcher::Matcher;
@@ -90,6 +90,26 @@ impl State {
 
     /// Swaps in newly loaded lists; lookups under way finish on the old ones.
     pub fn set_matcher(&self, m: Matcher) {
+        let gauges: Vec<ListGauges> = m
+            .lists()
+            .iter()
+            .map(|l| {
+                let meta = &l.meta;
+                // A sync that found the source unchanged is a success too.
+                let attempt = crate::lists::last_attempt(&self.store, &meta.name)
+                    .ok()
+                    .flatten()
+                    .filter(|a| a.ok)
+                    .map_or(0, |a| a.at);
+                ListGauges {
+                    name: meta.name.clone(),
+                    entries: meta.entries,
+                    version: meta.version,
+                    last_success: meta.published_at.max(attempt),
+                }
+            })
+            .collect();
+        self.metrics.set_lists(&gauges);
         *self.matcher.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(m));
     }
 

@@ -115,7 +115,10 @@ impl State {
                         coverage: sub.coverage.clone(),
                     },
                 )
-                .map_err(|e| internal("filing a report", &e))?;
+                .map_err(|e| {
+                    self.metrics.report_failed();
+                    internal("filing a report", &e)
+                })?;
             self.metrics.report_filed();
             if first_id.is_empty() {
                 first_id = report.id.clone();

@@ -677,6 +677,26 @@ fn metrics_count_calls_matches_and_rejections_on_loopback() {
         0.0
     );
     assert!(text.contains("hashguard_rejections_total{reason=\"deadline\"} 0"));
+    assert_eq!(count("hashguard_report_failures_total"), 0.0);
+    // Per list: its entries, active version and the age of its last success (just imported).
+    assert_eq!(
+        count("hashguard_list_entries{list=\"police-md5\"}"),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(count("hashguard_list_entries{list=\"intl-pdq\"}"), 1.0);
+    assert_eq!(count("hashguard_list_version{list=\"intl-pdq\"}"), 1.0);
+    let age = count("hashguard_list_last_success_age_seconds{list=\"police-md5\"}");
+    assert!(text.contains("hashguard_list_last_success_age_seconds{list=\"police-md5\"}"));
+    assert!((0.0..600.0).contains(&age), "{age}");
+    assert!(
+        text.contains(&format!(
+            "hashguard_build_info{{version=\"{}\",revision=\"{}\"}} 1",
+            hashguard::VERSION,
+            hashguard::GIT_REV
+        )),
+        "{text}"
+    );
     assert!(!text.contains(&md5), "a hash leaked into the metrics");
     assert!(!text.contains("acme"), "a tenant leaked into the metrics");
     let (status, _, _) = http_get(metrics, "/other");
