@@ -14,6 +14,7 @@ PKGS=(
   ffmpeg                                           # CLI, used only to make synthetic test videos
   protobuf-compiler                                # protoc for tonic/prost code generation
   time                                             # GNU time: tests measure peak memory with it
+  systemd                                          # systemd-analyze checks deploy/systemd offline
 )
 
 missing=()
