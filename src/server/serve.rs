@@ -19,6 +19,7 @@ use super::schedule;
 use super::state::State;
 use crate::config::{self, Config};
 use crate::matcher::Matcher;
+use crate::report_log::ReportLog;
 use crate::store::{self, Store};
 
 /// Why the server could not start or went down.
@@ -82,6 +83,9 @@ pub enum Bound {
     /// The plaintext health listener.
     Health(SocketAddr),
 }
+
+/// How often a server whose report filing failed probes the store.
+const REPORT_PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// [`serve`] on a runtime of its own, for callers without one (the CLI).
 pub fn run(config: Config, data: &Path, ready: impl FnMut(Bound)) -> Result<(), Error> {
@@ -251,6 +255,40 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
     }
 
     let sync_task = schedule::spawn_nightly(state.clone());
+
+    // A report that cannot be filed (the store failed) makes the Matcher NOT_SERVING, so that
+    // an orchestrator routes uploads to a replica that can file them; it turns SERVING again
+    // when a probe write succeeds. The overall service stays SERVING: the process is alive.
+    {
+        let (state, health, stopping) = (state.clone(), health.clone(), stopping.clone());
+        tokio::spawn(async move {
+            loop {
+                state.report_trouble.notified().await;
+                tracing::error!(
+                    "a report could not be filed: the Matcher is NOT_SERVING until the store \
+                     takes writes again"
+                );
+                health
+                    .set_not_serving::<proto::matcher_server::MatcherServer<MatcherService>>()
+                    .await;
+                loop {
+                    tokio::time::sleep(REPORT_PROBE_EVERY).await;
+                    let st = state.clone();
+                    let probed =
+                        tokio::task::spawn_blocking(move || ReportLog::probe(&st.store)).await;
+                    if matches!(probed, Ok(Ok(()))) {
+                        break;
+                    }
+                }
+                if state.is_loaded() && !*stopping.borrow() {
+                    tracing::info!("reports are filed again: the Matcher is SERVING");
+                    health
+                        .set_serving::<proto::matcher_server::MatcherServer<MatcherService>>()
+                        .await;
+                }
+            }
+        });
+    }
 
     let shutdown = async move {
         shutdown_signal().await;

@@ -39,6 +39,9 @@ pub struct State {
     pub hub: Arc<dyn Hub>,
     /// Where uploads are decoded (sandboxed workers unless configured otherwise).
     pub decoding: Decoding,
+    /// Woken when a report could not be filed: the Matcher's health turns NOT_SERVING until
+    /// the store takes writes again (see `serve`).
+    pub report_trouble: tokio::sync::Notify,
 }
 
 impl State {
@@ -72,6 +75,7 @@ impl State {
             syncing: tokio::sync::Mutex::new(()),
             hub,
             decoding,
+            report_trouble: tokio::sync::Notify::new(),
         }
     }
 
@@ -79,6 +83,11 @@ impl State {
     pub fn matcher(&self) -> Result<Arc<Matcher>, Status> {
         self.loaded()
             .ok_or_else(|| Status::unavailable("lists are still loading"))
+    }
+
+    /// True once lists are loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded().is_some()
     }
 
     fn loaded(&self) -> Option<Arc<Matcher>> {

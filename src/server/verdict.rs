@@ -117,6 +117,7 @@ impl State {
                 )
                 .map_err(|e| {
                     self.metrics.report_failed();
+                    self.report_trouble.notify_one();
                     internal("filing a report", &e)
                 })?;
             self.metrics.report_filed();

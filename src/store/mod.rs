@@ -93,6 +93,18 @@ pub enum Error {
     ReadOnly,
 }
 
+/// Test-only: when this environment variable names a path and that file exists, every write
+/// fails as a full or broken disk would (the server's tests flip its health with it). Nothing
+/// else reads it.
+pub const TEST_WRITE_FAULT_ENV: &str = "HASHGUARD_TEST_STORE_WRITE_FAULT";
+
+fn injected_write_failure() -> bool {
+    static PATH: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| std::env::var_os(TEST_WRITE_FAULT_ENV).map(PathBuf::from))
+        .as_deref()
+        .is_some_and(Path::exists)
+}
+
 fn io(e: rocksdb::Error) -> Error {
     Error::Io {
         message: e.into_string(),
@@ -193,6 +205,11 @@ impl Store {
     pub fn write(&self, batch: Batch) -> Result<(), Error> {
         if self.read_only {
             return Err(Error::ReadOnly);
+        }
+        if injected_write_failure() {
+            return Err(Error::Io {
+                message: format!("injected failure ({TEST_WRITE_FAULT_ENV})"),
+            });
         }
         let mut wo = WriteOptions::default();
         wo.set_sync(true);

@@ -1575,3 +1575,78 @@ fn oversized_strings_in_calls_are_invalid_argument() {
         assert!(listed.reports.is_empty(), "nothing was filed");
     });
 }
+
+/// When reports cannot be filed (the store refuses writes), the Matcher's health turns
+/// NOT_SERVING, on the probe listener too, while the process stays SERVING (liveness); when
+/// the store takes writes again it turns back, and reports are filed again.
+#[test]
+fn matcher_health_follows_the_report_store() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, md5, _) = setup(tmp.path());
+    append(&config, "\n[health]\nlisten = \"127.0.0.1:0\"\n");
+    let fault = tmp.path().join("store-fails");
+    let server = TestServer::start_with_env(
+        &data,
+        &config,
+        &[(
+            hashguard::store::TEST_WRITE_FAULT_ENV,
+            fault.to_str().unwrap(),
+        )],
+    );
+    let probe = server.health.unwrap();
+    server.block_on(async {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{probe}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = HealthClient::new(channel);
+        let mut status = async |service: &str| {
+            health
+                .check(HealthCheckRequest {
+                    service: service.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .status
+        };
+        let serving = ServingStatus::Serving as i32;
+        let not_serving = ServingStatus::NotServing as i32;
+        assert_eq!(status("hashguard.v1.Matcher").await, serving);
+
+        std::fs::write(&fault, b"").unwrap();
+        let mut matcher = server.matcher(OPERATOR);
+        let e = matcher
+            .match_hashes(hashes(HashKind::Md5, &md5))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Internal, "{e:?}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while status("hashguard.v1.Matcher").await != not_serving {
+            assert!(Instant::now() < deadline, "the Matcher stayed SERVING");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(status("").await, serving, "the process is alive");
+        // Still failing: a probe does not clear it.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(status("hashguard.v1.Matcher").await, not_serving);
+
+        std::fs::remove_file(&fault).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while status("hashguard.v1.Matcher").await != serving {
+            assert!(Instant::now() < deadline, "the Matcher did not recover");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let v = matcher
+            .match_hashes(hashes(HashKind::Md5, &md5))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(v.verdicts[0].matched);
+        assert!(!v.verdicts[0].report_id.is_empty());
+    });
+}
