@@ -783,3 +783,44 @@ fn large_files_are_read_through_the_open_descriptor_not_the_path() {
     assert_eq!(rec.error, None, "{:?}", rec.detail);
     assert_eq!(rec.frames.map(|f| f.len()), Some(10));
 }
+
+/// Shell completions and man pages come from the same definitions as the parser: every command
+/// is in them, and the internal decoder worker is in neither.
+#[test]
+fn completions_and_man_pages_cover_every_command() {
+    let out = hashguard().args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    let bash = String::from_utf8(out.stdout).unwrap();
+    for cmd in [
+        "hash", "lists", "match", "scan", "serve", "reports", "token", "man",
+    ] {
+        assert!(
+            bash.contains(cmd),
+            "{cmd} missing from the bash completions"
+        );
+    }
+    assert!(!bash.contains("decode-worker"));
+    for shell in ["zsh", "fish"] {
+        let out = hashguard().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success() && !out.stdout.is_empty(), "{shell}");
+    }
+    let out = hashguard().arg("man").output().unwrap();
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.contains(".TH hashguard 1"), "{page}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = hashguard()
+        .args(["man", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for page in [
+        "hashguard.1",
+        "hashguard-scan.1",
+        "hashguard-lists-import.1",
+    ] {
+        assert!(dir.path().join(page).exists(), "{page}");
+    }
+    let help = hashguard().arg("--help").output().unwrap();
+    assert!(!String::from_utf8_lossy(&help.stdout).contains("decode-worker"));
+}

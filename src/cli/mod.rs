@@ -1,6 +1,7 @@
 //! Command-line front end: argument parsing (clap) and exit codes (`exit`: the one table of them,
 //! and the error a command stops with). Everything it does is a call into the library.
 
+mod docs;
 mod exit;
 mod hash;
 mod lists;
@@ -70,13 +71,17 @@ enum Command {
     /// Make API tokens for the server's tokens file.
     #[command(subcommand)]
     Token(token::TokenCommand),
-    /// A sandboxed decoder worker, started by `serve` and `scan` (not for direct use).
-    #[command(hide = true)]
-    DecodeWorker(WorkerCli),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the man page, or write every page into a directory.
+    Man(docs::ManArgs),
 }
 
-/// The worker's command line, as the decoder pool starts it.
-#[derive(clap::Args, Debug)]
+/// A sandboxed decoder worker's command line (`hashguard decode-worker ...`), as the decoder
+/// pool starts it. Not a user command: parsed before the CLI, so help and completions never
+/// show it.
+#[derive(Parser, Debug)]
+#[command(name = "hashguard decode-worker")]
 struct WorkerCli {
     #[arg(long)]
     threads: usize,
@@ -147,6 +152,24 @@ fn worker_pool(threads: usize) -> Result<rayon::ThreadPool, Failure> {
 /// Parses the command line, runs the command, prints its failure if it failed, and returns the
 /// process exit status.
 pub fn run() -> Code {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "decode-worker")
+    {
+        let w = match WorkerCli::try_parse_from(std::env::args_os().skip(1)) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = e.print();
+                return Code::USAGE;
+            }
+        };
+        return Code::from_worker(hashguard::sandbox::run_worker(
+            hashguard::sandbox::WorkerArgs {
+                threads: w.threads,
+                memory_bytes: w.memory_bytes,
+            },
+        ));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -169,14 +192,8 @@ pub fn run() -> Code {
         Command::Reports(cmd) => reports::run(cmd),
         Command::Config(cmd) => serve::config(cmd),
         Command::Token(cmd) => token::run(cmd),
-        Command::DecodeWorker(w) => {
-            return Code::from_worker(hashguard::sandbox::run_worker(
-                hashguard::sandbox::WorkerArgs {
-                    threads: w.threads,
-                    memory_bytes: w.memory_bytes,
-                },
-            ));
-        }
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
     };
     match result {
         Ok(code) => code,
