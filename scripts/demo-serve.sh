@@ -46,11 +46,16 @@ cat <<MSG
   investigator (unit demo-unit):    $INV
   admin:                            $ADM
 
-  Try, in another terminal (grpcurl uses reflection):
+  Try, in another terminal: submit a listed hash and a resized copy of a listed scene
+  (an operator's verdicts; each match files a report for the demo unit):
+    HASHGUARD_TOKEN=$OP $BIN submit --reference demo-1 \\
+      pdq:$(head -n1 "${DEMO_LIST:-/dev/null}" 2>/dev/null || echo '<64 hex>') \\
+      testdata/images/variants/p00_480x360_resize50.png
+  (or with grpcurl, which reflection serves:
     grpcurl -plaintext -H 'authorization: Bearer $OP' \\
       -d '{"hashes":[{"kind":"HASH_KIND_PDQ","hex":"$(head -n1 "${DEMO_LIST:-/dev/null}" 2>/dev/null || echo '<64 hex>')"}],"tenant_reference":"demo-1"}' \\
-      127.0.0.1:50051 hashguard.v1.Matcher/MatchHashes
-  Follow the demo unit's reports as they are filed (then run the grpcurl line above):
+      127.0.0.1:50051 hashguard.v1.Matcher/MatchHashes)
+  Follow the demo unit's reports as they are filed (then run the submit line above):
     HASHGUARD_TOKEN=$INV $BIN reports follow
   Export them: the same with \`reports export --format csv\` (or jsonl).
   Metrics: $METRICS_HOW

@@ -9,6 +9,7 @@ mod matching;
 mod reports;
 mod scan;
 mod serve;
+mod submit;
 mod token;
 
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ const AFTER_HELP: &str = "Examples:
   hashguard match pdq:f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22
   hashguard scan /mnt/seized --case 2026-0413 --out report-0413
   hashguard token new --role operator --tenant acme >> tokens.toml
+  HASHGUARD_TOKEN=… hashguard submit photo.jpg  an operator's verdict from a running server
   HASHGUARD_TOKEN=… hashguard reports follow    a unit's match reports from a running server
 
 Submitted and scanned media are never stored or logged; only hashes leave this program.";
@@ -62,6 +64,8 @@ enum Command {
     Scan(scan::ScanArgs),
     /// Run the gRPC service for operators, investigators and admins.
     Serve(serve::ServeArgs),
+    /// Submit hashes and files to a running server (operators): a verdict per input.
+    Submit(submit::SubmitArgs),
     /// Read a running server's match reports (investigators): list, follow, export.
     #[command(subcommand)]
     Reports(reports::ReportsCommand),
@@ -190,6 +194,7 @@ pub fn run() -> Code {
         Command::Scan(args) => scan::run(args, &cli.data),
         Command::Serve(args) => serve::run(args, &cli.data),
         Command::Reports(cmd) => reports::run(cmd),
+        Command::Submit(args) => submit::run(args),
         Command::Config(cmd) => serve::config(cmd),
         Command::Token(cmd) => token::run(cmd),
         Command::Completions(args) => docs::completions(args),

@@ -109,9 +109,9 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// How to reach the server.
+/// How to reach the server (shared by `reports` and `submit`).
 #[derive(Args, Debug)]
-pub struct Conn {
+pub(super) struct Conn {
     /// Server URL: http:// on loopback only, else https:// with --ca.
     #[arg(
         long,
@@ -120,7 +120,8 @@ pub struct Conn {
         value_name = "URL"
     )]
     server: String,
-    /// Investigator token (prefer the environment variable: arguments show in `ps`).
+    /// Token: an investigator's for `reports`, an operator's for `submit` (prefer the
+    /// environment variable: arguments show in `ps`).
     #[arg(
         long,
         env = "HASHGUARD_TOKEN",
@@ -134,18 +135,18 @@ pub struct Conn {
 }
 
 /// Writing the output failed (or its reader went away, which ends the command quietly).
-fn cannot_write(e: std::io::Error) -> Failure {
+pub(super) fn cannot_write(e: std::io::Error) -> Failure {
     Failure::output(format!("cannot write the output: {e}"), &e)
 }
 
 /// The checked connection of `conn`: a token, an http:// server on loopback only, an https://
 /// one with the CA that signed its certificate.
-fn connection(conn: &Conn) -> Result<Connection, Failure> {
+pub(super) fn connection(conn: &Conn, role: &str) -> Result<Connection, Failure> {
     // An empty variable (`HASHGUARD_TOKEN=`) is no token either.
     let Some(token) = conn.token.as_ref().filter(|t| !t.0.trim().is_empty()) else {
-        return Err(Failure::config(
-            "no token: set HASHGUARD_TOKEN (or pass --token) to an investigator token",
-        ));
+        return Err(Failure::config(format!(
+            "no token: set HASHGUARD_TOKEN (or pass --token) to an {role} token"
+        )));
     };
     Connection::new(&conn.server, &token.0, conn.ca.as_deref()).map_err(|e| match e {
         ClientError::BadUrl { .. } => Failure::usage(format!("--server: {e}")),
@@ -160,12 +161,12 @@ fn connection(conn: &Conn) -> Result<Connection, Failure> {
 
 /// A reader of the server's reports.
 fn reader(conn: &Conn) -> Result<ReportsReader, Failure> {
-    ReportsReader::new(connection(conn)?)
+    ReportsReader::new(connection(conn, "investigator")?)
         .map_err(|e| Failure::io(format!("cannot start the client: {e}")))
 }
 
 /// A failed call, by what the user can do about it.
-fn call_failed(e: CallError) -> Failure {
+pub(super) fn call_failed(e: CallError) -> Failure {
     let code = match &e {
         CallError::Client(ClientError::Unreachable { .. }) | CallError::Lost(_) => {
             Code::UNAVAILABLE

@@ -279,6 +279,82 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// Reports per ListReports call when exporting (the server's maximum).
 const EXPORT_PAGE: u32 = 1000;
 
+/// An operator's blocking client of a server's Matcher service, on a runtime of its own.
+pub struct Submitter {
+    conn: Connection,
+    rt: tokio::runtime::Runtime,
+}
+
+/// Upload chunk size (under the server's default message limit).
+const UPLOAD_CHUNK: usize = 1 << 20;
+
+impl Submitter {
+    /// A submitter over `conn`.
+    pub fn new(conn: Connection) -> std::io::Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Submitter { conn, rt })
+    }
+
+    async fn client(&self) -> Result<proto::matcher_client::MatcherClient<Channel>, CallError> {
+        Ok(proto::matcher_client::MatcherClient::new(
+            self.conn.channel().await?,
+        ))
+    }
+
+    /// Verdicts for `hashes`, in order (one call; the server takes up to 1,000).
+    pub fn match_hashes(
+        &self,
+        hashes: &[crate::hashing::AnyHash],
+        reference: &str,
+    ) -> Result<Vec<proto::Verdict>, CallError> {
+        let req = proto::MatchHashesRequest {
+            hashes: hashes
+                .iter()
+                .map(|h| proto::TypedHash {
+                    kind: crate::server::convert::proto_kind(h.kind()) as i32,
+                    hex: h.to_string(),
+                })
+                .collect(),
+            tenant_reference: reference.to_string(),
+        };
+        self.rt.block_on(async {
+            let mut c = self.client().await?;
+            Ok(c.match_hashes(self.conn.request(req))
+                .await
+                .map_err(|s| CallError::from_status(&s))?
+                .into_inner()
+                .verdicts)
+        })
+    }
+
+    /// The verdict for one upload (sent in chunks; the bytes are not kept by the server).
+    pub fn match_media(
+        &self,
+        bytes: Vec<u8>,
+        reference: &str,
+    ) -> Result<proto::MediaVerdict, CallError> {
+        let mut chunks = vec![proto::MediaChunk {
+            part: Some(proto::media_chunk::Part::Metadata(proto::MediaMetadata {
+                tenant_reference: reference.to_string(),
+                content_type: String::new(),
+                declared_size: bytes.len() as u64,
+            })),
+        }];
+        chunks.extend(bytes.chunks(UPLOAD_CHUNK).map(|c| proto::MediaChunk {
+            part: Some(proto::media_chunk::Part::Data(c.to_vec())),
+        }));
+        self.rt.block_on(async {
+            let mut c = self.client().await?;
+            Ok(c.match_media(self.conn.request(tokio_stream::iter(chunks)))
+                .await
+                .map_err(|s| CallError::from_status(&s))?
+                .into_inner())
+        })
+    }
+}
+
 /// An investigator's blocking client of a server's Reports service, on a runtime of its own.
 pub struct ReportsReader {
     conn: Connection,

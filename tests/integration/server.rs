@@ -1650,3 +1650,90 @@ fn matcher_health_follows_the_report_store() {
         assert!(!v.verdicts[0].report_id.is_empty());
     });
 }
+
+/// `hashguard submit`, the operator's client: typed hashes and files against a running server,
+/// one verdict line per input, reports filed as for any other call.
+#[test]
+fn submit_sends_hashes_and_files_and_prints_a_verdict_each() {
+    let (tmp, server, md5) = serve_lists();
+    let scene = testdata("images/variants/p00_480x360_resize50.png");
+    let run = |token: Option<&str>, args: &[&str]| {
+        let mut c = hashguard();
+        c.env_remove("HASHGUARD_TOKEN")
+            .args([
+                "submit",
+                "--server",
+                &server.url(),
+                "--reference",
+                "batch-9",
+            ])
+            .args(args);
+        if let Some(t) = token {
+            c.env("HASHGUARD_TOKEN", t);
+        }
+        c.output().unwrap()
+    };
+    let other = format!("md5:{}", "ab".repeat(16));
+    let out = run(
+        Some(OPERATOR),
+        &[&format!("md5:{md5}"), &other, scene.to_str().unwrap()],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["input"], format!("md5:{md5}"));
+    assert_eq!(lines[0]["matched"], true);
+    assert!(lines[0]["report_id"].is_string());
+    assert_eq!(lines[1]["matched"], false);
+    assert_eq!(lines[2]["matched"], true, "{:?}", lines[2]);
+    assert_eq!(lines[2]["kind"], "image");
+    // Nothing matched: 1. No token: 78. No server: 69.
+    assert_eq!(run(Some(OPERATOR), &[&other]).status.code(), Some(1));
+    assert_eq!(run(None, &[&other]).status.code(), Some(78));
+    assert_eq!(
+        run(Some(UNIT_A), &[&other]).status.code(),
+        Some(77),
+        "an investigator token may not submit"
+    );
+    let missing = tmp.path().join("missing.jpg");
+    assert_eq!(
+        run(Some(OPERATOR), &[missing.to_str().unwrap()])
+            .status
+            .code(),
+        Some(66)
+    );
+    let out = hashguard()
+        .env("HASHGUARD_TOKEN", OPERATOR)
+        .args(["submit", "--server", "http://127.0.0.1:1", &other])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(69));
+    // The report carries the reference.
+    server.block_on(async {
+        let listed = server
+            .reports(UNIT_A)
+            .list_reports(proto::ListReportsRequest {
+                cursor: 0,
+                limit: 10,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            listed
+                .reports
+                .iter()
+                .any(|r| r.tenant_reference == "batch-9"),
+            "{listed:?}"
+        );
+    });
+}
