@@ -15,6 +15,7 @@ PKGS=(
   protobuf-compiler                                # protoc for tonic/prost code generation
   time                                             # GNU time: tests measure peak memory with it
   systemd                                          # systemd-analyze checks deploy/systemd offline
+  mmdebstrap umoci bubblewrap                      # scripts/build-oci.sh: the image, no engine
 )
 
 missing=()

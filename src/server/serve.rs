@@ -158,30 +158,10 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
             .tls_config(tls_config(tls)?)
             .map_err(|e| Error::Tls(e.to_string()))?;
     }
-    let addr = checked.listen;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| Error::Listen {
-            addr,
-            what: "",
-            source,
-        })?;
-    let bound = listener.local_addr().map_err(|source| Error::Listen {
-        addr,
-        what: "",
-        source,
-    })?;
+    let (listener, bound) = bind(checked.listen, "").await?;
     let metrics_task = match checked.metrics {
         Some(addr) => {
-            let listen_err = |source| Error::Listen {
-                addr,
-                what: " for metrics",
-                source,
-            };
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(listen_err)?;
-            let at = listener.local_addr().map_err(listen_err)?;
+            let (listener, at) = bind(addr, " for metrics").await?;
             ready(Bound::Metrics(at));
             tracing::info!(%at, "metrics listening");
             let metrics = metrics.clone();
@@ -196,15 +176,7 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let health_task = match checked.health {
         Some(addr) => {
-            let listen_err = |source| Error::Listen {
-                addr,
-                what: " for health",
-                source,
-            };
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(listen_err)?;
-            let at = listener.local_addr().map_err(listen_err)?;
+            let (listener, at) = bind(addr, " for health").await?;
             ready(Bound::Health(at));
             tracing::info!(%at, "health listening");
             let (service, mut stopped) = (health_service.clone(), stopping.clone());
@@ -335,6 +307,17 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
         task.abort();
     }
     served
+}
+
+/// A listener on `addr` and the address it got (`what` names it in the error).
+async fn bind(
+    addr: SocketAddr,
+    what: &'static str,
+) -> Result<(tokio::net::TcpListener, SocketAddr), Error> {
+    let err = |source| Error::Listen { addr, what, source };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
+    let at = listener.local_addr().map_err(err)?;
+    Ok((listener, at))
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM.

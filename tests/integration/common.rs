@@ -38,6 +38,23 @@ pub fn testdata(path: &str) -> PathBuf {
         .join(path)
 }
 
+/// The PDQ of the listed scene the server and sandbox tests use (`images/base/p00_480x360.png`).
+pub fn scene_pdq() -> hashguard::hashing::PdqHash {
+    hashguard::fingerprint::fingerprint_file(
+        &testdata("images/base/p00_480x360.png"),
+        &hashguard::fingerprint::HashRequest::ALL,
+        &hashguard::media::Limits::default(),
+    )
+    .pdq
+    .unwrap()
+}
+
+/// MD5 of `bytes`, hex.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    hex::encode(Md5::digest(bytes))
+}
+
 /// Writes `tokens.toml` (the four tokens above) and `serve.toml` into `dir`; returns the latter.
 pub fn write_server_config(dir: &Path) -> PathBuf {
     let tokens = dir.join("tokens.toml");

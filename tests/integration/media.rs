@@ -454,23 +454,27 @@ fn apng_frame_beside_a_separate_default_image_is_hashed() {
     );
 }
 
+/// The listed scene scaled to `width` × `height`, as a progressive JPEG (quality 90).
+fn progressive_jpeg(width: u32, height: u32) -> Vec<u8> {
+    let img = upscaled(width, height);
+    let mut c = turbojpeg::Compressor::new().unwrap();
+    c.set_progressive(true).unwrap();
+    c.set_quality(90).unwrap();
+    c.compress_to_vec(turbojpeg::Image {
+        pixels: img.as_raw().as_slice(),
+        width: width as usize,
+        pitch: width as usize * 3,
+        height: height as usize,
+        format: turbojpeg::PixelFormat::RGB,
+    })
+    .unwrap()
+}
+
 /// A progressive JPEG keeps every coefficient of its full size while decoding, at any scale:
 /// past the decoder memory limit it is refused from the header.
 #[test]
 fn progressive_jpeg_past_the_memory_limit_is_refused_from_the_header() {
-    let img = upscaled(1000, 800);
-    let mut c = turbojpeg::Compressor::new().unwrap();
-    c.set_progressive(true).unwrap();
-    c.set_quality(90).unwrap();
-    let progressive = c
-        .compress_to_vec(turbojpeg::Image {
-            pixels: img.as_raw().as_slice(),
-            width: 1000,
-            pitch: 3000,
-            height: 800,
-            format: turbojpeg::PixelFormat::RGB,
-        })
-        .unwrap();
+    let progressive = progressive_jpeg(1000, 800);
     let tight = Limits {
         max_alloc: 1 << 20,
         ..Limits::default()
@@ -502,20 +506,7 @@ fn jpeg_scans(jpeg: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
 /// over every block. libjpeg-turbo's scan limit ends it at once, in the decoder's own memory.
 #[test]
 fn a_progressive_jpeg_scan_bomb_ends_fast_in_bounded_memory() {
-    let (w, h) = (2048u32, 2048u32);
-    let img = upscaled(w, h);
-    let mut c = turbojpeg::Compressor::new().unwrap();
-    c.set_progressive(true).unwrap();
-    c.set_quality(90).unwrap();
-    let progressive = c
-        .compress_to_vec(turbojpeg::Image {
-            pixels: img.as_raw().as_slice(),
-            width: w as usize,
-            pitch: w as usize * 3,
-            height: h as usize,
-            format: turbojpeg::PixelFormat::RGB,
-        })
-        .unwrap();
+    let progressive = progressive_jpeg(2048, 2048);
     let (head, scans) = jpeg_scans(&progressive);
     assert!(scans.len() > 2, "{} scans", scans.len());
     let mut bomb = head;

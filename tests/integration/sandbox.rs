@@ -10,7 +10,9 @@ use hashguard::proto::{MediaChunk, MediaMetadata, media_chunk::Part};
 use hashguard::sandbox::{TEST_FAULT_MARKER, TEST_FAULTS_ENV};
 use tonic::{Code, Request};
 
-use crate::common::{OPERATOR, TestServer, hashguard, testdata, write_server_config};
+use crate::common::{
+    OPERATOR, TestServer, hashguard, md5_hex, scene_pdq, testdata, write_server_config,
+};
 
 /// A fault file: the marker, the fault, and some bytes that differ per name.
 fn fault_file(fault: &str, salt: &str) -> Vec<u8> {
@@ -20,21 +22,10 @@ fn fault_file(fault: &str, salt: &str) -> Vec<u8> {
     b
 }
 
-fn md5_hex(bytes: &[u8]) -> String {
-    use md5::{Digest, Md5};
-    hex::encode(Md5::digest(bytes))
-}
-
 /// Lists in `dir/data`: the scene p00 (PDQ) and the MD5 of the crash file.
 fn lists(dir: &Path, crash: &[u8]) -> PathBuf {
     let data = dir.join("data");
-    let scene = hashguard::fingerprint::fingerprint_file(
-        &testdata("images/base/p00_480x360.png"),
-        &hashguard::fingerprint::HashRequest::ALL,
-        &hashguard::media::Limits::default(),
-    )
-    .pdq
-    .unwrap();
+    let scene = scene_pdq();
     std::fs::write(dir.join("pdq.txt"), format!("{scene}\n")).unwrap();
     std::fs::write(dir.join("md5.txt"), format!("{}\n", md5_hex(crash))).unwrap();
     for (list, kind, file) in [("scenes", "pdq", "pdq.txt"), ("exact", "md5", "md5.txt")] {

@@ -16,7 +16,8 @@ use hashguard::server::auth::token_hash;
 use tonic::{Code, Request};
 
 use crate::common::{
-    ADMIN, OPERATOR, TestServer, UNIT_A, UNIT_B, hashguard, testdata, write_server_config,
+    ADMIN, OPERATOR, TestServer, UNIT_A, UNIT_B, hashguard, md5_hex, scene_pdq, testdata,
+    write_server_config,
 };
 
 /// Runs the binary with `args`, which must succeed.
@@ -33,10 +34,7 @@ fn run_ok(args: &[&str]) {
 fn setup(dir: &Path) -> (PathBuf, PathBuf, String, String) {
     let data = dir.join("data");
     let secret: Vec<u8> = (0..4000).map(|i| (i * 13 % 251) as u8).collect();
-    let md5 = {
-        use md5::{Digest, Md5};
-        hex::encode(Md5::digest(&secret))
-    };
+    let md5 = md5_hex(&secret);
     std::fs::write(dir.join("secret.bin"), &secret).unwrap();
     std::fs::write(dir.join("md5.txt"), format!("{md5}\n")).unwrap();
     let d = data.to_str().unwrap();
@@ -53,13 +51,7 @@ fn setup(dir: &Path) -> (PathBuf, PathBuf, String, String) {
         "1",
         dir.join("md5.txt").to_str().unwrap(),
     ]);
-    let scene = hashguard::fingerprint::fingerprint_file(
-        &testdata("images/base/p00_480x360.png"),
-        &hashguard::fingerprint::HashRequest::ALL,
-        &hashguard::media::Limits::default(),
-    )
-    .pdq
-    .unwrap();
+    let scene = scene_pdq();
     std::fs::write(
         dir.join("pdq.jsonl"),
         format!(
@@ -165,6 +157,20 @@ fn upload(bytes: &[u8], declared: u64) -> Vec<MediaChunk> {
 /// A resized copy of the scene listed in intl-pdq.
 fn resized_scene() -> Vec<u8> {
     std::fs::read(testdata("images/variants/p00_480x360_resize50.png")).unwrap()
+}
+
+/// The first 100 reports the investigator `token` may read.
+async fn first_reports(server: &TestServer, token: &str) -> Vec<proto::Report> {
+    server
+        .reports(token)
+        .list_reports(proto::ListReportsRequest {
+            cursor: 0,
+            limit: 100,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .reports
 }
 
 /// Files a report for unit A (an MD5 match); returns its id.
@@ -1556,23 +1562,18 @@ fn oversized_strings_in_calls_are_invalid_argument() {
             .unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
         assert!(e.message().contains("content_type"), "{}", e.message());
-        let mut reports = server.reports(UNIT_A);
-        let e = reports
+        let e = server
+            .reports(UNIT_A)
             .ack_reports(proto::AckReportsRequest {
                 ids: vec!["a".repeat(65)],
             })
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
-        let listed = reports
-            .list_reports(proto::ListReportsRequest {
-                cursor: 0,
-                limit: 10,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(listed.reports.is_empty(), "nothing was filed");
+        assert!(
+            first_reports(&server, UNIT_A).await.is_empty(),
+            "nothing was filed"
+        );
     });
 }
 
@@ -1718,22 +1719,9 @@ fn submit_sends_hashes_and_files_and_prints_a_verdict_each() {
         .unwrap();
     assert_eq!(out.status.code(), Some(69));
     // The report carries the reference.
-    server.block_on(async {
-        let listed = server
-            .reports(UNIT_A)
-            .list_reports(proto::ListReportsRequest {
-                cursor: 0,
-                limit: 10,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(
-            listed
-                .reports
-                .iter()
-                .any(|r| r.tenant_reference == "batch-9"),
-            "{listed:?}"
-        );
-    });
+    let listed = server.block_on(first_reports(&server, UNIT_A));
+    assert!(
+        listed.iter().any(|r| r.tenant_reference == "batch-9"),
+        "{listed:?}"
+    );
 }
