@@ -31,10 +31,14 @@ fi
 export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks"
+# The fuzz crate uses exactly the main crate's dependency versions: its lock file is the main
+# one (copied each run, so a dependency added to the main crate never leaves it stale), plus
+# the pinned libfuzzer-sys that cargo adds to it.
+cp Cargo.lock fuzz/Cargo.lock
 # An explicit --target keeps these flags off build scripts and proc macros (which have no
 # libFuzzer to link).
 TRIPLE="$(rustc -vV | sed -n 's/^host: //p')"
-cargo build --locked --release --target "$TRIPLE" --manifest-path fuzz/Cargo.toml \
+cargo build --release --target "$TRIPLE" --manifest-path fuzz/Cargo.toml \
   $(printf -- '--bin %s ' "${TARGETS[@]}")
 
 # Seeds: the project's own test data, by what each target reads (the first byte of list, image

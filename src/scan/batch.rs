@@ -294,8 +294,8 @@ pub(super) fn hash_file(
         // Too big to hold: streamed for digests (videos decoded) through the descriptor just
         // opened, never by opening the path again.
         let rec = decoding
-            .fingerprint_opened(path, file, req, limits, &Cancel::new())
-            .unwrap_or_else(|_| unreachable_cancel(path));
+            .fingerprint_opened(path, file, req, limits, &NEVER_CANCELLED)
+            .unwrap_or_else(|_| FileRecord::failed(path, Reason::DecodeFailed, CANCELLED));
         return (rec, changed(path, before));
     }
     let mut bytes = Vec::with_capacity(before.0 as usize);
@@ -322,20 +322,20 @@ pub(super) fn hash_file(
         // A decoder that crashes or hangs costs this file only (in a sandboxed worker); the
         // digests above stay.
         if decoding
-            .fingerprint_bytes(&bytes, &perceptual, limits, &mut rec, &Cancel::new())
+            .fingerprint_bytes(&bytes, &perceptual, limits, &mut rec, &NEVER_CANCELLED)
             .is_err()
         {
-            rec = unreachable_cancel(path);
+            rec.fail(Reason::DecodeFailed, CANCELLED.into());
         }
     }
     let changed = changed(path, before) || bytes.len() as u64 != before.0;
     (rec, changed)
 }
 
-/// A scan never cancels a job (it has no caller that goes away); kept total all the same.
-fn unreachable_cancel(path: &Path) -> FileRecord {
-    FileRecord::failed(path, Reason::DecodeFailed, "decoding was cancelled")
-}
+/// A scan has no caller that goes away, so its jobs are never cancelled; the outcome stays
+/// total all the same.
+static NEVER_CANCELLED: std::sync::LazyLock<Cancel> = std::sync::LazyLock::new(Cancel::new);
+const CANCELLED: &str = "decoding was cancelled";
 
 pub(super) fn changed(path: &Path, before: (u64, i64, i64)) -> bool {
     match fs::metadata(path) {
