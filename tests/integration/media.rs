@@ -522,35 +522,33 @@ fn a_progressive_jpeg_scan_bomb_ends_fast_in_bounded_memory() {
     let path = tmp.path().join("scan-bomb.jpg");
     std::fs::write(&path, &bomb).unwrap();
 
+    // Without the limit this decodes 5,000 full passes over 4 megapixels (minutes).
+    let rec = hash_fails_fast_and_small(&path);
+    assert!(
+        rec["detail"].as_str().unwrap().contains("scan"),
+        "the scan limit ended it: {rec}"
+    );
+    assert!(rec["md5"].is_string(), "{rec}");
+}
+
+/// `hashguard hash PATH` ends within 10 s and 300 MB with `decode_failed` (exit 2); its record.
+fn hash_fails_fast_and_small(path: &Path) -> serde_json::Value {
     let t = std::time::Instant::now();
     let (code, out, peak) = run_measured(&["hash".as_ref(), path.as_os_str()]);
     let elapsed = t.elapsed();
     let rec: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(code, 2, "{out}");
     assert_eq!(rec["error"], "decode_failed", "{out}");
-    assert!(
-        rec["detail"].as_str().unwrap().contains("scan"),
-        "the scan limit ended it: {out}"
-    );
-    assert!(rec["md5"].is_string(), "{out}");
-    // Without the limit this decodes 5,000 full passes over 4 megapixels (minutes).
     assert!(elapsed < std::time::Duration::from_secs(10), "{elapsed:?}");
     assert!(peak < 300 << 20, "peak {} MB", peak >> 20);
+    rec
 }
 
 /// An MJPEG video whose frames declare 65535×65535 pixels (12 GB as declared) behind an AVI
 /// header that says 320×240: FFmpeg's `max_pixels` refuses every frame buffer past the cap.
 #[test]
 fn an_mjpeg_frame_declaring_65535_squared_ends_fast_in_bounded_memory() {
-    let path = testdata("video/bomb_mjpeg_65535.avi");
-    let t = std::time::Instant::now();
-    let (code, out, peak) = run_measured(&["hash".as_ref(), path.as_os_str()]);
-    let elapsed = t.elapsed();
-    let rec: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(code, 2, "{out}");
-    assert_eq!(rec["kind"], "video", "{out}");
-    assert_eq!(rec["error"], "decode_failed", "{out}");
-    assert!(rec.get("frames").is_none(), "no frame decoded: {out}");
-    assert!(elapsed < std::time::Duration::from_secs(10), "{elapsed:?}");
-    assert!(peak < 300 << 20, "peak {} MB", peak >> 20);
+    let rec = hash_fails_fast_and_small(&testdata("video/bomb_mjpeg_65535.avi"));
+    assert_eq!(rec["kind"], "video", "{rec}");
+    assert!(rec.get("frames").is_none(), "no frame decoded: {rec}");
 }

@@ -1418,16 +1418,41 @@ fn import_list_streams_a_list_into_a_running_server() {
     assert!(left.is_empty(), "the spool files are gone: {left:?}");
 }
 
+/// The service names a reflection client of protocol version `$v` (`v1` or `v1alpha`) lists
+/// on `$channel`, as `grpcurl ... list` and Python's grpcio-reflection ask.
+macro_rules! reflected_services {
+    ($v:ident, $channel:expr) => {{
+        use tonic_reflection::pb::$v::{
+            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        };
+        let req = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        match ServerReflectionClient::new($channel)
+            .server_reflection_info(tokio_stream::iter(vec![req]))
+            .await
+        {
+            Err(e) => Err(e),
+            Ok(answers) => {
+                let answer = answers.into_inner().message().await.unwrap().unwrap();
+                let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response
+                else {
+                    panic!("not a service list: {answer:?}");
+                };
+                Ok::<Vec<String>, tonic::Status>(list.service.into_iter().map(|s| s.name).collect())
+            }
+        }
+    }};
+}
+
 /// The plaintext probe listener answers health (overall and per service) and nothing else;
 /// reflection v1alpha, which the stock Python client and older tools speak, lists the services.
 #[test]
 fn the_probe_listener_serves_only_health_and_reflection_speaks_v1alpha() {
     use tonic_health::pb::{
         HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-    };
-    use tonic_reflection::pb::v1alpha::{
-        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
     };
     let tmp = tempfile::tempdir().unwrap();
     let (data, config, md5, _) = setup(tmp.path());
@@ -1468,27 +1493,11 @@ fn the_probe_listener_serves_only_health_and_reflection_speaks_v1alpha() {
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::Unimplemented, "{e:?}");
-        let req = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let e = ServerReflectionClient::new(channel)
-            .server_reflection_info(tokio_stream::iter(vec![req.clone()]))
-            .await
-            .unwrap_err();
+        let e = reflected_services!(v1alpha, channel).unwrap_err();
         assert_eq!(e.code(), Code::Unimplemented, "{e:?}");
 
         // v1alpha on the main listener.
-        let mut answers = ServerReflectionClient::new(server.channel())
-            .server_reflection_info(tokio_stream::iter(vec![req]))
-            .await
-            .unwrap()
-            .into_inner();
-        let answer = answers.message().await.unwrap().unwrap();
-        let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
-            panic!("not a service list: {answer:?}");
-        };
-        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        let names = reflected_services!(v1alpha, server.channel()).unwrap();
         assert!(
             names.iter().any(|n| n == "hashguard.v1.Matcher"),
             "{names:?}"
@@ -1498,39 +1507,24 @@ fn the_probe_listener_serves_only_health_and_reflection_speaks_v1alpha() {
 
 #[test]
 fn reflection_lists_the_public_services() {
-    use tonic_reflection::pb::v1::{
-        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
-    };
     let tmp = tempfile::tempdir().unwrap();
     let (data, config, _, _) = setup(tmp.path());
     let server = TestServer::start(&data, &config);
     server.block_on(async {
-        // What `grpcurl -plaintext ADDR list` asks.
-        let mut client = ServerReflectionClient::new(server.channel());
-        let req = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut answers = client
-            .server_reflection_info(tokio_stream::iter(vec![req]))
-            .await
-            .unwrap()
-            .into_inner();
-        let answer = answers.message().await.unwrap().unwrap();
-        let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
-            panic!("not a service list: {answer:?}");
-        };
-        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-        for want in [
-            "hashguard.v1.Matcher",
-            "hashguard.v1.Reports",
-            "hashguard.v1.Lists",
+        for names in [
+            reflected_services!(v1, server.channel()).unwrap(),
+            reflected_services!(v1alpha, server.channel()).unwrap(),
         ] {
-            assert!(
-                names.iter().any(|n| n == want),
-                "{want} missing from {names:?}"
-            );
+            for want in [
+                "hashguard.v1.Matcher",
+                "hashguard.v1.Reports",
+                "hashguard.v1.Lists",
+            ] {
+                assert!(
+                    names.iter().any(|n| n == want),
+                    "{want} missing from {names:?}"
+                );
+            }
         }
     });
 }
