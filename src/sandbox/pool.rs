@@ -223,9 +223,16 @@ impl Pool {
         }
     }
 
-    /// A pool of this very binary (the `hashguard` command's own server and scan).
+    /// A pool of this very binary (the `hashguard` command's own server and scan). Workers are
+    /// started through `/proc/self/exe`, which stays this process's own executable even after
+    /// a package upgrade replaces the file at its path (the path would then start another
+    /// version, or nothing).
     pub fn of_current_exe(config: PoolConfig) -> std::io::Result<Self> {
-        Ok(Pool::new(std::env::current_exe()?, config))
+        let exe = PathBuf::from("/proc/self/exe");
+        if !exe.exists() {
+            return Ok(Pool::new(std::env::current_exe()?, config));
+        }
+        Ok(Pool::new(exe, config))
     }
 
     /// True when hashing `head` (a file's first bytes) for `req` runs a decoder.
@@ -290,12 +297,12 @@ impl Pool {
             };
             return Ok(rec);
         }
-        let deadline = Instant::now() + self.deadline_for(media::sniff(&head[..n]), limits);
+        let budget = self.deadline_for(media::sniff(&head[..n]), limits);
         let job = Job {
             req: *req,
             limits: *limits,
         };
-        let outcome = self.run(&job, file, deadline, cancel);
+        let outcome = self.run(&job, file, budget, cancel);
         let mut rec = match outcome {
             Ok(rec) => rec,
             Err(Ended::Cancelled) => return Err(Cancelled),
@@ -320,11 +327,13 @@ impl Pool {
         &self,
         job: &Job,
         file: &File,
-        deadline: Instant,
+        budget: Duration,
         cancel: &Cancel,
     ) -> Result<FileRecord, Ended> {
         let mut worker = self.checkout()?;
-        let budget = deadline.saturating_duration_since(Instant::now());
+        // The budget is the decoding's: it starts once a worker is ready, so starting one (a
+        // moment on a loaded machine) never eats into it.
+        let deadline = Instant::now() + budget;
         worker.limit_cpu(budget, self.config.threads);
         if let Err(e) = wire::send_job(&worker.sock, job, file.as_fd()) {
             let (fault, why) = worker.died(format!("cannot hand the job over: {e}"));

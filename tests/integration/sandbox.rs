@@ -256,12 +256,19 @@ fn a_cancelled_call_kills_its_worker_and_frees_its_slot() {
         let mut m = server.matcher(OPERATOR);
         let hang = fault_file("hang", "cancelled");
         let mut req = Request::new(tokio_stream::iter(upload(&hang)));
-        req.set_timeout(Duration::from_millis(1500));
+        req.set_timeout(Duration::from_millis(4000));
         let mut m2 = m.clone();
         let call = tokio::spawn(async move { m2.match_media(req).await });
-        // The worker is busy with the hanging file meanwhile.
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        let busy = workers(&server);
+        // The worker is busy with the hanging file meanwhile (started on demand: on a loaded
+        // machine that takes a moment).
+        let started = Instant::now();
+        let busy = loop {
+            let w = workers(&server);
+            if !w.is_empty() || started.elapsed() > Duration::from_millis(3500) {
+                break w;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         assert_eq!(busy.len(), 1, "{busy:?}");
         let e = call.await.unwrap().unwrap_err();
         assert!(
