@@ -285,15 +285,20 @@ pub struct Submitter {
     rt: tokio::runtime::Runtime,
 }
 
+/// The single-threaded runtime a blocking client runs its calls on.
+fn client_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
 /// Upload chunk size (under the server's default message limit).
 const UPLOAD_CHUNK: usize = 1 << 20;
 
 impl Submitter {
     /// A submitter over `conn`.
     pub fn new(conn: Connection) -> std::io::Result<Self> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let rt = client_runtime()?;
         Ok(Submitter { conn, rt })
     }
 
@@ -364,9 +369,7 @@ pub struct ReportsReader {
 impl ReportsReader {
     /// A reader over `conn`.
     pub fn new(conn: Connection) -> std::io::Result<Self> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let rt = client_runtime()?;
         Ok(ReportsReader { conn, rt })
     }
 

@@ -1447,13 +1447,32 @@ macro_rules! reflected_services {
     }};
 }
 
+/// A channel to the plaintext probe listener at `probe`.
+async fn probe_channel(probe: SocketAddr) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(format!("http://{probe}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// The health status `channel` reports for `service` ("" for the process as a whole).
+async fn health_status(channel: &tonic::transport::Channel, service: &str) -> i32 {
+    tonic_health::pb::health_client::HealthClient::new(channel.clone())
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+}
+
 /// The plaintext probe listener answers health (overall and per service) and nothing else;
 /// reflection v1alpha, which the stock Python client and older tools speak, lists the services.
 #[test]
 fn the_probe_listener_serves_only_health_and_reflection_speaks_v1alpha() {
-    use tonic_health::pb::{
-        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-    };
+    use tonic_health::pb::health_check_response::ServingStatus;
     let tmp = tempfile::tempdir().unwrap();
     let (data, config, md5, _) = setup(tmp.path());
     append(&config, "\n[health]\nlisten = \"127.0.0.1:0\"\n");
@@ -1461,21 +1480,10 @@ fn the_probe_listener_serves_only_health_and_reflection_speaks_v1alpha() {
     let probe = server.health.expect("the health listener is announced");
     assert_ne!(probe, server.addr);
     server.block_on(async {
-        let channel = tonic::transport::Channel::from_shared(format!("http://{probe}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut health = HealthClient::new(channel.clone());
+        let channel = probe_channel(probe).await;
         for service in ["", "hashguard.v1.Matcher"] {
-            let r = health
-                .check(HealthCheckRequest {
-                    service: service.into(),
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            assert_eq!(r.status, ServingStatus::Serving as i32, "{service:?}");
+            let status = health_status(&channel, service).await;
+            assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
         }
         // Nothing else on the probe port: not the Matcher (even with a token), not reflection.
         let mut m = hashguard::proto::matcher_client::MatcherClient::with_interceptor(
@@ -1576,9 +1584,7 @@ fn oversized_strings_in_calls_are_invalid_argument() {
 /// the store takes writes again it turns back, and reports are filed again.
 #[test]
 fn matcher_health_follows_the_report_store() {
-    use tonic_health::pb::{
-        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-    };
+    use tonic_health::pb::health_check_response::ServingStatus;
     let tmp = tempfile::tempdir().unwrap();
     let (data, config, md5, _) = setup(tmp.path());
     append(&config, "\n[health]\nlisten = \"127.0.0.1:0\"\n");
@@ -1593,22 +1599,8 @@ fn matcher_health_follows_the_report_store() {
     );
     let probe = server.health.unwrap();
     server.block_on(async {
-        let channel = tonic::transport::Channel::from_shared(format!("http://{probe}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut health = HealthClient::new(channel);
-        let mut status = async |service: &str| {
-            health
-                .check(HealthCheckRequest {
-                    service: service.into(),
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .status
-        };
+        let channel = probe_channel(probe).await;
+        let status = async |service: &str| health_status(&channel, service).await;
         let serving = ServingStatus::Serving as i32;
         let not_serving = ServingStatus::NotServing as i32;
         assert_eq!(status("hashguard.v1.Matcher").await, serving);
