@@ -16,6 +16,7 @@ PKGS=(
   time                                             # GNU time: tests measure peak memory with it
   systemd                                          # systemd-analyze checks deploy/systemd offline
   mmdebstrap umoci bubblewrap                      # scripts/build-oci.sh: the image, no engine
+  openssl                                          # tests make a CA and certificates for TLS
 )
 
 missing=()

@@ -96,6 +96,7 @@ pub fn run(args: ServeArgs, data: &Path) -> Result<Code, Failure> {
         server::Bound::Grpc(addr) => eprintln!("hashguard: listening on {addr}"),
         server::Bound::Metrics(addr) => eprintln!("hashguard: metrics on {addr}"),
         server::Bound::Health(addr) => eprintln!("hashguard: health on {addr}"),
+        server::Bound::Rest(addr) => eprintln!("hashguard: REST facade (HMA API) on {addr}"),
     })?;
     Ok(Code::OK)
 }

@@ -84,6 +84,31 @@ pub enum Problem {
         /// Why it does not parse.
         message: String,
     },
+    /// `[rest] listen` does not parse.
+    #[error("rest listen address {listen:?}: {message}")]
+    RestListen {
+        /// The value.
+        listen: String,
+        /// Why it does not parse.
+        message: String,
+    },
+    /// The REST facade off loopback without TLS.
+    #[error(
+        "refusing to serve the REST facade in plaintext on {addr}: only loopback addresses may go \
+         without TLS (set [tls] cert and key, or set [rest] listen to 127.0.0.1:PORT)"
+    )]
+    RestPlaintext {
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// `[rest] detail_roles` names a role that cannot call the facade's lookups.
+    #[error(
+        "[rest] detail_roles: {role:?} is not a role that looks hashes up there (operator or admin)"
+    )]
+    RestDetailRole {
+        /// The value.
+        role: String,
+    },
     /// The metrics endpoint has no authentication, so it stays on loopback.
     #[error(
         "refusing to serve metrics on {addr}: the metrics endpoint has no authentication, so only \
@@ -149,6 +174,50 @@ pub struct Config {
     pub decoders: DecoderConfig,
     /// The plaintext health listener for orchestrators' probes.
     pub health: HealthConfig,
+    /// The HMA-compatible REST facade.
+    pub rest: RestConfig,
+}
+
+/// The HMA-compatible REST facade (`docs/rest.md`): the read-side endpoints of Meta's
+/// Hasher-Matcher-Actioner, so that a platform integrated with HMA keeps its client.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RestConfig {
+    /// Address to listen on (`""`: off). TLS from `[tls]`; plaintext only on loopback.
+    pub listen: String,
+    /// Roles whose lookups show list entry ids and distances (`operator`, `admin`); empty:
+    /// nobody, as over gRPC, where an operator learns only that something matched.
+    pub detail_roles: Vec<String>,
+}
+
+impl RestConfig {
+    /// The address, when the listener is on; plaintext only on loopback.
+    pub fn addr(&self, tls: bool) -> Result<Option<SocketAddr>, Problem> {
+        let listen = self.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        let addr: SocketAddr = listen.parse().map_err(|e| Problem::RestListen {
+            listen: listen.to_string(),
+            message: format!("{e}"),
+        })?;
+        if !tls && !addr.ip().is_loopback() {
+            return Err(Problem::RestPlaintext { addr });
+        }
+        Ok(Some(addr))
+    }
+
+    /// Checks `detail_roles`.
+    fn check_roles(&self) -> Result<(), Problem> {
+        match self
+            .detail_roles
+            .iter()
+            .find(|r| !matches!(r.as_str(), "operator" | "admin"))
+        {
+            Some(r) => Err(Problem::RestDetailRole { role: r.clone() }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A plaintext listener that serves only `grpc.health.v1`: Kubernetes gRPC probes cannot speak
@@ -377,6 +446,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             decoders: DecoderConfig::default(),
             health: HealthConfig::default(),
+            rest: RestConfig::default(),
         }
     }
 }
@@ -390,6 +460,8 @@ pub struct Checked {
     pub metrics: Option<SocketAddr>,
     /// The plaintext health address, when that listener is on.
     pub health: Option<SocketAddr>,
+    /// The REST facade's address, when it is on.
+    pub rest: Option<SocketAddr>,
     /// The accepted tokens.
     pub tokens: Tokens,
 }
@@ -463,6 +535,14 @@ impl Config {
         };
         let metrics = self.metrics.addr().map_err(|p| problems.push(p)).ok();
         let health = self.health.addr().map_err(|p| problems.push(p)).ok();
+        let rest = self
+            .rest
+            .addr(self.tls.is_some())
+            .map_err(|p| problems.push(p))
+            .ok();
+        if let Err(p) = self.rest.check_roles() {
+            problems.push(p);
+        }
         let tokens = match &self.tokens {
             None => {
                 problems.push(Problem::NoTokens);
@@ -506,6 +586,7 @@ impl Config {
                 listen,
                 metrics,
                 health: health.flatten(),
+                rest: rest.flatten(),
                 tokens,
             }),
             _ => Err(Error::Invalid(problems)),

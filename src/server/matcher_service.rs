@@ -113,25 +113,35 @@ impl MatcherService {
         bytes: Vec<u8>,
         permit: OwnedSemaphorePermit,
     ) -> Result<FileRecord, Status> {
-        // Dropping this call (the client cancelled, or its deadline passed) kills the worker
-        // decoding it, which frees the slot.
-        let cancel = Cancel::new();
-        let _stop_on_drop = cancel.on_drop();
-        let decoding = self.0.decoding.clone();
-        blocking(move || {
-            let _permit = permit;
-            let req = HashRequest {
-                pdq_dihedral: true,
-                ..HashRequest::ALL
-            };
-            let mut rec = FileRecord::new(Path::new(""));
-            decoding
-                .fingerprint_bytes(&bytes, &req, &Limits::default(), &mut rec, &cancel)
-                .map_err(|_| Status::cancelled("the call was cancelled"))?;
-            Ok(rec)
-        })
-        .await
+        hash_upload(&self.0, bytes, permit).await
     }
+}
+
+/// Hashes an upload on its slot (every kind, an image's PDQ through its rotations and flips),
+/// in a sandboxed worker unless configured otherwise; shared with the REST facade.
+pub(super) async fn hash_upload(
+    state: &State,
+    bytes: Vec<u8>,
+    permit: OwnedSemaphorePermit,
+) -> Result<FileRecord, Status> {
+    // Dropping this call (the client cancelled, or its deadline passed) kills the worker
+    // decoding it, which frees the slot.
+    let cancel = Cancel::new();
+    let _stop_on_drop = cancel.on_drop();
+    let decoding = state.decoding.clone();
+    blocking(move || {
+        let _permit = permit;
+        let req = HashRequest {
+            pdq_dihedral: true,
+            ..HashRequest::ALL
+        };
+        let mut rec = FileRecord::new(Path::new(""));
+        decoding
+            .fingerprint_bytes(&bytes, &req, &Limits::default(), &mut rec, &cancel)
+            .map_err(|_| Status::cancelled("the call was cancelled"))?;
+        Ok(rec)
+    })
+    .await
 }
 
 #[tonic::async_trait]

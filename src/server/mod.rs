@@ -10,7 +10,8 @@
 //! [`auth`] (tokens to typed callers), [`state`], [`verdict`] (filing reports), [`limits`]
 //! (slots, quotas), [`schedule`] (list syncs), [`call_layer`] (deadlines, stream ends at
 //! shutdown, per-call metrics), [`metrics`], [`status`] (library errors to gRPC statuses),
-//! [`convert`] (wire types to library types), [`client`] (the project's own clients).
+//! [`convert`] (wire types to library types), [`client`] (the project's own clients), [`rest`]
+//! (the HMA-compatible REST facade).
 
 pub mod auth;
 pub mod bounds;
@@ -25,6 +26,7 @@ pub mod mirror_service;
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod proto;
 pub mod reports_service;
+pub mod rest;
 pub mod schedule;
 pub mod serve;
 pub mod state;

@@ -82,6 +82,8 @@ pub enum Bound {
     Metrics(SocketAddr),
     /// The plaintext health listener.
     Health(SocketAddr),
+    /// The HMA-compatible REST facade.
+    Rest(SocketAddr),
 }
 
 /// How often a server whose report filing failed probes the store.
@@ -146,7 +148,7 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
         .max_decoding_message_size(max);
     let reports = proto::reports_server::ReportsServer::new(ReportsService(state.clone()));
     let lists_svc = proto::lists_server::ListsServer::new(ListsService(state.clone()));
-    let intercept = auth::interceptor(tokens);
+    let intercept = auth::interceptor(tokens.clone());
 
     let timeout = match config.limits.request_timeout_ms {
         0 => None,
@@ -193,6 +195,29 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
                     .await;
                 if let Err(e) = served {
                     tracing::error!("health listener failed: {e}");
+                }
+            }))
+        }
+        None => None,
+    };
+    let rest_task = match checked.rest {
+        Some(addr) => {
+            let acceptor = match &config.tls {
+                Some(t) => Some(super::rest::tls::acceptor(t).map_err(Error::Tls)?),
+                None => None,
+            };
+            let (listener, at) = bind(addr, " for the REST facade").await?;
+            ready(Bound::Rest(at));
+            tracing::info!(%at, tls = acceptor.is_some(), "REST facade listening");
+            let rest = Arc::new(super::rest::Rest {
+                state: state.clone(),
+                tokens: tokens.clone(),
+            });
+            let app = super::rest::router(rest, timeout);
+            let stopped = stopping.clone();
+            Some(tokio::spawn(async move {
+                if let Err(e) = super::rest::serve(listener, acceptor, app, stopped).await {
+                    tracing::error!("REST facade failed: {e}");
                 }
             }))
         }
@@ -299,6 +324,9 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
         task.abort();
     }
     if let Some(task) = health_task {
+        task.abort();
+    }
+    if let Some(task) = rest_task {
         task.abort();
     }
     if let Some(task) = sync_task {

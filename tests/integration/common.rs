@@ -96,6 +96,8 @@ pub struct TestServer {
     pub metrics: Option<SocketAddr>,
     /// The plaintext health listener, when the config has one.
     pub health: Option<SocketAddr>,
+    /// The REST facade, when the config has one.
+    pub rest: Option<SocketAddr>,
     rt: tokio::runtime::Runtime,
 }
 
@@ -118,8 +120,9 @@ impl TestServer {
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            // The metrics and health lines, when there are any, come before the listening line.
-            let (mut metrics, mut health) = (None, None);
+            // The metrics, health and REST lines, when there are any, come before the listening
+            // line.
+            let (mut metrics, mut health, mut rest) = (None, None, None);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(a) = line.strip_prefix("hashguard: metrics on ") {
                     metrics = Some(a.parse::<SocketAddr>().unwrap());
@@ -127,12 +130,15 @@ impl TestServer {
                 if let Some(a) = line.strip_prefix("hashguard: health on ") {
                     health = Some(a.parse::<SocketAddr>().unwrap());
                 }
+                if let Some(a) = line.strip_prefix("hashguard: REST facade (HMA API) on ") {
+                    rest = Some(a.parse::<SocketAddr>().unwrap());
+                }
                 if let Some(a) = line.strip_prefix("hashguard: listening on ") {
-                    let _ = tx.send((a.parse::<SocketAddr>().unwrap(), metrics, health));
+                    let _ = tx.send((a.parse::<SocketAddr>().unwrap(), metrics, health, rest));
                 }
             }
         });
-        let (addr, metrics, health) = rx
+        let (addr, metrics, health, rest) = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("server did not start");
         let server = TestServer {
@@ -140,6 +146,7 @@ impl TestServer {
             addr,
             metrics,
             health,
+            rest,
             rt: tokio::runtime::Runtime::new().unwrap(),
         };
         server.block_on(wait_serving(addr));

@@ -31,7 +31,7 @@ fn run_ok(args: &[&str]) {
 }
 
 /// Data with two lists routed to two units, a tokens file and a config.
-fn setup(dir: &Path) -> (PathBuf, PathBuf, String, String) {
+pub(crate) fn setup(dir: &Path) -> (PathBuf, PathBuf, String, String) {
     let data = dir.join("data");
     let secret: Vec<u8> = (0..4000).map(|i| (i * 13 % 251) as u8).collect();
     let md5 = md5_hex(&secret);
@@ -83,7 +83,7 @@ fn serve_lists() -> (tempfile::TempDir, TestServer, String) {
 }
 
 /// Appends `text` to the file at `path`.
-fn append(path: &Path, text: &str) {
+pub(crate) fn append(path: &Path, text: &str) {
     let mut all = std::fs::read_to_string(path).unwrap();
     all.push_str(text);
     std::fs::write(path, all).unwrap();
@@ -160,7 +160,7 @@ fn resized_scene() -> Vec<u8> {
 }
 
 /// The first 100 reports the investigator `token` may read.
-async fn first_reports(server: &TestServer, token: &str) -> Vec<proto::Report> {
+pub(crate) async fn first_reports(server: &TestServer, token: &str) -> Vec<proto::Report> {
     server
         .reports(token)
         .list_reports(proto::ListReportsRequest {
