@@ -145,6 +145,15 @@ fn new_id() -> String {
     hex::encode(b)
 }
 
+/// The cursor at the end of a report's key.
+fn cursor_of(key: &[u8]) -> Result<u64, Error> {
+    let tail: [u8; 8] = key
+        .get(key.len().saturating_sub(8)..)
+        .and_then(|t| t.try_into().ok())
+        .ok_or_else(|| Error::Corrupt("short report key".into()))?;
+    Ok(u64::from_be_bytes(tail))
+}
+
 /// A stored report from its bytes (as the store holds them).
 pub fn decode(bytes: &[u8]) -> Result<Report, Error> {
     serde_json::from_slice(bytes).map_err(|e| Error::Corrupt(e.to_string()))
@@ -158,19 +167,12 @@ impl ReportLog {
         }
     }
 
+    /// The unit's last cursor (0 before its first report): one reverse seek.
     fn last_cursor(store: &Store, unit: &str) -> Result<u64, Error> {
-        let prefix = keys::reports(unit);
-        let mut last = 0;
-        // Streams are read once per unit per process; a reverse seek would be faster but the
-        // store exposes forward scans only.
-        for kv in store.scan_prefix(Cf::Reports, prefix.bytes())? {
-            let (k, _) = kv?;
-            let tail: [u8; 8] = k[k.len() - 8..]
-                .try_into()
-                .map_err(|_| Error::Corrupt("short report key".into()))?;
-            last = u64::from_be_bytes(tail);
+        match store.last_with_prefix(Cf::Reports, keys::reports(unit).bytes())? {
+            Some((k, _)) => cursor_of(&k),
+            None => Ok(0),
         }
-        Ok(last)
     }
 
     /// Files a report durably (synced) and returns it with its id, cursor and time.
@@ -222,24 +224,28 @@ impl ReportLog {
         Ok(())
     }
 
-    /// Up to `limit` reports of `unit` after `cursor`, oldest first.
+    /// Up to `limit` reports of `unit` after `cursor`, oldest first, and no more than
+    /// `max_bytes` of them as stored (at least one, whatever its size). A page costs a seek
+    /// to the cursor and the reports it returns, never the unit's history before them.
     pub fn list(
         store: &Store,
         unit: &str,
         cursor: u64,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<Vec<Report>, Error> {
         let prefix = keys::reports(unit);
+        let start = keys::reports(unit).u64(cursor.saturating_add(1));
         let mut out = Vec::new();
-        for kv in store.scan_prefix(Cf::Reports, prefix.bytes())? {
+        let mut bytes = 0usize;
+        for kv in store.scan_from(Cf::Reports, start.bytes(), prefix.bytes())? {
             let (k, v) = kv?;
-            let c = u64::from_be_bytes(
-                k[k.len() - 8..]
-                    .try_into()
-                    .map_err(|_| Error::Corrupt("short report key".into()))?,
-            );
-            if c <= cursor {
+            if cursor_of(&k)? <= cursor {
                 continue;
+            }
+            bytes = bytes.saturating_add(v.len());
+            if !out.is_empty() && bytes > max_bytes {
+                break;
             }
             out.push(decode(&v)?);
             if out.len() >= limit {
@@ -323,7 +329,7 @@ mod tests {
         let book = ReportLog::new();
         let a3 = book.file(&store, new("unit-a", "e4")).unwrap();
         assert_eq!(a3.cursor, 3, "the cursor continues after a restart");
-        let page = ReportLog::list(&store, "unit-a", 1, 10).unwrap();
+        let page = ReportLog::list(&store, "unit-a", 1, 10, usize::MAX).unwrap();
         assert_eq!(
             page.iter().map(|r| r.cursor).collect::<Vec<_>>(),
             vec![2, 3]
@@ -331,8 +337,50 @@ mod tests {
         // unit-a cannot acknowledge unit-b's report.
         assert_eq!(book.ack(&store, "unit-a", &ids).unwrap(), 2);
         assert_eq!(book.ack(&store, "unit-a", &ids).unwrap(), 0);
-        let b = ReportLog::list(&store, "unit-b", 0, 10).unwrap();
+        let b = ReportLog::list(&store, "unit-b", 0, 10, usize::MAX).unwrap();
         assert!(!b[0].acked);
-        assert!(ReportLog::list(&store, "unit-a", 0, 1).unwrap()[0].acked);
+        assert!(ReportLog::list(&store, "unit-a", 0, 1, usize::MAX).unwrap()[0].acked);
+    }
+
+    #[test]
+    fn pages_seek_to_the_cursor_and_stop_at_their_byte_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let book = ReportLog::new();
+            for i in 0..50 {
+                book.file(&store, new("unit-a", &format!("e{i}"))).unwrap();
+            }
+            // Units whose names extend or follow unit-a's stay out of its pages and cursor.
+            book.file(&store, new("unit-a2", "x")).unwrap();
+            book.file(&store, new("unit-b", "y")).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let one = serde_json::to_vec(&ReportLog::list(&store, "unit-a", 0, 1, 0).unwrap()[0])
+            .unwrap()
+            .len();
+        let page = ReportLog::list(&store, "unit-a", 10, 100, one * 3 + one / 2).unwrap();
+        assert_eq!(
+            page.iter().map(|r| r.cursor).collect::<Vec<_>>(),
+            [11, 12, 13],
+            "three reports fit the budget"
+        );
+        // A budget smaller than one report still returns that report: a page always moves on.
+        assert_eq!(
+            ReportLog::list(&store, "unit-a", 49, 100, 1).unwrap().len(),
+            1
+        );
+        assert!(
+            ReportLog::list(&store, "unit-a", 50, 100, usize::MAX)
+                .unwrap()
+                .is_empty()
+        );
+        let book = ReportLog::new();
+        let next = book.file(&store, new("unit-a", "e50")).unwrap();
+        assert_eq!(
+            next.cursor, 51,
+            "the last cursor is found past other units' keys"
+        );
+        assert_eq!(book.file(&store, new("unit-a2", "z")).unwrap().cursor, 2);
     }
 }

@@ -1,6 +1,7 @@
 //! The `Matcher` service (role operator): hashes or uploads in, a verdict out. Every match is
 //! filed as a durable report before the call answers ([`super::verdict`]).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -175,10 +176,24 @@ impl proto::matcher_server::Matcher for MatcherService {
                 .map_err(|e| Status::invalid_argument(format!("hash {i}: {e}")))?;
             parsed.push(hash);
         }
+        // One lookup and at most one report per distinct hash: a call that repeats a hash
+        // 1,000 times files one report, and each copy gets its verdict.
+        let mut distinct: Vec<AnyHash> = Vec::with_capacity(parsed.len());
+        let mut slot_of: HashMap<AnyHash, usize> = HashMap::with_capacity(parsed.len());
+        let positions: Vec<usize> = parsed
+            .iter()
+            .map(|h| {
+                *slot_of.entry(*h).or_insert_with(|| {
+                    distinct.push(*h);
+                    distinct.len() - 1
+                })
+            })
+            .collect();
         let state = self.0.clone();
         let reference = body.tenant_reference;
+        let inline = distinct.len() <= INLINE_LOOKUPS;
         let lookup = move || {
-            parsed
+            distinct
                 .into_iter()
                 .map(|h| Ok((h, matcher.matches(&Query::of_hash(h))?)))
                 .collect::<Result<Vec<_>, Status>>()
@@ -187,13 +202,13 @@ impl proto::matcher_server::Matcher for MatcherService {
         // call to the blocking pool costs more than the lookup, and under load 64 callers
         // would mean 64 pool threads fighting over the cores, which is what made the tail
         // latency. Large batches still go to the pool.
-        let found = if body.hashes.len() <= INLINE_LOOKUPS {
+        let found = if inline {
             lookup()?
         } else {
             blocking(lookup).await?
         };
         // Reports are written with fsync: never on an async worker.
-        let verdicts = if found.iter().all(|(_, hits)| hits.is_empty()) {
+        let distinct_verdicts = if found.iter().all(|(_, hits)| hits.is_empty()) {
             vec![proto::Verdict::default(); found.len()]
         } else {
             blocking(move || {
@@ -206,6 +221,10 @@ impl proto::matcher_server::Matcher for MatcherService {
             })
             .await?
         };
+        let verdicts = positions
+            .into_iter()
+            .map(|i| distinct_verdicts[i].clone())
+            .collect();
         Ok(Response::new(proto::MatchHashesResponse { verdicts }))
     }
 

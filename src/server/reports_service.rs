@@ -15,6 +15,9 @@ use super::proto;
 use super::state::{State, blocking};
 use crate::report_log::ReportLog;
 
+/// Most bytes of stored reports one replay page of FollowReports reads.
+const REPLAY_PAGE_BYTES: usize = 4 << 20;
+
 /// The Reports service.
 pub struct ReportsService(pub Arc<State>);
 
@@ -33,8 +36,19 @@ impl proto::reports_server::Reports for ReportsService {
             n => n.min(1000) as usize,
         };
         let state = self.0.clone();
-        let reports =
-            blocking(move || Ok(ReportLog::list(&state.store, &unit, body.cursor, limit)?)).await?;
+        // Half the message limit: reports are stored as JSON, larger than their protobuf form,
+        // so a page always fits a client's default message size.
+        let max_bytes = state.config.limits.max_message_bytes / 2;
+        let reports = blocking(move || {
+            Ok(ReportLog::list(
+                &state.store,
+                &unit,
+                body.cursor,
+                limit,
+                max_bytes,
+            )?)
+        })
+        .await?;
         let next_cursor = reports.last().map_or(body.cursor, |r| r.cursor);
         Ok(Response::new(proto::ListReportsResponse {
             reports: reports.iter().map(convert::report).collect(),
@@ -60,8 +74,16 @@ impl proto::reports_server::Reports for ReportsService {
                 // Replay everything after the cursor from the store.
                 loop {
                     let (st, u) = (state.clone(), unit.clone());
-                    let page =
-                        blocking(move || Ok(ReportLog::list(&st.store, &u, cursor, 500)?)).await;
+                    let page = blocking(move || {
+                        Ok(ReportLog::list(
+                            &st.store,
+                            &u,
+                            cursor,
+                            500,
+                            REPLAY_PAGE_BYTES,
+                        )?)
+                    })
+                    .await;
                     let page = match page {
                         Ok(p) => p,
                         Err(e) => {
@@ -79,15 +101,24 @@ impl proto::reports_server::Reports for ReportsService {
                         cursor = r.cursor;
                     }
                 }
-                // Then follow live reports until the subscriber falls behind.
+                // Then follow live reports. Two filings broadcast after their commits, in
+                // either order: a report that is not the next cursor means one in between is
+                // committed but not seen yet, so the store is read again (it holds every
+                // report before the one broadcast, as cursors are given in commit order).
                 loop {
-                    match live.recv().await {
-                        Ok(r) if r.unit == unit && r.cursor > cursor => {
+                    let got = tokio::select! {
+                        r = live.recv() => r,
+                        // The client went away: end now, not at the unit's next report.
+                        () = tx.closed() => return,
+                    };
+                    match got {
+                        Ok(r) if r.unit == unit && r.cursor == cursor + 1 => {
                             cursor = r.cursor;
                             if tx.send(Ok(convert::report(&r))).await.is_err() {
                                 return;
                             }
                         }
+                        Ok(r) if r.unit == unit && r.cursor > cursor + 1 => break,
                         Ok(_) => {}
                         // Missed some: replay them from the store.
                         Err(broadcast::error::RecvError::Lagged(_)) => break,
@@ -109,5 +140,78 @@ impl proto::reports_server::Reports for ReportsService {
         let state = self.0.clone();
         let acked = blocking(move || Ok(state.reports.ack(&state.store, &unit, &ids)?)).await?;
         Ok(Response::new(proto::AckReportsResponse { acked }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Principal};
+    use crate::hashing::HashKind;
+    use crate::report_log::{NewReport, ReportMatch};
+    use crate::server::metrics::Metrics;
+    use crate::store::Store;
+    use proto::reports_server::Reports;
+    use tokio_stream::StreamExt;
+
+    fn report(unit: &str) -> NewReport {
+        NewReport {
+            tenant: "acme".into(),
+            tenant_reference: String::new(),
+            unit: unit.into(),
+            sha256: None,
+            md5: Some("ab".repeat(16)),
+            sha1: None,
+            matches: vec![ReportMatch {
+                list: "l".into(),
+                list_version: 1,
+                entry_id: "e".into(),
+                entry_hash: "ab".repeat(16),
+                distance: 0,
+                kind: HashKind::Md5,
+                dihedral: None,
+                category: None,
+                frame_ts: None,
+            }],
+            coverage: Default::default(),
+        }
+    }
+
+    /// Two filings broadcast after their commits, in either order: the follower that gets
+    /// cursor 3 before 2 reads 2 from the store instead of skipping it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_report_broadcast_out_of_order_is_not_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let state = Arc::new(State::new(
+            store.clone(),
+            Config::default(),
+            Arc::new(Metrics::new()),
+            Arc::new(crate::lists::sync::NoHub),
+        ));
+        state.reports.file(&store, report("unit-a")).unwrap();
+        let service = ReportsService(state.clone());
+        let mut req = Request::new(proto::FollowReportsRequest { cursor: 0 });
+        req.extensions_mut().insert(Principal::Investigator {
+            unit: "unit-a".into(),
+        });
+        let mut follow = service.follow_reports(req).await.unwrap().into_inner();
+        assert_eq!(follow.next().await.unwrap().unwrap().cursor, 1);
+        // Let the follower finish its replay and wait on live reports.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let two = state.reports.file(&store, report("unit-a")).unwrap();
+        let three = state.reports.file(&store, report("unit-a")).unwrap();
+        state.new_reports.send(three).unwrap();
+        state.new_reports.send(two).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let r = tokio::time::timeout(std::time::Duration::from_secs(10), follow.next())
+                .await
+                .expect("a report never arrived")
+                .unwrap()
+                .unwrap();
+            got.push(r.cursor);
+        }
+        assert_eq!(got, [2, 3]);
     }
 }

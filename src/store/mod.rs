@@ -264,6 +264,18 @@ impl Store {
         Ok(it.map(|r| r.map_err(io)))
     }
 
+    /// The last (key, value) whose key starts with `prefix`: one reverse seek, however many
+    /// keys the prefix holds.
+    pub fn last_with_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Option<KeyValue>, Error> {
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_lower_bound(prefix.to_vec());
+        if let Some(upper) = prefix_end(prefix) {
+            ro.set_iterate_upper_bound(upper);
+        }
+        let mut it = self.db.iterator_cf_opt(self.cf(cf)?, ro, IteratorMode::End);
+        it.next().transpose().map_err(io)
+    }
+
     /// Deletes every key in `[from, to)` in one batch.
     pub fn delete_prefix_range(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<(), Error> {
         let mut b = self.batch();

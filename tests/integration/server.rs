@@ -484,6 +484,98 @@ fn follow_reports_replays_then_goes_live_and_resumes_from_a_cursor() {
     });
 }
 
+/// Concurrent filings broadcast their reports in either order; a follower that reconnects at
+/// random points still sees every acknowledged report exactly once, in cursor order.
+#[test]
+fn concurrent_filings_reach_a_reconnecting_follower_exactly_once_in_order() {
+    let (_tmp, server, md5) = serve_lists();
+    const WRITERS: usize = 8;
+    const CALLS: usize = 25;
+    let total = WRITERS * CALLS;
+    server.block_on(async {
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|_| {
+                let (mut matcher, md5) = (server.matcher(OPERATOR), md5.clone());
+                tokio::spawn(async move {
+                    let mut ids = Vec::new();
+                    for _ in 0..CALLS {
+                        let v = matcher
+                            .match_hashes(hashes(HashKind::Md5, &md5))
+                            .await
+                            .unwrap()
+                            .into_inner();
+                        ids.push(v.verdicts[0].report_id.clone());
+                    }
+                    ids
+                })
+            })
+            .collect();
+        let mut reports = server.reports(UNIT_A);
+        let (mut seen, mut cursor) = (Vec::new(), 0u64);
+        // A small deterministic generator: reconnect after 1 to 17 reports.
+        let mut x = 0x9e37_79b9u32;
+        while seen.len() < total {
+            let mut follow = reports
+                .follow_reports(proto::FollowReportsRequest { cursor })
+                .await
+                .unwrap()
+                .into_inner();
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let take = 1 + (x % 17) as usize;
+            for _ in 0..take.min(total - seen.len()) {
+                let r = tokio::time::timeout(Duration::from_secs(30), follow.message())
+                    .await
+                    .expect("a report the follower never got")
+                    .unwrap()
+                    .unwrap();
+                cursor = r.cursor;
+                seen.push((r.cursor, r.id));
+            }
+        }
+        let mut acked: Vec<String> = Vec::new();
+        for w in writers {
+            acked.extend(w.await.unwrap());
+        }
+        let cursors: Vec<u64> = seen.iter().map(|(c, _)| *c).collect();
+        assert_eq!(
+            cursors,
+            (1..=total as u64).collect::<Vec<_>>(),
+            "in order, no gap"
+        );
+        let mut got: Vec<String> = seen.into_iter().map(|(_, id)| id).collect();
+        got.sort();
+        acked.sort();
+        assert_eq!(got, acked, "every acknowledged report, once");
+    });
+}
+
+/// A hash repeated in one call is looked up and reported once; every copy gets the verdict.
+#[test]
+fn a_hash_repeated_in_one_call_files_one_report() {
+    let (_tmp, server, md5) = serve_lists();
+    server.block_on(async {
+        let one = TypedHash {
+            kind: HashKind::Md5 as i32,
+            hex: md5.clone(),
+        };
+        let v = server
+            .matcher(OPERATOR)
+            .match_hashes(MatchHashesRequest {
+                hashes: vec![one; 1000],
+                tenant_reference: "bulk".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .verdicts;
+        assert_eq!(v.len(), 1000);
+        assert!(v.iter().all(|x| x.matched && x.report_id == v[0].report_id));
+        assert_eq!(first_reports(&server, UNIT_A).await.len(), 1);
+    });
+}
+
 #[test]
 fn a_report_acknowledged_to_the_operator_survives_sigkill_and_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
