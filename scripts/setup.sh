@@ -17,6 +17,7 @@ PKGS=(
   systemd                                          # systemd-analyze checks deploy/systemd offline
   mmdebstrap umoci bubblewrap                      # scripts/build-oci.sh: the image, no engine
   openssl                                          # tests make a CA and certificates for TLS
+  postgresql-15                                    # the shared report log; tests start their own
 )
 
 missing=()

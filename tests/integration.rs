@@ -45,6 +45,8 @@ static ALLOC: Tracking = Tracking;
 mod common;
 #[path = "integration/media.rs"]
 mod media_blind_spots;
+#[path = "integration/postgres.rs"]
+mod postgres;
 #[path = "integration/rest.rs"]
 mod rest;
 #[path = "integration/sandbox.rs"]

@@ -84,6 +84,15 @@ pub enum Problem {
         /// Why it does not parse.
         message: String,
     },
+    /// The PostgreSQL backend without its URL.
+    #[error(
+        "[reports] backend = \"postgres\" reads the database URL from ${var}, which is unset or \
+         empty (set it in the environment; [reports] url_env names another variable)"
+    )]
+    ReportsUrl {
+        /// The variable.
+        var: String,
+    },
     /// `[rest] listen` does not parse.
     #[error("rest listen address {listen:?}: {message}")]
     RestListen {
@@ -176,6 +185,65 @@ pub struct Config {
     pub health: HealthConfig,
     /// The HMA-compatible REST facade.
     pub rest: RestConfig,
+    /// Where reports are kept.
+    pub reports: ReportsConfig,
+}
+
+/// Which report-log backend keeps the reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportBackend {
+    /// The server's own RocksDB (one server).
+    #[default]
+    Rocksdb,
+    /// PostgreSQL, shared by several replicas.
+    Postgres,
+}
+
+/// Where reports are kept (`[reports]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// `rocksdb` (the embedded default) or `postgres`.
+    pub backend: ReportBackend,
+    /// The environment variable holding the PostgreSQL URL (never the file: it carries a
+    /// password).
+    pub url_env: String,
+    /// CA certificates (PEM) the database's certificate must chain to; the system bundle when
+    /// absent. TLS itself is the URL's `sslmode`.
+    pub ca_file: Option<PathBuf>,
+    /// Database connections per server.
+    pub pool_size: usize,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            backend: ReportBackend::Rocksdb,
+            url_env: "HASHGUARD_POSTGRES_URL".into(),
+            ca_file: None,
+            pool_size: 16,
+        }
+    }
+}
+
+impl ReportsConfig {
+    /// The PostgreSQL options, read from the environment; `None` for the RocksDB backend.
+    pub fn postgres(&self) -> Result<Option<crate::report_log::PostgresOptions>, Problem> {
+        if self.backend != ReportBackend::Postgres {
+            return Ok(None);
+        }
+        match std::env::var(&self.url_env) {
+            Ok(url) if !url.trim().is_empty() => Ok(Some(crate::report_log::PostgresOptions {
+                url,
+                ca_file: self.ca_file.clone(),
+                pool_size: self.pool_size,
+            })),
+            _ => Err(Problem::ReportsUrl {
+                var: self.url_env.clone(),
+            }),
+        }
+    }
 }
 
 /// The HMA-compatible REST facade (`docs/rest.md`): the read-side endpoints of Meta's
@@ -447,6 +515,7 @@ impl Default for Config {
             decoders: DecoderConfig::default(),
             health: HealthConfig::default(),
             rest: RestConfig::default(),
+            reports: ReportsConfig::default(),
         }
     }
 }
@@ -462,6 +531,8 @@ pub struct Checked {
     pub health: Option<SocketAddr>,
     /// The REST facade's address, when it is on.
     pub rest: Option<SocketAddr>,
+    /// The PostgreSQL report log, when configured.
+    pub postgres: Option<crate::report_log::PostgresOptions>,
     /// The accepted tokens.
     pub tokens: Tokens,
 }
@@ -543,6 +614,7 @@ impl Config {
         if let Err(p) = self.rest.check_roles() {
             problems.push(p);
         }
+        let postgres = self.reports.postgres().map_err(|p| problems.push(p)).ok();
         let tokens = match &self.tokens {
             None => {
                 problems.push(Problem::NoTokens);
@@ -587,6 +659,7 @@ impl Config {
                 metrics,
                 health: health.flatten(),
                 rest: rest.flatten(),
+                postgres: postgres.flatten(),
                 tokens,
             }),
             _ => Err(Error::Invalid(problems)),

@@ -13,7 +13,7 @@ use super::auth::{Caller, Investigator};
 use super::convert;
 use super::proto;
 use super::state::{State, blocking};
-use crate::report_log::ReportLog;
+use crate::report_log::Filed;
 
 /// Most bytes of stored reports one replay page of FollowReports reads.
 const REPLAY_PAGE_BYTES: usize = 4 << 20;
@@ -39,16 +39,8 @@ impl proto::reports_server::Reports for ReportsService {
         // Half the message limit: reports are stored as JSON, larger than their protobuf form,
         // so a page always fits a client's default message size.
         let max_bytes = state.config.limits.max_message_bytes / 2;
-        let reports = blocking(move || {
-            Ok(ReportLog::list(
-                &state.store,
-                &unit,
-                body.cursor,
-                limit,
-                max_bytes,
-            )?)
-        })
-        .await?;
+        let reports =
+            blocking(move || Ok(state.reports.list(&unit, body.cursor, limit, max_bytes)?)).await?;
         let next_cursor = reports.last().map_or(body.cursor, |r| r.cursor);
         Ok(Response::new(proto::ListReportsResponse {
             reports: reports.iter().map(convert::report).collect(),
@@ -71,17 +63,11 @@ impl proto::reports_server::Reports for ReportsService {
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(async move {
             loop {
-                // Replay everything after the cursor from the store.
+                // Replay everything after the cursor from the log.
                 loop {
                     let (st, u) = (state.clone(), unit.clone());
                     let page = blocking(move || {
-                        Ok(ReportLog::list(
-                            &st.store,
-                            &u,
-                            cursor,
-                            500,
-                            REPLAY_PAGE_BYTES,
-                        )?)
+                        Ok(st.reports.list(&u, cursor, 500, REPLAY_PAGE_BYTES)?)
                     })
                     .await;
                     let page = match page {
@@ -101,10 +87,11 @@ impl proto::reports_server::Reports for ReportsService {
                         cursor = r.cursor;
                     }
                 }
-                // Then follow live reports. Two filings broadcast after their commits, in
-                // either order: a report that is not the next cursor means one in between is
-                // committed but not seen yet, so the store is read again (it holds every
-                // report before the one broadcast, as cursors are given in commit order).
+                // Then wait for a filing of this unit past the cursor, and read it (with any
+                // before it) from the log. Followers never take a report from the wake-up
+                // itself: two filings announce themselves after their commits in either
+                // order, and another replica's filing comes as a notification, so the log,
+                // where cursors are given in commit order, is the one place without gaps.
                 loop {
                     let got = tokio::select! {
                         r = live.recv() => r,
@@ -112,15 +99,14 @@ impl proto::reports_server::Reports for ReportsService {
                         () = tx.closed() => return,
                     };
                     match got {
-                        Ok(r) if r.unit == unit && r.cursor == cursor + 1 => {
-                            cursor = r.cursor;
-                            if tx.send(Ok(convert::report(&r))).await.is_err() {
-                                return;
-                            }
-                        }
-                        Ok(r) if r.unit == unit && r.cursor > cursor + 1 => break,
+                        Ok(Filed {
+                            unit: Some(u),
+                            cursor: c,
+                        }) if u == unit && c > cursor => break,
+                        // Anything may have been filed (a notification was lost): read.
+                        Ok(Filed { unit: None, .. }) => break,
                         Ok(_) => {}
-                        // Missed some: replay them from the store.
+                        // Missed some: read them from the log.
                         Err(broadcast::error::RecvError::Lagged(_)) => break,
                         Err(broadcast::error::RecvError::Closed) => return,
                     }
@@ -138,7 +124,7 @@ impl proto::reports_server::Reports for ReportsService {
         let ids = req.into_inner().ids;
         super::bounds::check_all("ids", &ids, super::bounds::MAX_IDS, super::bounds::MAX_ID)?;
         let state = self.0.clone();
-        let acked = blocking(move || Ok(state.reports.ack(&state.store, &unit, &ids)?)).await?;
+        let acked = blocking(move || Ok(state.reports.ack(&unit, &ids)?)).await?;
         Ok(Response::new(proto::AckReportsResponse { acked }))
     }
 }
@@ -177,19 +163,20 @@ mod tests {
         }
     }
 
-    /// Two filings broadcast after their commits, in either order: the follower that gets
-    /// cursor 3 before 2 reads 2 from the store instead of skipping it.
+    /// Two filings announce themselves after their commits, in either order: the follower that
+    /// hears of cursor 3 before 2 reads both from the log, in order, instead of skipping 2.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_report_broadcast_out_of_order_is_not_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path()).unwrap());
         let state = Arc::new(State::new(
             store.clone(),
+            Arc::new(crate::report_log::RocksLog::new(store.clone())),
             Config::default(),
             Arc::new(Metrics::new()),
             Arc::new(crate::lists::sync::NoHub),
         ));
-        state.reports.file(&store, report("unit-a")).unwrap();
+        state.reports.file(report("unit-a")).unwrap();
         let service = ReportsService(state.clone());
         let mut req = Request::new(proto::FollowReportsRequest { cursor: 0 });
         req.extensions_mut().insert(Principal::Investigator {
@@ -199,10 +186,15 @@ mod tests {
         assert_eq!(follow.next().await.unwrap().unwrap().cursor, 1);
         // Let the follower finish its replay and wait on live reports.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let two = state.reports.file(&store, report("unit-a")).unwrap();
-        let three = state.reports.file(&store, report("unit-a")).unwrap();
-        state.new_reports.send(three).unwrap();
-        state.new_reports.send(two).unwrap();
+        let two = state.reports.file(report("unit-a")).unwrap();
+        let three = state.reports.file(report("unit-a")).unwrap();
+        for r in [three, two] {
+            let filed = Filed {
+                unit: Some(r.unit),
+                cursor: r.cursor,
+            };
+            state.new_reports.send(filed).unwrap();
+        }
         let mut got = Vec::new();
         for _ in 0..2 {
             let r = tokio::time::timeout(std::time::Duration::from_secs(10), follow.next())

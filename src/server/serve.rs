@@ -19,7 +19,7 @@ use super::schedule;
 use super::state::State;
 use crate::config::{self, Config};
 use crate::matcher::Matcher;
-use crate::report_log::ReportLog;
+use crate::report_log::{PostgresLog, ReportLog, RocksLog};
 use crate::store::{self, Store};
 
 /// Why the server could not start or went down.
@@ -58,6 +58,9 @@ pub enum Error {
     /// The transport failed while serving.
     #[error("serving failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The report log could not be opened (PostgreSQL unreachable, or its schema newer).
+    #[error(transparent)]
+    Reports(#[from] crate::report_log::Error),
     /// Reflection could not be set up from the embedded descriptors.
     #[error("reflection: {0}")]
     Reflection(String),
@@ -68,7 +71,10 @@ impl Error {
     pub fn is_config(&self) -> bool {
         matches!(
             self,
-            Error::Config(_) | Error::TlsFile { .. } | Error::Tls(_)
+            Error::Config(_)
+                | Error::TlsFile { .. }
+                | Error::Tls(_)
+                | Error::Reports(crate::report_log::Error::Config(_))
         )
     }
 }
@@ -119,8 +125,17 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
     let tokens: Arc<Tokens> = Arc::new(checked.tokens);
     let store = Arc::new(Store::open(data)?);
     let metrics = Arc::new(Metrics::new());
+    let (reports, postgres): (Arc<dyn ReportLog>, _) = match &checked.postgres {
+        Some(opts) => {
+            let log = Arc::new(PostgresLog::connect(opts).await?);
+            tracing::info!("reports are kept in PostgreSQL");
+            (log.clone(), Some(log))
+        }
+        None => (Arc::new(RocksLog::new(store.clone())), None),
+    };
     let state = Arc::new(State::new(
         store,
+        reports,
         config.clone(),
         metrics.clone(),
         Arc::new(HubClient),
@@ -252,6 +267,11 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
     }
 
     let sync_task = schedule::spawn_nightly(state.clone());
+    // Filings by other replicas on the shared log wake this server's followers.
+    let listen_task = postgres.map(|log| {
+        let followers = state.new_reports.clone();
+        tokio::spawn(async move { log.listen(followers).await })
+    });
 
     // A report that cannot be filed (the store failed) makes the Matcher NOT_SERVING, so that
     // an orchestrator routes uploads to a replica that can file them; it turns SERVING again
@@ -271,8 +291,7 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
                 loop {
                     tokio::time::sleep(REPORT_PROBE_EVERY).await;
                     let st = state.clone();
-                    let probed =
-                        tokio::task::spawn_blocking(move || ReportLog::probe(&st.store)).await;
+                    let probed = tokio::task::spawn_blocking(move || st.reports.probe()).await;
                     if matches!(probed, Ok(Ok(()))) {
                         break;
                     }
@@ -327,6 +346,9 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
         task.abort();
     }
     if let Some(task) = rest_task {
+        task.abort();
+    }
+    if let Some(task) = listen_task {
         task.abort();
     }
     if let Some(task) = sync_task {

@@ -11,7 +11,7 @@ use super::metrics::{ListGauges, Metrics};
 use crate::config::Config;
 use crate::lists::sync::Hub;
 use crate::matcher::Matcher;
-use crate::report_log::{Report, ReportLog};
+use crate::report_log::{Filed, ReportLog};
 use crate::sandbox::Decoding;
 use crate::store::Store;
 
@@ -22,9 +22,10 @@ pub struct State {
     /// The lists loaded for matching; `None` until the first load finishes.
     matcher: RwLock<Option<Arc<Matcher>>>,
     /// The report log.
-    pub reports: ReportLog,
-    /// Reports as they are filed, for followers.
-    pub new_reports: broadcast::Sender<Report>,
+    pub reports: Arc<dyn ReportLog>,
+    /// Reports as they are filed (here, or by another replica on a shared log), to wake
+    /// followers.
+    pub new_reports: broadcast::Sender<Filed>,
     /// Hashing slots.
     pub slots: Slots,
     /// Per-tenant quotas.
@@ -45,9 +46,10 @@ pub struct State {
 }
 
 impl State {
-    /// The state of a server over `store` with `config`.
+    /// The state of a server over `store` and `reports` with `config`.
     pub fn new(
         store: Arc<Store>,
+        reports: Arc<dyn ReportLog>,
         config: Config,
         metrics: Arc<Metrics>,
         hub: Arc<dyn Hub>,
@@ -66,7 +68,7 @@ impl State {
         State {
             store,
             matcher: RwLock::new(None),
-            reports: ReportLog::new(),
+            reports,
             new_reports,
             slots: Slots::new(config.limits.max_jobs),
             quotas: Quotas::new(config.limits.tenant_rate),

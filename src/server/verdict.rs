@@ -12,7 +12,7 @@ use super::status::internal;
 use crate::fingerprint::FileRecord;
 use crate::hashing::AnyHash;
 use crate::matcher::Hit;
-use crate::report_log::{Coverage, NewReport, ReportMatch};
+use crate::report_log::{Coverage, Filed, NewReport, ReportMatch};
 
 /// Who submitted what: the tenant, its reference and the submission's digests.
 pub struct Submission<'a> {
@@ -102,19 +102,16 @@ impl State {
         for (unit, matches) in by_unit {
             let report = self
                 .reports
-                .file(
-                    &self.store,
-                    NewReport {
-                        tenant: sub.tenant.to_string(),
-                        tenant_reference: sub.reference.to_string(),
-                        unit,
-                        sha256: sub.sha256.clone(),
-                        md5: sub.md5.clone(),
-                        sha1: sub.sha1.clone(),
-                        matches,
-                        coverage: sub.coverage.clone(),
-                    },
-                )
+                .file(NewReport {
+                    tenant: sub.tenant.to_string(),
+                    tenant_reference: sub.reference.to_string(),
+                    unit,
+                    sha256: sub.sha256.clone(),
+                    md5: sub.md5.clone(),
+                    sha1: sub.sha1.clone(),
+                    matches,
+                    coverage: sub.coverage.clone(),
+                })
                 .map_err(|e| {
                     self.metrics.report_failed();
                     self.report_trouble.notify_one();
@@ -125,7 +122,10 @@ impl State {
                 first_id = report.id.clone();
             }
             // Followers may be absent; the report is on disk either way.
-            let _ = self.new_reports.send(report);
+            let _ = self.new_reports.send(Filed {
+                unit: Some(report.unit.clone()),
+                cursor: report.cursor,
+            });
         }
         Ok(proto::Verdict {
             matched: true,

@@ -1,0 +1,363 @@
+//! The report log in PostgreSQL, shared by several `serve` replicas.
+//!
+//! - Each unit's cursor is a counter row (`hashguard_report_units`), raised in the same
+//!   transaction that inserts the report. Its row lock makes a unit's filings commit one after
+//!   the other, so cursors have no gaps and come in commit order, whichever replica filed them.
+//! - A filing notifies the `hashguard_reports` channel when it commits. Every replica listens
+//!   and wakes its followers, which then read after their cursors.
+//! - A report is committed (`synchronous_commit`, PostgreSQL's default) before `file` returns.
+//! - hashguard creates the schema itself and migrates it by version under an advisory lock, so
+//!   that replicas starting together migrate once.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::{broadcast, mpsc};
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::{Error, Filed, NewReport, Report, ReportLog, decode, new_id, now};
+
+/// The channel filings notify.
+const CHANNEL: &str = "hashguard_reports";
+/// The advisory lock migrations hold (any fixed number; "hg" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6867_0001;
+/// Each schema version's statements, in order: version N is `MIGRATIONS[N - 1]`.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE hashguard_report_units (
+        unit text PRIMARY KEY,
+        last_cursor bigint NOT NULL
+    );
+    CREATE TABLE hashguard_reports (
+        unit text NOT NULL,
+        cursor bigint NOT NULL,
+        id text NOT NULL UNIQUE,
+        created_at bigint NOT NULL,
+        body text NOT NULL,
+        acked boolean NOT NULL DEFAULT false,
+        PRIMARY KEY (unit, cursor)
+    );
+    CREATE TABLE hashguard_probe (
+        id integer PRIMARY KEY,
+        at bigint NOT NULL
+    );
+"];
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// A libpq-style URL or key=value string (`postgres://user:password@host:port/db`), with
+    /// `sslmode` for TLS.
+    pub url: String,
+    /// CA certificates (PEM) that the database's certificate must chain to; the system's
+    /// bundle when absent.
+    pub ca_file: Option<PathBuf>,
+    /// Connections in the pool.
+    pub pool_size: usize,
+}
+
+/// The report log in PostgreSQL.
+pub struct PostgresLog {
+    pool: Pool,
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    /// The runtime whose workers drive the connections; blocking calls wait on it.
+    handle: tokio::runtime::Handle,
+}
+
+fn db(e: impl std::fmt::Display) -> Error {
+    Error::Database(e.to_string())
+}
+
+/// The rustls client configuration: the CA file's certificates, else the system's bundle.
+fn tls(ca_file: Option<&std::path::Path>) -> Result<MakeRustlsConnect, Error> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let path = ca_file.map_or_else(
+        || PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
+        std::path::Path::to_path_buf,
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    match CertificateDer::pem_file_iter(&path) {
+        Ok(certs) => {
+            for c in certs {
+                let c = c.map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+                // A system bundle may hold a certificate rustls cannot use; skip it there.
+                if let Err(e) = roots.add(c)
+                    && ca_file.is_some()
+                {
+                    return Err(Error::Config(format!("{}: {e}", path.display())));
+                }
+            }
+        }
+        Err(e) if ca_file.is_some() => {
+            return Err(Error::Config(format!("ca_file {}: {e}", path.display())));
+        }
+        // No system bundle: TLS to the database then fails with a clear error.
+        Err(_) => {}
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+impl PostgresLog {
+    /// Connects a pool, and creates or migrates the schema. Call it on the runtime whose
+    /// workers will drive the connections.
+    pub async fn connect(opts: &PostgresOptions) -> Result<Self, Error> {
+        let mut config: tokio_postgres::Config = opts
+            .url
+            .parse()
+            .map_err(|e| Error::Config(format!("the database URL does not parse: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("hashguard");
+        }
+        if config.get_options().is_none() {
+            // A stuck statement fails the call instead of holding a pooled connection.
+            config.options("-c statement_timeout=15000");
+        }
+        let tls = tls(opts.ca_file.as_deref())?;
+        let manager = Manager::from_config(
+            config.clone(),
+            tls.clone(),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(opts.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(15)))
+            .create_timeout(Some(Duration::from_secs(15)))
+            .build()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let log = PostgresLog {
+            pool,
+            config,
+            tls,
+            handle: tokio::runtime::Handle::current(),
+        };
+        log.migrate().await?;
+        Ok(log)
+    }
+
+    /// Brings the schema to the newest version this build knows, once across replicas.
+    async fn migrate(&self) -> Result<(), Error> {
+        let mut c = self.pool.get().await.map_err(db)?;
+        let tx = c.transaction().await.map_err(db)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(db)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS hashguard_schema (version integer NOT NULL)")
+            .await
+            .map_err(db)?;
+        let at: i32 = match tx
+            .query_opt("SELECT version FROM hashguard_schema", &[])
+            .await
+            .map_err(db)?
+        {
+            Some(row) => row.get(0),
+            None => {
+                tx.execute("INSERT INTO hashguard_schema (version) VALUES (0)", &[])
+                    .await
+                    .map_err(db)?;
+                0
+            }
+        };
+        let known = MIGRATIONS.len();
+        let at = usize::try_from(at).unwrap_or(usize::MAX);
+        if at > known {
+            return Err(Error::Config(format!(
+                "the report database's schema is at version {at}, newer than this hashguard \
+                 knows ({known}): upgrade hashguard"
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(at) {
+            tx.batch_execute(sql).await.map_err(db)?;
+            tracing::info!(version = i + 1, "report database schema migrated");
+        }
+        let version = i32::try_from(known).unwrap_or(i32::MAX);
+        tx.execute("UPDATE hashguard_schema SET version = $1", &[&version])
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    /// Runs `fut` on the log's runtime from a blocking thread.
+    fn run<T>(&self, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        self.handle.block_on(fut)
+    }
+
+    /// Wakes `followers` on every filing that any replica commits, for as long as the server
+    /// runs. After a lost connection it reconnects (1 s, doubling to 30 s) and sends
+    /// `Filed { unit: None }`, since notifications sent meanwhile are lost.
+    pub async fn listen(&self, followers: broadcast::Sender<Filed>) {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match self.config.connect(self.tls.clone()).await {
+                Ok((client, mut conn)) => {
+                    let (tx, mut rx) = mpsc::unbounded_channel();
+                    // The connection yields the notifications; it is polled by hand because
+                    // tokio-postgres hands them out only through poll_message.
+                    let driver = tokio::spawn(async move {
+                        loop {
+                            match std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+                                Some(Ok(AsyncMessage::Notification(n))) => {
+                                    if tx.send(n.payload().to_string()).is_err() {
+                                        return;
+                                    }
+                                }
+                                Some(Ok(_)) => {}
+                                Some(Err(e)) => {
+                                    tracing::warn!("report notifications: {e}");
+                                    return;
+                                }
+                                None => return,
+                            }
+                        }
+                    });
+                    match client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+                        Ok(()) => {
+                            backoff = Duration::from_secs(1);
+                            let _ = followers.send(Filed {
+                                unit: None,
+                                cursor: 0,
+                            });
+                            while let Some(payload) = rx.recv().await {
+                                // `cursor:unit`: the unit may hold a colon, the cursor not.
+                                if let Some((c, unit)) = payload.split_once(':')
+                                    && let Ok(cursor) = c.parse()
+                                {
+                                    let _ = followers.send(Filed {
+                                        unit: Some(unit.to_string()),
+                                        cursor,
+                                    });
+                                }
+                            }
+                        }
+                        Err(e) => tracing::warn!("report notifications: LISTEN: {e}"),
+                    }
+                    driver.abort();
+                    drop(client);
+                }
+                Err(e) => tracing::warn!("report notifications: cannot connect: {e}"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+}
+
+impl ReportLog for PostgresLog {
+    fn file(&self, new: NewReport) -> Result<Report, Error> {
+        self.run(async {
+            let mut c = self.pool.get().await.map_err(db)?;
+            let tx = c.transaction().await.map_err(db)?;
+            let row = tx
+                .query_one(
+                    "INSERT INTO hashguard_report_units (unit, last_cursor) VALUES ($1, 1)
+                     ON CONFLICT (unit) DO UPDATE
+                     SET last_cursor = hashguard_report_units.last_cursor + 1
+                     RETURNING last_cursor",
+                    &[&new.unit],
+                )
+                .await
+                .map_err(db)?;
+            let cursor: i64 = row.get(0);
+            let report = Report::new(new, new_id(), cursor as u64, now());
+            let body = serde_json::to_string(&report).map_err(|e| Error::Corrupt(e.to_string()))?;
+            let created = i64::try_from(report.created_at).unwrap_or(i64::MAX);
+            tx.execute(
+                "INSERT INTO hashguard_reports (unit, cursor, id, created_at, body)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&report.unit, &cursor, &report.id, &created, &body],
+            )
+            .await
+            .map_err(db)?;
+            // Delivered when the transaction commits, and only then.
+            tx.execute(
+                "SELECT pg_notify($1, $2)",
+                &[&CHANNEL, &format!("{cursor}:{}", report.unit)],
+            )
+            .await
+            .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok(report)
+        })
+    }
+
+    fn list(
+        &self,
+        unit: &str,
+        cursor: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Report>, Error> {
+        self.run(async {
+            let c = self.pool.get().await.map_err(db)?;
+            let after = i64::try_from(cursor).unwrap_or(i64::MAX);
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            // The primary key (unit, cursor) makes this a range scan of the page.
+            let rows = c
+                .query(
+                    "SELECT body, acked FROM hashguard_reports
+                     WHERE unit = $1 AND cursor > $2 ORDER BY cursor LIMIT $3",
+                    &[&unit, &after, &limit],
+                )
+                .await
+                .map_err(db)?;
+            let mut out = Vec::with_capacity(rows.len());
+            let mut bytes = 0usize;
+            for row in rows {
+                let body: &str = row.get(0);
+                bytes = bytes.saturating_add(body.len());
+                if !out.is_empty() && bytes > max_bytes {
+                    break;
+                }
+                let mut r = decode(body.as_bytes())?;
+                r.acked = row.get(1);
+                out.push(r);
+            }
+            Ok(out)
+        })
+    }
+
+    fn ack(&self, unit: &str, ids: &[String]) -> Result<u32, Error> {
+        self.run(async {
+            let c = self.pool.get().await.map_err(db)?;
+            let n = c
+                .execute(
+                    "UPDATE hashguard_reports SET acked = true
+                     WHERE unit = $1 AND id = ANY($2) AND NOT acked",
+                    &[&unit, &ids],
+                )
+                .await
+                .map_err(db)?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        })
+    }
+
+    fn probe(&self) -> Result<(), Error> {
+        self.run(async {
+            let c = self.pool.get().await.map_err(db)?;
+            let at = i64::try_from(now()).unwrap_or(i64::MAX);
+            c.execute(
+                "INSERT INTO hashguard_probe (id, at) VALUES (1, $1)
+                 ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",
+                &[&at],
+            )
+            .await
+            .map_err(db)?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,388 @@
+//! The PostgreSQL report log against a real PostgreSQL 15 from Debian's packages, started on an
+//! ephemeral loopback port in a temporary directory (as the `postgres` user when the tests run
+//! as root) and stopped at the end: both backends pass one suite, and two `serve` replicas
+//! share one log.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hashguard::hashing::HashKind;
+use hashguard::report_log::{
+    NewReport, PostgresLog, PostgresOptions, ReportLog, ReportMatch, RocksLog,
+};
+use hashguard::store::Store;
+
+/// Where Debian's PostgreSQL 15 server programs are.
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A PostgreSQL server of the test's own, stopped (immediately) on drop.
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    /// The port it listens on, on 127.0.0.1.
+    pub port: u16,
+}
+
+/// True when the tests run as root (CI does): PostgreSQL then runs as `postgres`.
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+impl Postgres {
+    /// A PostgreSQL program, run as the `postgres` user when this process is root (the server
+    /// refuses to run as root).
+    fn command(program: &str) -> Command {
+        let path = Path::new(PG_BIN).join(program);
+        assert!(
+            path.exists(),
+            "{} is missing: run scripts/setup.sh (it installs postgresql-15)",
+            path.display()
+        );
+        if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        }
+    }
+
+    fn run(mut c: Command) {
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{c:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Creates a cluster in a new temporary directory and starts it.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        if is_root() {
+            let out = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(dir.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+        }
+        let mut init = Self::command("initdb");
+        init.arg("-D").arg(dir.path().join("data")).args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ]);
+        Self::run(init);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let pg = Postgres { dir, port };
+        pg.start_again();
+        pg
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Starts the (stopped) server again on its port, waiting until it accepts connections.
+    pub fn start_again(&self) {
+        let mut c = Self::command("pg_ctl");
+        c.arg("-D")
+            .arg(self.data())
+            .arg("-l")
+            .arg(self.dir.path().join("log"))
+            .args(["-w", "-t", "60", "-o"])
+            .arg(format!(
+                "-p {} -c listen_addresses=127.0.0.1 -k {}",
+                self.port,
+                self.dir.path().display()
+            ))
+            .arg("start");
+        Self::run(c);
+    }
+
+    /// Stops the server as a crash would (`pg_ctl -m immediate`): no checkpoint, recovery on
+    /// the next start.
+    pub fn stop_immediately(&self) {
+        let mut c = Self::command("pg_ctl");
+        c.arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "-w", "stop"]);
+        Self::run(c);
+    }
+
+    /// A new database; its URL.
+    pub fn database(&self, name: &str) -> String {
+        let out = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-p"])
+            .arg(self.port.to_string())
+            .args(["-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c"])
+            .arg(format!("CREATE DATABASE {name}"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let mut c = Self::command("pg_ctl");
+        c.arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "-w", "stop"]);
+        let _ = c.output();
+    }
+}
+
+fn report(unit: &str, entry: &str) -> NewReport {
+    NewReport {
+        tenant: "acme".into(),
+        tenant_reference: format!("ref-{entry}"),
+        unit: unit.into(),
+        sha256: None,
+        md5: Some("ab".repeat(16)),
+        sha1: None,
+        matches: vec![ReportMatch {
+            list: "l".into(),
+            list_version: 1,
+            entry_id: entry.into(),
+            entry_hash: "ab".repeat(16),
+            distance: 0,
+            kind: HashKind::Md5,
+            dihedral: None,
+            category: Some("A1".into()),
+            frame_ts: None,
+        }],
+        coverage: Default::default(),
+    }
+}
+
+/// What every backend must do: per-unit gapless cursors, pages after a cursor within a byte
+/// budget, acknowledgements only within the unit, a probe, and concurrent filings that get
+/// distinct, gapless cursors.
+fn report_log_suite(log: Arc<dyn ReportLog>) {
+    let a1 = log.file(report("unit-a", "e1")).unwrap();
+    let b1 = log.file(report("unit-b", "e2")).unwrap();
+    let a2 = log.file(report("unit-a", "e3")).unwrap();
+    assert_eq!((a1.cursor, b1.cursor, a2.cursor), (1, 1, 2));
+    assert_ne!(a1.id, a2.id);
+    let page = log.list("unit-a", 0, 10, usize::MAX).unwrap();
+    assert_eq!(page, vec![a1.clone(), a2.clone()], "stored as filed");
+    assert_eq!(
+        log.list("unit-a", 1, 10, usize::MAX).unwrap(),
+        vec![a2.clone()]
+    );
+    assert_eq!(log.list("unit-a", 0, 1, usize::MAX).unwrap().len(), 1);
+    assert_eq!(
+        log.list("unit-a", 0, 10, 1).unwrap().len(),
+        1,
+        "a page smaller than one report still moves on"
+    );
+    assert!(log.list("unit-c", 0, 10, usize::MAX).unwrap().is_empty());
+    // Acknowledgements stay in their unit and count once.
+    let ids = vec![a1.id.clone(), b1.id.clone(), "nope".into()];
+    assert_eq!(log.ack("unit-a", &ids).unwrap(), 1);
+    assert_eq!(log.ack("unit-a", &ids).unwrap(), 0);
+    assert!(log.list("unit-a", 0, 1, usize::MAX).unwrap()[0].acked);
+    assert!(!log.list("unit-b", 0, 1, usize::MAX).unwrap()[0].acked);
+    log.probe().unwrap();
+    // 8 threads file 40 reports each for one unit: 320 distinct, gapless cursors.
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                (0..40)
+                    .map(|i| {
+                        log.file(report("unit-c", &format!("{t}-{i}")))
+                            .unwrap()
+                            .cursor
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut cursors: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    cursors.sort_unstable();
+    assert_eq!(cursors, (1..=320).collect::<Vec<_>>());
+    let all = log.list("unit-c", 0, 1000, usize::MAX).unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.cursor).collect::<Vec<_>>(),
+        (1..=320).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn both_backends_pass_the_report_log_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    report_log_suite(Arc::new(RocksLog::new(Arc::new(
+        Store::open(dir.path()).unwrap(),
+    ))));
+
+    let pg = Postgres::start();
+    let url = pg.database("suite");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let opts = PostgresOptions {
+        url: url.clone(),
+        ca_file: None,
+        pool_size: 8,
+    };
+    let log = Arc::new(rt.block_on(PostgresLog::connect(&opts)).unwrap());
+    report_log_suite(log.clone());
+    // A second connection (another replica) migrates nothing and sees the same log.
+    let other = rt.block_on(PostgresLog::connect(&opts)).unwrap();
+    assert_eq!(other.list("unit-a", 0, 10, usize::MAX).unwrap().len(), 2);
+    assert_eq!(other.file(report("unit-a", "e9")).unwrap().cursor, 3);
+    // A crash of the database loses nothing committed; the log works again once it is back.
+    pg.stop_immediately();
+    assert!(log.file(report("unit-a", "down")).is_err());
+    assert!(log.probe().is_err());
+    pg.start_again();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while log.probe().is_err() {
+        assert!(std::time::Instant::now() < deadline, "never back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(log.file(report("unit-a", "back")).unwrap().cursor, 4);
+    assert_eq!(log.list("unit-c", 0, 1000, usize::MAX).unwrap().len(), 320);
+}
+
+/// The suite's server setup, with the PostgreSQL backend on `url`.
+pub fn postgres_config(config: &Path) {
+    crate::server::append(
+        config,
+        "\n[reports]\nbackend = \"postgres\"\npool_size = 8\n",
+    );
+}
+
+/// A `serve` replica with its own data directory (the same lists) on the shared log.
+fn replica(dir: &Path, url: &str) -> crate::common::TestServer {
+    let (data, config, _, _) = crate::server::setup(dir);
+    postgres_config(&config);
+    crate::common::TestServer::start_with_env(&data, &config, &[("HASHGUARD_POSTGRES_URL", url)])
+}
+
+#[test]
+fn postgres_backend_without_its_url_is_a_configuration_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, _, _) = crate::server::setup(tmp.path());
+    postgres_config(&config);
+    let out = crate::common::hashguard()
+        .args(["--data", data.to_str().unwrap(), "serve", "--config"])
+        .arg(&config)
+        .env_remove("HASHGUARD_POSTGRES_URL")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(err.contains("HASHGUARD_POSTGRES_URL"), "{err}");
+}
+
+/// Two replicas on one PostgreSQL: concurrent filings through both while a follower on each
+/// reconnects at random; each follower sees every acknowledged report exactly once, in order.
+#[test]
+fn two_replicas_share_one_log_and_their_followers_miss_nothing() {
+    use hashguard::proto::{self, HashKind as Kind, MatchHashesRequest, TypedHash};
+    let pg = Postgres::start();
+    let url = pg.database("replicas");
+    let (t1, t2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let one = replica(t1.path(), &url);
+    let two = replica(t2.path(), &url);
+    let md5 = crate::common::md5_hex(&std::fs::read(t1.path().join("secret.bin")).unwrap());
+    const WRITERS: usize = 4;
+    const CALLS: usize = 25;
+    let total = 2 * WRITERS * CALLS;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut writers = Vec::new();
+        for server in [&one, &two] {
+            for _ in 0..WRITERS {
+                let (mut m, md5) = (server.matcher(crate::common::OPERATOR), md5.clone());
+                writers.push(tokio::spawn(async move {
+                    let mut ids = Vec::new();
+                    for _ in 0..CALLS {
+                        let v = m
+                            .match_hashes(MatchHashesRequest {
+                                hashes: vec![TypedHash {
+                                    kind: Kind::Md5 as i32,
+                                    hex: md5.clone(),
+                                }],
+                                tenant_reference: String::new(),
+                            })
+                            .await
+                            .unwrap()
+                            .into_inner();
+                        ids.push(v.verdicts[0].report_id.clone());
+                    }
+                    ids
+                }));
+            }
+        }
+        let followers: Vec<_> = [&one, &two]
+            .into_iter()
+            .enumerate()
+            .map(|(n, server)| {
+                let mut reports = server.reports(crate::common::UNIT_A);
+                tokio::spawn(async move {
+                    let (mut seen, mut cursor) = (Vec::new(), 0u64);
+                    let mut x = 0x9e37_79b9u32 + n as u32;
+                    while seen.len() < total {
+                        let mut follow = reports
+                            .follow_reports(proto::FollowReportsRequest { cursor })
+                            .await
+                            .unwrap()
+                            .into_inner();
+                        x ^= x << 13;
+                        x ^= x >> 17;
+                        x ^= x << 5;
+                        let take = 1 + (x % 23) as usize;
+                        for _ in 0..take.min(total - seen.len()) {
+                            let r = tokio::time::timeout(Duration::from_secs(30), follow.message())
+                                .await
+                                .expect("a report the follower never got")
+                                .unwrap()
+                                .unwrap();
+                            cursor = r.cursor;
+                            seen.push((r.cursor, r.id));
+                        }
+                    }
+                    seen
+                })
+            })
+            .collect();
+        let mut acked = Vec::new();
+        for w in writers {
+            acked.extend(w.await.unwrap());
+        }
+        acked.sort();
+        for f in followers {
+            let seen = f.await.unwrap();
+            let cursors: Vec<u64> = seen.iter().map(|(c, _)| *c).collect();
+            assert_eq!(
+                cursors,
+                (1..=total as u64).collect::<Vec<_>>(),
+                "in order, no gap"
+            );
+            let mut ids: Vec<String> = seen.into_iter().map(|(_, id)| id).collect();
+            ids.sort();
+            assert_eq!(ids, acked, "every acknowledged report, once");
+        }
+    });
+}
