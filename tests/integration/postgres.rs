@@ -386,3 +386,176 @@ fn two_replicas_share_one_log_and_their_followers_miss_nothing() {
         }
     });
 }
+
+/// Files the listed MD5 through `server` until `stop` is set or the server stops answering;
+/// returns the ids of the reports the server acknowledged.
+async fn file_until(
+    server: &crate::common::TestServer,
+    md5: String,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<String>> {
+    use hashguard::proto::{HashKind as Kind, MatchHashesRequest, TypedHash};
+    let mut m = server.matcher(crate::common::OPERATOR);
+    tokio::spawn(async move {
+        let mut ids = Vec::new();
+        let mut failures_in_a_row = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) && failures_in_a_row < 200 {
+            let call = m.match_hashes(MatchHashesRequest {
+                hashes: vec![TypedHash {
+                    kind: Kind::Md5 as i32,
+                    hex: md5.clone(),
+                }],
+                tenant_reference: String::new(),
+            });
+            match tokio::time::timeout(Duration::from_secs(20), call).await {
+                Ok(Ok(v)) => {
+                    failures_in_a_row = 0;
+                    ids.push(v.into_inner().verdicts[0].report_id.clone());
+                }
+                // Refused while the database is down, or the replica is gone.
+                _ => {
+                    failures_in_a_row += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        ids
+    })
+}
+
+/// Every report of unit A, read through `server` from cursor 0: (cursor, id) in order.
+async fn all_reports(server: &crate::common::TestServer) -> Vec<(u64, String)> {
+    let mut reports = server.reports(crate::common::UNIT_A);
+    let (mut out, mut cursor) = (Vec::new(), 0);
+    loop {
+        // Right after the database restarts, a pooled connection may still be a dead one.
+        let mut tries = 0;
+        let page = loop {
+            let req = hashguard::proto::ListReportsRequest {
+                cursor,
+                limit: 1000,
+            };
+            match reports.list_reports(req).await {
+                Ok(p) => break p.into_inner(),
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("ListReports keeps failing: {e}"),
+            }
+        };
+        if page.reports.is_empty() {
+            return out;
+        }
+        for r in page.reports {
+            cursor = r.cursor;
+            out.push((r.cursor, r.id));
+        }
+    }
+}
+
+/// Under load, one replica is killed with SIGKILL and the database is stopped as a crash would
+/// stop it and started again: every report a replica acknowledged is in the log once, cursors
+/// have no gaps, and a follower resumes from its cursor and sees the reports filed after.
+#[test]
+fn a_killed_replica_and_a_crashed_database_lose_no_acknowledged_report() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let pg = Postgres::start();
+    let url = pg.database("crash");
+    let (t1, t2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut one = replica(t1.path(), &url);
+    let two = replica(t2.path(), &url);
+    let md5 = crate::common::md5_hex(&std::fs::read(t1.path().join("secret.bin")).unwrap());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    rt.block_on(async {
+        for server in [&one, &two] {
+            for _ in 0..3 {
+                writers.push(file_until(server, md5.clone(), stop.clone()).await);
+            }
+        }
+    });
+    let count = || rt.block_on(all_reports(&two)).len();
+    let wait_for = |n: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while count() < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "fewer than {n} reports filed"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for(60);
+    one.kill();
+    let before_crash = count();
+    wait_for(before_crash + 30);
+    // A follower on the surviving replica, part way through.
+    let (first, mut cursor) = rt.block_on(async {
+        let mut f = two
+            .reports(crate::common::UNIT_A)
+            .follow_reports(hashguard::proto::FollowReportsRequest { cursor: 0 })
+            .await
+            .unwrap()
+            .into_inner();
+        let r = f.message().await.unwrap().unwrap();
+        (r.id, r.cursor)
+    });
+    pg.stop_immediately();
+    std::thread::sleep(Duration::from_millis(500));
+    pg.start_again();
+    let after_restart = count();
+    wait_for(after_restart + 30);
+    stop.store(true, Ordering::Relaxed);
+    let mut acked: Vec<String> = rt.block_on(async {
+        let mut all = Vec::new();
+        for w in writers {
+            all.extend(w.await.unwrap());
+        }
+        all
+    });
+    let stored = rt.block_on(all_reports(&two));
+    let cursors: Vec<u64> = stored.iter().map(|(c, _)| *c).collect();
+    assert_eq!(
+        cursors,
+        (1..=stored.len() as u64).collect::<Vec<_>>(),
+        "no gap"
+    );
+    let mut ids: Vec<String> = stored.iter().map(|(_, id)| id.clone()).collect();
+    ids.sort();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "no report twice");
+    acked.sort();
+    for id in &acked {
+        assert!(
+            ids.binary_search(id).is_ok(),
+            "acknowledged report {id} is missing"
+        );
+    }
+    assert!(acked.len() >= 120, "{} acknowledged", acked.len());
+    // The follower reconnects from its cursor and gets everything after it, once, in order.
+    assert_eq!(stored[0].1, first);
+    let rest = rt.block_on(async {
+        let mut f = two
+            .reports(crate::common::UNIT_A)
+            .follow_reports(hashguard::proto::FollowReportsRequest { cursor })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut got = Vec::new();
+        while got.len() + 1 < stored.len() {
+            let r = tokio::time::timeout(Duration::from_secs(30), f.message())
+                .await
+                .expect("the follower stalled")
+                .unwrap()
+                .unwrap();
+            assert_eq!(r.cursor, cursor + 1);
+            cursor = r.cursor;
+            got.push(r.id);
+        }
+        got
+    });
+    assert_eq!(rest.len(), stored.len() - 1);
+}
