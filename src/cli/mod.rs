@@ -1,6 +1,7 @@
 //! Command-line front end: argument parsing (clap) and exit codes (`exit`: the one table of them,
 //! and the error a command stops with). Everything it does is a call into the library.
 
+mod audit;
 mod docs;
 mod exit;
 mod hash;
@@ -69,6 +70,9 @@ enum Command {
     /// Read a running server's match reports (investigators): list, follow, export.
     #[command(subcommand)]
     Reports(reports::ReportsCommand),
+    /// Read and verify the audit log (admins): who read which reports, list changes, refusals.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Show or check the service configuration.
     #[command(subcommand)]
     Config(serve::ConfigCommand),
@@ -196,6 +200,7 @@ pub fn run() -> Code {
         Command::Reports(cmd) => reports::run(cmd),
         Command::Submit(args) => submit::run(args),
         Command::Config(cmd) => serve::config(cmd),
+        Command::Audit(cmd) => audit::run(cmd, &cli.data),
         Command::Token(cmd) => token::run(cmd),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),

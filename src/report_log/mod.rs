@@ -7,6 +7,7 @@
 //! default, for one machine) and PostgreSQL ([`PostgresLog`], shared by several replicas).
 //! Either way a report is durable before `file` returns.
 
+pub mod audit;
 mod postgres;
 mod rocks;
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hashing::{Dihedral, HashKind};
 use crate::store;
+pub use audit::{AuditEntry, AuditRecord};
 pub use postgres::{PostgresLog, PostgresOptions};
 pub use rocks::RocksLog;
 
@@ -180,6 +182,37 @@ pub trait ReportLog: Send + Sync {
     fn ack(&self, unit: &str, ids: &[String]) -> Result<u32, Error>;
     /// Checks that a report could be filed now, with one durable write that files nothing.
     fn probe(&self) -> Result<(), Error>;
+    /// Appends an entry to the audit log (durably, chained to the one before); its sequence
+    /// number and time are given here.
+    fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<AuditRecord, Error>;
+    /// Up to `limit` audit records after sequence number `after`, in order.
+    fn audit_page(&self, after: u64, limit: usize) -> Result<Vec<AuditRecord>, Error>;
+}
+
+/// The audit entry that follows the record `head` (sequence number and hash; `None` for an
+/// empty log).
+pub(crate) fn next_audit(
+    head: Option<(u64, String)>,
+    actor: &str,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<AuditRecord, Error> {
+    let (seq, prev) = head.unwrap_or((0, audit::GENESIS.to_string()));
+    AuditRecord::chain(
+        &prev,
+        &AuditEntry {
+            seq: seq + 1,
+            at: now(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            detail,
+        },
+    )
 }
 
 pub(crate) fn now() -> u64 {

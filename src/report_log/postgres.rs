@@ -18,14 +18,19 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_postgres::AsyncMessage;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::{Error, Filed, NewReport, Report, ReportLog, decode, new_id, now};
+use super::{
+    AuditRecord, Error, Filed, NewReport, Report, ReportLog, decode, new_id, next_audit, now,
+};
 
 /// The channel filings notify.
 const CHANNEL: &str = "hashguard_reports";
 /// The advisory lock migrations hold (any fixed number; "hg" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6867_0001;
+/// The advisory lock that orders audit appends across replicas.
+const AUDIT_LOCK: i64 = 0x6867_0002;
 /// Each schema version's statements, in order: version N is `MIGRATIONS[N - 1]`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE hashguard_report_units (
         unit text PRIMARY KEY,
         last_cursor bigint NOT NULL
@@ -43,7 +48,16 @@ const MIGRATIONS: &[&str] = &["
         id integer PRIMARY KEY,
         at bigint NOT NULL
     );
-"];
+",
+    "
+    CREATE TABLE hashguard_audit (
+        seq bigint PRIMARY KEY,
+        prev text NOT NULL,
+        hash text NOT NULL,
+        entry text NOT NULL
+    );
+",
+];
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -258,6 +272,65 @@ impl PostgresLog {
 }
 
 impl ReportLog for PostgresLog {
+    fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<AuditRecord, Error> {
+        self.run(async {
+            let mut c = self.pool.get().await.map_err(db)?;
+            let tx = c.transaction().await.map_err(db)?;
+            // One append at a time across replicas: each links to the one before.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+                .await
+                .map_err(db)?;
+            let head = tx
+                .query_opt(
+                    "SELECT seq, hash FROM hashguard_audit ORDER BY seq DESC LIMIT 1",
+                    &[],
+                )
+                .await
+                .map_err(db)?
+                .map(|row| (row.get::<_, i64>(0) as u64, row.get::<_, String>(1)));
+            let record = next_audit(head, actor, action, detail)?;
+            let seq = i64::try_from(record.seq).unwrap_or(i64::MAX);
+            tx.execute(
+                "INSERT INTO hashguard_audit (seq, prev, hash, entry) VALUES ($1, $2, $3, $4)",
+                &[&seq, &record.prev, &record.hash, &record.entry],
+            )
+            .await
+            .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok(record)
+        })
+    }
+
+    fn audit_page(&self, after: u64, limit: usize) -> Result<Vec<AuditRecord>, Error> {
+        self.run(async {
+            let c = self.pool.get().await.map_err(db)?;
+            let after = i64::try_from(after).unwrap_or(i64::MAX);
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = c
+                .query(
+                    "SELECT seq, prev, hash, entry FROM hashguard_audit
+                     WHERE seq > $1 ORDER BY seq LIMIT $2",
+                    &[&after, &limit],
+                )
+                .await
+                .map_err(db)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| AuditRecord {
+                    seq: r.get::<_, i64>(0) as u64,
+                    prev: r.get(1),
+                    hash: r.get(2),
+                    entry: r.get(3),
+                })
+                .collect())
+        })
+    }
+
     fn file(&self, new: NewReport) -> Result<Report, Error> {
         self.run(async {
             let mut c = self.pool.get().await.map_err(db)?;

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::{Error, NewReport, Report, ReportLog, decode, new_id, now};
+use super::{AuditRecord, Error, NewReport, Report, ReportLog, decode, new_id, next_audit, now};
 use crate::store::{Cf, Store, keys};
 
 /// The report log in a RocksDB store.
@@ -17,6 +17,9 @@ pub struct RocksLog {
     /// Last cursor per unit, loaded lazily from the store; the lock also orders the writes of
     /// one unit's stream.
     last: Mutex<HashMap<String, u64>>,
+    /// The audit log's last record (sequence number and hash), loaded lazily; the lock orders
+    /// the appends.
+    audit_head: Mutex<Option<Option<(u64, String)>>>,
 }
 
 /// The cursor at the end of a report's key.
@@ -34,6 +37,7 @@ impl RocksLog {
         RocksLog {
             store,
             last: Mutex::new(HashMap::new()),
+            audit_head: Mutex::new(None),
         }
     }
 
@@ -49,7 +53,61 @@ impl RocksLog {
     }
 }
 
+fn audit_record(bytes: &[u8]) -> Result<AuditRecord, Error> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Corrupt(format!("audit record: {e}")))
+}
+
 impl ReportLog for RocksLog {
+    fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<AuditRecord, Error> {
+        let mut head = self.audit_head.lock().unwrap_or_else(|p| p.into_inner());
+        let known = match head.clone() {
+            Some(h) => h,
+            None => match self
+                .store
+                .last_with_prefix(Cf::Reports, keys::audit().bytes())?
+            {
+                Some((_, v)) => {
+                    let r = audit_record(&v)?;
+                    Some((r.seq, r.hash))
+                }
+                None => None,
+            },
+        };
+        let record = next_audit(known, actor, action, detail)?;
+        let body = serde_json::to_vec(&record).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let mut b = self.store.batch();
+        b.put(
+            &self.store,
+            Cf::Reports,
+            keys::audit().u64(record.seq).bytes(),
+            &body,
+        )?;
+        self.store.write(b)?;
+        *head = Some(Some((record.seq, record.hash.clone())));
+        Ok(record)
+    }
+
+    fn audit_page(&self, after: u64, limit: usize) -> Result<Vec<AuditRecord>, Error> {
+        let start = keys::audit().u64(after.saturating_add(1));
+        let mut out = Vec::new();
+        for kv in self
+            .store
+            .scan_from(Cf::Reports, start.bytes(), keys::audit().bytes())?
+        {
+            let (_, v) = kv?;
+            out.push(audit_record(&v)?);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     fn file(&self, new: NewReport) -> Result<Report, Error> {
         let store = &self.store;
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());

@@ -8,20 +8,27 @@ use tonic::{Request, Status};
 pub use crate::config::tokens::{Principal, Tokens, token_hash};
 
 /// The interceptor: a valid `authorization: Bearer <token>` puts its [`Principal`] into the
-/// request; anything else is UNAUTHENTICATED.
+/// request; anything else is UNAUTHENTICATED, and counted in `refused` for the audit log.
 pub fn interceptor(
     tokens: std::sync::Arc<Tokens>,
+    refused: std::sync::Arc<super::state::State>,
 ) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
     move |mut req: Request<()>| {
+        let refuse = |why: &str| {
+            refused
+                .refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Status::unauthenticated(why.to_string())
+        };
         let token = req
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| Status::unauthenticated("missing `authorization: Bearer <token>`"))?;
+            .ok_or_else(|| refuse("missing `authorization: Bearer <token>`"))?;
         let p = tokens
             .check(token.trim())
-            .ok_or_else(|| Status::unauthenticated("unknown token"))?;
+            .ok_or_else(|| refuse("unknown token"))?;
         req.extensions_mut().insert(p);
         Ok(req)
     }

@@ -55,7 +55,7 @@ impl proto::lists_server::Lists for ListsService {
         &self,
         req: Request<proto::SyncNowRequest>,
     ) -> Result<Response<proto::SyncNowResponse>, Status> {
-        Admin::of(&req)?;
+        let Admin { name: admin } = Admin::of(&req)?;
         let name = req.into_inner().name;
         bounds::check("name", &name, bounds::MAX_NAME)?;
         if !name.is_empty() && !self.0.config.lists.contains_key(&name) {
@@ -75,7 +75,7 @@ impl proto::lists_server::Lists for ListsService {
         };
         // Detached, so a cancelled call or a deadline never cuts a sync off from its reload or
         // lets another start while it still writes.
-        let results = tokio::spawn(sync_lists(self.0.clone(), names))
+        let results = tokio::spawn(sync_lists(self.0.clone(), names, format!("admin:{admin}")))
             .await
             .map_err(join_error)?;
         Ok(Response::new(proto::SyncNowResponse { results }))
@@ -85,7 +85,7 @@ impl proto::lists_server::Lists for ListsService {
         &self,
         req: Request<tonic::Streaming<proto::ImportListChunk>>,
     ) -> Result<Response<proto::ImportListResponse>, Status> {
-        Admin::of(&req)?;
+        let Admin { name: admin } = Admin::of(&req)?;
         let mut stream = req.into_inner();
         let Some(proto::ImportListChunk {
             part: Some(proto::import_list_chunk::Part::Settings(set)),
@@ -104,6 +104,19 @@ impl proto::lists_server::Lists for ListsService {
             set.format.parse::<ListFormat>()?
         };
         lists::check_name(&set.name)?;
+        // Audited before anything is written (an import that cannot be audited is not done),
+        // and its outcome after.
+        let actor = format!("admin:{admin}");
+        self.0
+            .audit(
+                actor.clone(),
+                "lists.import",
+                serde_json::json!({
+                    "list": set.name, "event": "start", "delta": set.delta,
+                    "forced": set.allow_shrink, "format": set.format,
+                }),
+            )
+            .await?;
         let kind = match set.kind {
             0 => None,
             k => Some(convert::required_kind(k, "kind")?),
@@ -190,6 +203,13 @@ impl proto::lists_server::Lists for ListsService {
             Ok::<_, Status>((state.clone(), staged))
         });
         let (state, staged) = task.await.map_err(join_error)??;
+        let outcome = serde_json::json!({
+            "list": staged.meta.name, "event": "published", "version": staged.meta.version,
+            "entries": staged.meta.entries, "bad_rows": staged.meta.bad_rows,
+        });
+        if let Err(e) = state.audit(actor, "lists.import", outcome).await {
+            tracing::error!("auditing a published import failed: {}", e.message());
+        }
         let info = list_info(&state, &staged.meta)?;
         Ok(Response::new(proto::ImportListResponse {
             list: Some(info),

@@ -39,9 +39,23 @@ impl proto::reports_server::Reports for ReportsService {
         // Half the message limit: reports are stored as JSON, larger than their protobuf form,
         // so a page always fits a client's default message size.
         let max_bytes = state.config.limits.max_message_bytes / 2;
+        let u = unit.clone();
         let reports =
-            blocking(move || Ok(state.reports.list(&unit, body.cursor, limit, max_bytes)?)).await?;
+            blocking(move || Ok(state.reports.list(&u, body.cursor, limit, max_bytes)?)).await?;
         let next_cursor = reports.last().map_or(body.cursor, |r| r.cursor);
+        // Audited before anything is shown: a read that cannot be audited is not answered.
+        self.0
+            .audit(
+                format!("investigator:{unit}"),
+                "reports.list",
+                serde_json::json!({
+                    "unit": unit,
+                    "cursor": body.cursor,
+                    "next_cursor": next_cursor,
+                    "reports": reports.len(),
+                }),
+            )
+            .await?;
         Ok(Response::new(proto::ListReportsResponse {
             reports: reports.iter().map(convert::report).collect(),
             next_cursor,
@@ -57,60 +71,88 @@ impl proto::reports_server::Reports for ReportsService {
         let Investigator { unit } = Investigator::of(&req)?;
         let mut cursor = req.into_inner().cursor;
         let state = self.0.clone();
+        let actor = format!("investigator:{unit}");
+        let from = cursor;
+        state
+            .audit(
+                actor.clone(),
+                "reports.follow",
+                serde_json::json!({ "unit": unit, "cursor": from, "event": "start" }),
+            )
+            .await?;
         // Subscribe before replaying, so nothing filed during the replay is missed; the cursor
         // drops what the replay already sent.
         let mut live = state.new_reports.subscribe();
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(async move {
-            loop {
-                // Replay everything after the cursor from the log.
+            let mut sent = 0u64;
+            let follow = async {
                 loop {
-                    let (st, u) = (state.clone(), unit.clone());
-                    let page = blocking(move || {
-                        Ok(st.reports.list(&u, cursor, 500, REPLAY_PAGE_BYTES)?)
-                    })
-                    .await;
-                    let page = match page {
-                        Ok(p) => p,
-                        Err(e) => {
-                            let _ = tx.send(Err(e)).await;
-                            return;
+                    // Replay everything after the cursor from the log.
+                    loop {
+                        let (st, u) = (state.clone(), unit.clone());
+                        let page = blocking(move || {
+                            Ok(st.reports.list(&u, cursor, 500, REPLAY_PAGE_BYTES)?)
+                        })
+                        .await;
+                        let page = match page {
+                            Ok(p) => p,
+                            Err(e) => {
+                                let _ = tx.send(Err(e)).await;
+                                return;
+                            }
+                        };
+                        if page.is_empty() {
+                            break;
                         }
-                    };
-                    if page.is_empty() {
-                        break;
+                        for r in &page {
+                            if tx.send(Ok(convert::report(r))).await.is_err() {
+                                return; // the client went away
+                            }
+                            cursor = r.cursor;
+                            sent += 1;
+                        }
                     }
-                    for r in &page {
-                        if tx.send(Ok(convert::report(r))).await.is_err() {
-                            return; // the client went away
+                    // Then wait for a filing of this unit past the cursor, and read it (with any
+                    // before it) from the log. Followers never take a report from the wake-up
+                    // itself: two filings announce themselves after their commits in either
+                    // order, and another replica's filing comes as a notification, so the log,
+                    // where cursors are given in commit order, is the one place without gaps.
+                    loop {
+                        let got = tokio::select! {
+                            r = live.recv() => r,
+                            // The client went away: end now, not at the unit's next report.
+                            () = tx.closed() => return,
+                        };
+                        match got {
+                            Ok(Filed {
+                                unit: Some(u),
+                                cursor: c,
+                            }) if u == unit && c > cursor => break,
+                            // Anything may have been filed (a notification was lost): read.
+                            Ok(Filed { unit: None, .. }) => break,
+                            Ok(_) => {}
+                            // Missed some: read them from the log.
+                            Err(broadcast::error::RecvError::Lagged(_)) => break,
+                            Err(broadcast::error::RecvError::Closed) => return,
                         }
-                        cursor = r.cursor;
                     }
                 }
-                // Then wait for a filing of this unit past the cursor, and read it (with any
-                // before it) from the log. Followers never take a report from the wake-up
-                // itself: two filings announce themselves after their commits in either
-                // order, and another replica's filing comes as a notification, so the log,
-                // where cursors are given in commit order, is the one place without gaps.
-                loop {
-                    let got = tokio::select! {
-                        r = live.recv() => r,
-                        // The client went away: end now, not at the unit's next report.
-                        () = tx.closed() => return,
-                    };
-                    match got {
-                        Ok(Filed {
-                            unit: Some(u),
-                            cursor: c,
-                        }) if u == unit && c > cursor => break,
-                        // Anything may have been filed (a notification was lost): read.
-                        Ok(Filed { unit: None, .. }) => break,
-                        Ok(_) => {}
-                        // Missed some: read them from the log.
-                        Err(broadcast::error::RecvError::Lagged(_)) => break,
-                        Err(broadcast::error::RecvError::Closed) => return,
-                    }
-                }
+            };
+            follow.await;
+            // Which reports the follower was shown: from its cursor to the last one sent.
+            let detail = serde_json::json!({
+                "unit": unit, "cursor": from, "last_cursor": cursor, "reports": sent,
+                "event": "end",
+            });
+            let st = state.clone();
+            let audited =
+                blocking(move || Ok(st.reports.audit(&actor, "reports.follow", detail)?)).await;
+            if let Err(e) = audited {
+                tracing::error!(
+                    "auditing the end of a follow stream failed: {}",
+                    e.message()
+                );
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -124,7 +166,15 @@ impl proto::reports_server::Reports for ReportsService {
         let ids = req.into_inner().ids;
         super::bounds::check_all("ids", &ids, super::bounds::MAX_IDS, super::bounds::MAX_ID)?;
         let state = self.0.clone();
-        let acked = blocking(move || Ok(state.reports.ack(&unit, &ids)?)).await?;
+        let (u, i) = (unit.clone(), ids.clone());
+        let acked = blocking(move || Ok(state.reports.ack(&u, &i)?)).await?;
+        self.0
+            .audit(
+                format!("investigator:{unit}"),
+                "reports.ack",
+                serde_json::json!({ "unit": unit, "ids": ids, "acked": acked }),
+            )
+            .await?;
         Ok(Response::new(proto::AckReportsResponse { acked }))
     }
 }

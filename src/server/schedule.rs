@@ -12,7 +12,11 @@ use crate::matcher::Matcher;
 /// Syncs `names` (every configured list when empty), one at a time, and swaps the lists in
 /// memory when any version was published: lookups go on against the old lists until the new
 /// ones are loaded.
-pub async fn sync_lists(state: Arc<State>, names: Vec<String>) -> Vec<proto::SyncResult> {
+pub async fn sync_lists(
+    state: Arc<State>,
+    names: Vec<String>,
+    actor: String,
+) -> Vec<proto::SyncResult> {
     let _one_at_a_time = state.syncing.lock().await;
     let names = if names.is_empty() {
         state.config.lists.keys().cloned().collect()
@@ -63,6 +67,12 @@ pub async fn sync_lists(state: Arc<State>, names: Vec<String>) -> Vec<proto::Syn
         if let Ok(m) = lists::get(&state.store, &name) {
             r.version = m.version;
             r.entries = m.entries;
+        }
+        let detail = serde_json::json!({
+            "list": r.name, "outcome": r.outcome, "version": r.version, "entries": r.entries,
+        });
+        if let Err(e) = state.audit(actor.clone(), "lists.sync", detail).await {
+            tracing::error!(list = %name, "auditing a sync failed: {}", e.message());
         }
         results.push(r);
     }
@@ -135,7 +145,7 @@ pub fn spawn_nightly(state: Arc<State>) -> Option<tokio::task::JoinHandle<()>> {
             let wait = until_next(at, now, jitter);
             tracing::info!(in_seconds = wait, "next scheduled list sync");
             tokio::time::sleep(Duration::from_secs(wait)).await;
-            sync_lists(state.clone(), Vec::new()).await;
+            sync_lists(state.clone(), Vec::new(), "server".into()).await;
         }
     }))
 }

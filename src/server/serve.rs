@@ -92,6 +92,9 @@ pub enum Bound {
     Rest(SocketAddr),
 }
 
+/// How often refused tokens are written to the audit log, together.
+const AUDIT_REFUSALS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How often a server whose report filing failed probes the store.
 const REPORT_PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -163,7 +166,7 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
         .max_decoding_message_size(max);
     let reports = proto::reports_server::ReportsServer::new(ReportsService(state.clone()));
     let lists_svc = proto::lists_server::ListsServer::new(ListsService(state.clone()));
-    let intercept = auth::interceptor(tokens.clone());
+    let intercept = auth::interceptor(tokens.clone(), state.clone());
 
     let timeout = match config.limits.request_timeout_ms {
         0 => None,
@@ -267,6 +270,25 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
     }
 
     let sync_task = schedule::spawn_nightly(state.clone());
+    // Refused tokens go to the audit log together, every few seconds: one entry per window,
+    // however many calls a bad client makes.
+    let refusals_task = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(AUDIT_REFUSALS_EVERY).await;
+                let n = state.refused.swap(0, std::sync::atomic::Ordering::Relaxed);
+                if n > 0 {
+                    let detail = serde_json::json!({
+                        "refused": n, "window_seconds": AUDIT_REFUSALS_EVERY.as_secs(),
+                    });
+                    if let Err(e) = state.audit("server".into(), "auth.refused", detail).await {
+                        tracing::error!("auditing refused tokens failed: {}", e.message());
+                    }
+                }
+            }
+        })
+    };
     // Filings by other replicas on the shared log wake this server's followers.
     let listen_task = postgres.map(|log| {
         let followers = state.new_reports.clone();
@@ -351,6 +373,7 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
     if let Some(task) = listen_task {
         task.abort();
     }
+    refusals_task.abort();
     if let Some(task) = sync_task {
         // Stops the schedule; a sync already running finishes (the runtime waits for its
         // blocking work) or, if the process is killed, leaves the previous version active.

@@ -40,6 +40,9 @@ pub struct State {
     pub hub: Arc<dyn Hub>,
     /// Where uploads are decoded (sandboxed workers unless configured otherwise).
     pub decoding: Decoding,
+    /// Refused tokens not yet written to the audit log (written together every few seconds, so
+    /// a flood of bad tokens cannot flood the log).
+    pub refused: std::sync::atomic::AtomicU64,
     /// Woken when a report could not be filed: the Matcher's health turns NOT_SERVING until
     /// the store takes writes again (see `serve`).
     pub report_trouble: tokio::sync::Notify,
@@ -78,7 +81,26 @@ impl State {
             hub,
             decoding,
             report_trouble: tokio::sync::Notify::new(),
+            refused: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Appends to the audit log, durably, before the caller answers: an action that cannot be
+    /// audited is not done (INTERNAL).
+    pub async fn audit(
+        self: &Arc<Self>,
+        actor: String,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) -> Result<(), Status> {
+        let st = self.clone();
+        blocking(move || {
+            st.reports
+                .audit(&actor, action, detail)
+                .map(drop)
+                .map_err(|e| super::status::internal("writing the audit log", &e))
+        })
+        .await
     }
 
     /// The loaded lists, or UNAVAILABLE while they are still loading.

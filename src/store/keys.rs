@@ -32,6 +32,7 @@ const INDEX_CHUNK: u8 = b'N';
 const INDEX_EXTRA: u8 = b'X';
 const REPORT: u8 = b'R';
 const REPORT_ID: u8 = b'I';
+const AUDIT: u8 = b'A';
 
 /// A hash kind's byte in index keys: its position in [`HashKind::ALL`].
 pub fn kind_tag(kind: HashKind) -> u8 {
@@ -121,6 +122,11 @@ pub fn index_extras_of(list: &str, version: u32, kind: HashKind) -> Key {
 /// A unit's reports (append the cursor).
 pub fn reports(unit: &str) -> Key {
     Key::new(REPORT).str(unit)
+}
+
+/// The audit log's entries, by sequence number.
+pub fn audit() -> Key {
+    Key::new(AUDIT)
 }
 
 /// Where the report `id` is.

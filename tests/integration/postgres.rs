@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use hashguard::hashing::HashKind;
 use hashguard::report_log::{
-    NewReport, PostgresLog, PostgresOptions, ReportLog, ReportMatch, RocksLog,
+    AuditRecord, NewReport, PostgresLog, PostgresOptions, ReportLog, ReportMatch, RocksLog, audit,
 };
 use hashguard::store::Store;
 
@@ -149,6 +149,21 @@ impl Drop for Postgres {
     }
 }
 
+/// Runs one SQL statement in database `db`, as an intruder with database access would.
+fn psql(pg: &Postgres, db: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-p"])
+        .arg(pg.port.to_string())
+        .args(["-d", db, "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn report(unit: &str, entry: &str) -> NewReport {
     NewReport {
         tenant: "acme".into(),
@@ -227,14 +242,56 @@ fn report_log_suite(log: Arc<dyn ReportLog>) {
         all.iter().map(|r| r.cursor).collect::<Vec<_>>(),
         (1..=320).collect::<Vec<_>>()
     );
+    // The audit log: concurrent appends make one gapless chain that verifies.
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    let detail = serde_json::json!({ "unit": "unit-a", "cursor": i, "t": t });
+                    log.audit("investigator:unit-a", "reports.list", detail)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let page = log.audit_page(0, 100).unwrap();
+    assert_eq!(
+        page.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (1..=40).collect::<Vec<_>>()
+    );
+    assert_eq!(page[0].parse().unwrap().actor, "investigator:unit-a");
+    assert_eq!(log.audit_page(38, 100).unwrap().len(), 2);
+    let v = audit::verify(log.as_ref()).unwrap().unwrap();
+    assert_eq!((v.records, v.head.as_str()), (40, page[39].hash.as_str()));
 }
 
 #[test]
 fn both_backends_pass_the_report_log_suite() {
     let dir = tempfile::tempdir().unwrap();
-    report_log_suite(Arc::new(RocksLog::new(Arc::new(
-        Store::open(dir.path()).unwrap(),
-    ))));
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let rocks = Arc::new(RocksLog::new(store.clone()));
+    report_log_suite(rocks.clone());
+    // An edited record breaks the chain where it was edited.
+    let key = |seq: u64| hashguard::store::keys::audit().u64(seq).bytes().to_vec();
+    let cf = hashguard::store::Cf::Reports;
+    let mut r: AuditRecord =
+        serde_json::from_slice(&store.get(cf, &key(7)).unwrap().unwrap()).unwrap();
+    let original = r.clone();
+    r.entry = r.entry.replace("unit-a", "unit-x");
+    store
+        .put(cf, &key(7), &serde_json::to_vec(&r).unwrap())
+        .unwrap();
+    let broken = audit::verify(rocks.as_ref()).unwrap().unwrap_err();
+    assert_eq!(broken.seq, 7);
+    assert!(broken.why.contains("changed"), "{broken}");
+    store
+        .put(cf, &key(7), &serde_json::to_vec(&original).unwrap())
+        .unwrap();
+    assert!(audit::verify(rocks.as_ref()).unwrap().is_ok());
 
     let pg = Postgres::start();
     let url = pg.database("suite");
@@ -246,6 +303,11 @@ fn both_backends_pass_the_report_log_suite() {
     };
     let log = Arc::new(rt.block_on(PostgresLog::connect(&opts)).unwrap());
     report_log_suite(log.clone());
+    // A record removed from the middle breaks the chain there.
+    psql(&pg, "suite", "DELETE FROM hashguard_audit WHERE seq = 12");
+    let broken = audit::verify(log.as_ref()).unwrap().unwrap_err();
+    assert_eq!(broken.seq, 13);
+    assert!(broken.why.contains("removed"), "{broken}");
     // A second connection (another replica) migrates nothing and sees the same log.
     let other = rt.block_on(PostgresLog::connect(&opts)).unwrap();
     assert_eq!(other.list("unit-a", 0, 10, usize::MAX).unwrap().len(), 2);

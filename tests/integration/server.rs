@@ -551,6 +551,120 @@ fn concurrent_filings_reach_a_reconnecting_follower_exactly_once_in_order() {
     });
 }
 
+/// Report reads, follows and acknowledgements, and refused tokens, reach the audit log, which
+/// `hashguard audit` reads (read-only, beside the running server) and verifies.
+#[test]
+fn reads_follows_acks_and_refused_tokens_are_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, md5, _) = setup(tmp.path());
+    let server = TestServer::start(&data, &config);
+    server.block_on(async {
+        let id = file_md5(&server, &md5).await;
+        let mut reports = server.reports(UNIT_A);
+        reports
+            .list_reports(proto::ListReportsRequest {
+                cursor: 0,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        let mut follow = reports
+            .follow_reports(proto::FollowReportsRequest { cursor: 0 })
+            .await
+            .unwrap()
+            .into_inner();
+        follow.message().await.unwrap().unwrap();
+        drop(follow);
+        reports
+            .ack_reports(proto::AckReportsRequest { ids: vec![id] })
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            let refused = server
+                .matcher("not-a-token")
+                .match_hashes(hashes(HashKind::Md5, &md5))
+                .await
+                .unwrap_err();
+            assert_eq!(refused.code(), Code::Unauthenticated);
+        }
+    });
+    let audit = |args: &[&str]| {
+        hashguard()
+            .args(["--data", data.to_str().unwrap(), "audit"])
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    // Refusals are written together every few seconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let entries = loop {
+        let out = audit(&["list", "--limit", "1000"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let entries: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let has_end = entries.iter().any(|e| e["detail"]["event"] == "end");
+        if (entries.iter().any(|e| e["action"] == "auth.refused") && has_end)
+            || Instant::now() > deadline
+        {
+            break entries;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let find = |action: &str| {
+        entries
+            .iter()
+            .filter(|e| e["action"] == action)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let list = find("reports.list");
+    assert_eq!(list.len(), 1, "{entries:?}");
+    assert_eq!(list[0]["actor"], "investigator:unit-a");
+    assert_eq!(
+        (
+            &list[0]["detail"]["unit"],
+            &list[0]["detail"]["next_cursor"]
+        ),
+        (&serde_json::json!("unit-a"), &serde_json::json!(1))
+    );
+    let follow = find("reports.follow");
+    assert_eq!(follow.len(), 2, "a start and an end: {entries:?}");
+    assert_eq!(follow[1]["detail"]["last_cursor"], 1);
+    assert_eq!(find("reports.ack")[0]["detail"]["acked"], 1);
+    let refused: u64 = find("auth.refused")
+        .iter()
+        .map(|e| e["detail"]["refused"].as_u64().unwrap())
+        .sum();
+    assert_eq!(refused, 3);
+    let seqs: Vec<u64> = entries.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    let out = audit(&["verify"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("audit log intact"),
+        "{said}"
+    );
+    let out = audit(&["export"]);
+    let first: serde_json::Value = serde_json::from_str(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["prev"].as_str().unwrap(), "0".repeat(64));
+}
+
 /// A hash repeated in one call is looked up and reported once; every copy gets the verdict.
 #[test]
 fn a_hash_repeated_in_one_call_files_one_report() {

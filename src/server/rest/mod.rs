@@ -117,6 +117,9 @@ fn principal(rest: &Rest, headers: &HeaderMap) -> ApiResult<Principal> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| {
             rest.state.metrics.reject(Rejection::Auth);
+            rest.state
+                .refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "missing `Authorization: Bearer <token>`",
@@ -124,6 +127,9 @@ fn principal(rest: &Rest, headers: &HeaderMap) -> ApiResult<Principal> {
         })?;
     rest.tokens.check(token.trim()).ok_or_else(|| {
         rest.state.metrics.reject(Rejection::Auth);
+        rest.state
+            .refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         ApiError::new(StatusCode::UNAUTHORIZED, "unknown token")
     })
 }
