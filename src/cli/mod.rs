@@ -67,7 +67,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Submit hashes and files to a running server (operators): a verdict per input.
     Submit(submit::SubmitArgs),
-    /// Read a running server's match reports (investigators): list, follow, export.
+    /// Read a running server's match reports (investigators): list, follow, export; migrate
+    /// a RocksDB report log to PostgreSQL (admins).
     #[command(subcommand)]
     Reports(reports::ReportsCommand),
     /// Read and verify the audit log (admins): who read which reports, list changes, refusals.
@@ -197,7 +198,7 @@ pub fn run() -> Code {
         Command::Match(args) => matching::run(args, &cli.data),
         Command::Scan(args) => scan::run(args, &cli.data),
         Command::Serve(args) => serve::run(args, &cli.data),
-        Command::Reports(cmd) => reports::run(cmd),
+        Command::Reports(cmd) => reports::run(cmd, &cli.data),
         Command::Submit(args) => submit::run(args),
         Command::Config(cmd) => serve::config(cmd),
         Command::Audit(cmd) => audit::run(cmd, &cli.data),

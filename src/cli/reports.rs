@@ -66,6 +66,14 @@ pub enum ReportsCommand {
         #[arg(long, value_enum, default_value_t = Format::Jsonl)]
         format: Format,
     },
+    /// Copy the reports of a RocksDB data directory into the PostgreSQL report log (admins):
+    /// ids, cursors and acknowledgements kept, so followers go on from their cursors.
+    #[command(after_help = MIGRATE_HELP)]
+    Migrate {
+        /// The configuration with [reports] backend = "postgres" (the URL from its url_env).
+        #[arg(long, env = "HASHGUARD_CONFIG", value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Write every report of the unit after a cursor, to stdout or a file.
     #[command(after_help = AFTER_HELP)]
     Export {
@@ -81,6 +89,90 @@ pub enum ReportsCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+}
+
+const MIGRATE_HELP: &str = "Examples:
+  systemctl stop hashguard
+  HASHGUARD_POSTGRES_URL=postgres://… hashguard --data /var/lib/hashguard reports migrate \\
+      --config /etc/hashguard/serve-postgres.toml
+  then start the replicas with [reports] backend = \"postgres\"
+
+Stop the server first: reports it files during the copy would stay behind. A migration that
+stopped can run again; reports already copied are skipped. A unit whose cursors hold other
+reports in the database than in the store (the two logs diverged) stops the migration with
+nothing of that batch copied (exit 65).
+The store's audit log stays in the data directory (hashguard audit verify reads it there); the
+migration's own entry in the database's audit log records its head hash, linking the two.";
+
+/// Copies every report of the store in `data` into PostgreSQL.
+fn migrate(config: &std::path::Path, data: &std::path::Path) -> Result<(), Failure> {
+    use hashguard::report_log::{Error, PostgresLog, ReportLog, RocksLog, audit};
+    let conf = hashguard::config::Config::load(Some(config), std::env::vars())?;
+    let opts = conf
+        .reports
+        .postgres()
+        .map_err(|p| Failure::config(p.to_string()))?
+        .ok_or_else(|| {
+            Failure::config(format!(
+                "{}: [reports] backend is not \"postgres\": nothing to migrate to",
+                config.display()
+            ))
+        })?;
+    let failed = |e: Error| {
+        let code = match &e {
+            Error::Config(_) | Error::Corrupt(_) => Code::DATA_ERR,
+            Error::Database(_) => Code::UNAVAILABLE,
+            Error::Store(_) => Code::IO,
+        };
+        Failure::new(code, e.to_string())
+    };
+    let store = std::sync::Arc::new(hashguard::store::Store::open_read_only(data)?);
+    let rocks = RocksLog::new(store);
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::new(Code::SOFTWARE, format!("cannot start a runtime: {e}")))?;
+    let pg = runtime
+        .block_on(PostgresLog::connect(&opts))
+        .map_err(failed)?;
+    let chain = audit::verify(&rocks)
+        .map_err(failed)?
+        .map_err(|b| Failure::new(Code::DATA_ERR, format!("the store's {b}")))?;
+    let (mut copied, mut present) = (0u64, 0u64);
+    let mut units = std::collections::BTreeSet::new();
+    rocks
+        .for_each_page(1000, |page| {
+            units.extend(page.iter().map(|r| r.unit.clone()));
+            let (c, p) = pg.import(&page)?;
+            copied += c;
+            present += p;
+            eprint!(
+                "\rhashguard: {} reports copied, {} already there",
+                copied, present
+            );
+            Ok(())
+        })
+        .map_err(failed)?;
+    eprintln!();
+    pg.audit(
+        &format!("cli:{}", std::env::var("USER").unwrap_or_default()),
+        "reports.migrate",
+        serde_json::json!({
+            "from": data.display().to_string(),
+            "units": units,
+            "copied": copied,
+            "present": present,
+            "store_audit_records": chain.records,
+            "store_audit_head": chain.head,
+        }),
+    )
+    .map_err(failed)?;
+    println!(
+        "migrated {} units: {copied} reports copied, {present} already there; the store's \
+         audit log ({} records) ends at {}",
+        units.len(),
+        chain.records,
+        chain.head
+    );
+    Ok(())
 }
 
 /// Output formats.
@@ -428,8 +520,9 @@ fn export(conn: &Conn, format: Format, from: u64, out: Option<&Path>) -> Result<
 }
 
 /// Runs a `reports` subcommand.
-pub fn run(cmd: ReportsCommand) -> Result<Code, Failure> {
+pub fn run(cmd: ReportsCommand, data: &std::path::Path) -> Result<Code, Failure> {
     match &cmd {
+        ReportsCommand::Migrate { config } => migrate(config, data),
         ReportsCommand::List {
             conn,
             cursor,

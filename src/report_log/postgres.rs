@@ -206,6 +206,69 @@ impl PostgresLog {
         tx.commit().await.map_err(db)
     }
 
+    /// Copies reports filed elsewhere (a RocksDB report log) in, keeping their ids, cursors
+    /// and acknowledgements, and raises each unit's counter past them, in one transaction per
+    /// call. A report already here under the same id is skipped, so a migration that stopped
+    /// can run again. Returns how many were copied and how many were here already; a
+    /// different report at one of the cursors is an error, and nothing of the call is kept.
+    pub fn import(&self, reports: &[Report]) -> Result<(u64, u64), Error> {
+        self.run(async {
+            let mut c = self.pool.get().await.map_err(db)?;
+            let tx = c.transaction().await.map_err(db)?;
+            let (mut copied, mut present) = (0u64, 0u64);
+            let mut last: std::collections::BTreeMap<&str, i64> = Default::default();
+            for r in reports {
+                let cursor = i64::try_from(r.cursor).unwrap_or(i64::MAX);
+                let created = i64::try_from(r.created_at).unwrap_or(i64::MAX);
+                let mut stored = r.clone();
+                stored.acked = false;
+                let body =
+                    serde_json::to_string(&stored).map_err(|e| Error::Corrupt(e.to_string()))?;
+                let inserted = tx
+                    .execute(
+                        "INSERT INTO hashguard_reports (unit, cursor, id, created_at, body, acked)
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                        &[&r.unit, &cursor, &r.id, &created, &body, &r.acked],
+                    )
+                    .await
+                    .map_err(db)?;
+                if inserted == 1 {
+                    copied += 1;
+                } else {
+                    let here = tx
+                        .query_opt(
+                            "SELECT id FROM hashguard_reports WHERE unit = $1 AND cursor = $2",
+                            &[&r.unit, &cursor],
+                        )
+                        .await
+                        .map_err(db)?
+                        .map(|row| row.get::<_, String>(0));
+                    if here.as_deref() != Some(r.id.as_str()) {
+                        return Err(Error::Config(format!(
+                            "unit {:?} cursor {} holds another report in the database than in                              the store: the two logs diverged, nothing of this batch was copied",
+                            r.unit, r.cursor
+                        )));
+                    }
+                    present += 1;
+                }
+                let l = last.entry(r.unit.as_str()).or_insert(0);
+                *l = (*l).max(cursor);
+            }
+            for (unit, cursor) in last {
+                tx.execute(
+                    "INSERT INTO hashguard_report_units (unit, last_cursor) VALUES ($1, $2)
+                     ON CONFLICT (unit) DO UPDATE
+                     SET last_cursor = GREATEST(hashguard_report_units.last_cursor, $2)",
+                    &[&unit, &cursor],
+                )
+                .await
+                .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)?;
+            Ok((copied, present))
+        })
+    }
+
     /// Runs `fut` on the log's runtime from a blocking thread.
     fn run<T>(&self, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
         self.handle.block_on(fut)

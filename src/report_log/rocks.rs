@@ -41,6 +41,28 @@ impl RocksLog {
         }
     }
 
+    /// Every report of every unit, in key order (unit by unit, by cursor), a page of up to
+    /// `page` at a time, handed to `each` (for `reports migrate`).
+    pub fn for_each_page(
+        &self,
+        page: usize,
+        mut each: impl FnMut(Vec<Report>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut batch = Vec::with_capacity(page);
+        let all = keys::reports_all();
+        for kv in self.store.scan_prefix(Cf::Reports, all.bytes())? {
+            let (_, v) = kv?;
+            batch.push(decode(&v)?);
+            if batch.len() >= page {
+                each(std::mem::take(&mut batch))?;
+            }
+        }
+        if !batch.is_empty() {
+            each(batch)?;
+        }
+        Ok(())
+    }
+
     /// The unit's last cursor (0 before its first report): one reverse seek.
     fn last_cursor(&self, unit: &str) -> Result<u64, Error> {
         match self

@@ -124,6 +124,11 @@ pub fn reports(unit: &str) -> Key {
     Key::new(REPORT).str(unit)
 }
 
+/// Every unit's reports (the prefix of [`reports`]).
+pub fn reports_all() -> Key {
+    Key::new(REPORT)
+}
+
 /// The audit log's entries, by sequence number.
 pub fn audit() -> Key {
     Key::new(AUDIT)

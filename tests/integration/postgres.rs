@@ -621,3 +621,117 @@ fn a_killed_replica_and_a_crashed_database_lose_no_acknowledged_report() {
     });
     assert_eq!(rest.len(), stored.len() - 1);
 }
+
+/// `reports migrate` copies a RocksDB report log into PostgreSQL with its ids, cursors and
+/// acknowledgements; it can run again; a server on PostgreSQL then goes on from the same
+/// cursors.
+#[test]
+fn reports_migrate_keeps_ids_and_cursors_so_followers_go_on() {
+    use hashguard::proto::{self, HashKind as Kind, MatchHashesRequest, TypedHash};
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, md5, _) = crate::server::setup(tmp.path());
+    let file = |server: &crate::common::TestServer| {
+        server.block_on(async {
+            server
+                .matcher(crate::common::OPERATOR)
+                .match_hashes(MatchHashesRequest {
+                    hashes: vec![TypedHash {
+                        kind: Kind::Md5 as i32,
+                        hex: md5.clone(),
+                    }],
+                    tenant_reference: String::new(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .verdicts[0]
+                .report_id
+                .clone()
+        })
+    };
+    let mut rocks = crate::common::TestServer::start(&data, &config);
+    let ids: Vec<String> = (0..3).map(|_| file(&rocks)).collect();
+    rocks.block_on(async {
+        rocks
+            .reports(crate::common::UNIT_A)
+            .ack_reports(proto::AckReportsRequest {
+                ids: vec![ids[0].clone()],
+            })
+            .await
+            .unwrap();
+    });
+    let before = rocks.block_on(all_reports(&rocks));
+    rocks.kill();
+
+    let pg = Postgres::start();
+    let url = pg.database("migrated");
+    let pg_config = tmp.path().join("serve-pg.toml");
+    std::fs::copy(&config, &pg_config).unwrap();
+    postgres_config(&pg_config);
+    let migrate = || {
+        crate::common::hashguard()
+            .args([
+                "--data",
+                data.to_str().unwrap(),
+                "reports",
+                "migrate",
+                "--config",
+            ])
+            .arg(&pg_config)
+            .env("HASHGUARD_POSTGRES_URL", &url)
+            .output()
+            .unwrap()
+    };
+    let out = migrate();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("3 reports copied, 0 already there"), "{said}");
+    let out = migrate();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 reports copied, 3 already there"),
+        "run again: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let server = crate::common::TestServer::start_with_env(
+        &data,
+        &pg_config,
+        &[("HASHGUARD_POSTGRES_URL", url.as_str())],
+    );
+    let after = server.block_on(all_reports(&server));
+    assert_eq!(after, before, "the same ids at the same cursors");
+    let acked = server.block_on(async {
+        server
+            .reports(crate::common::UNIT_A)
+            .list_reports(proto::ListReportsRequest {
+                cursor: 0,
+                limit: 10,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .reports
+            .iter()
+            .map(|r| r.acked)
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(acked, [true, false, false]);
+    // A follower that had read up to cursor 2 goes on with 3, then the next filing, 4.
+    let id = file(&server);
+    let seen = server.block_on(async {
+        let mut f = server
+            .reports(crate::common::UNIT_A)
+            .follow_reports(proto::FollowReportsRequest { cursor: 2 })
+            .await
+            .unwrap()
+            .into_inner();
+        let a = f.message().await.unwrap().unwrap();
+        let b = f.message().await.unwrap().unwrap();
+        vec![(a.cursor, a.id), (b.cursor, b.id)]
+    });
+    assert_eq!(seen, vec![(3, ids[2].clone()), (4, id)]);
+}
