@@ -214,6 +214,11 @@ pub struct ReportsConfig {
     pub ca_file: Option<PathBuf>,
     /// Database connections per server.
     pub pool_size: usize,
+    /// Days a report is kept before the hourly purge deletes it (0: kept until deleted by
+    /// hand); the personal-data rules a unit works under set it.
+    pub retention_days: u32,
+    /// Days per unit, over `retention_days` (0: that unit's reports are kept).
+    pub unit_retention_days: BTreeMap<String, u32>,
 }
 
 impl Default for ReportsConfig {
@@ -223,11 +228,23 @@ impl Default for ReportsConfig {
             url_env: "HASHGUARD_POSTGRES_URL".into(),
             ca_file: None,
             pool_size: 16,
+            retention_days: 0,
+            unit_retention_days: BTreeMap::new(),
         }
     }
 }
 
 impl ReportsConfig {
+    /// How many days `unit`'s reports are kept, `None` for ever.
+    pub fn retention(&self, unit: &str) -> Option<u32> {
+        let days = self
+            .unit_retention_days
+            .get(unit)
+            .copied()
+            .unwrap_or(self.retention_days);
+        (days > 0).then_some(days)
+    }
+
     /// The PostgreSQL options, read from the environment; `None` for the RocksDB backend.
     pub fn postgres(&self) -> Result<Option<crate::report_log::PostgresOptions>, Problem> {
         if self.backend != ReportBackend::Postgres {

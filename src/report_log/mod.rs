@@ -192,6 +192,31 @@ pub trait ReportLog: Send + Sync {
     ) -> Result<AuditRecord, Error>;
     /// Up to `limit` audit records after sequence number `after`, in order.
     fn audit_page(&self, after: u64, limit: usize) -> Result<Vec<AuditRecord>, Error>;
+    /// Every unit that has had a report.
+    fn units(&self) -> Result<Vec<String>, Error>;
+    /// Deletes the reports of `unit` filed before `before` (seconds since the Unix epoch).
+    /// Cursors are never given again: the unit's stream now starts later.
+    fn purge(&self, unit: &str, before: u64) -> Result<Purged, Error>;
+}
+
+/// What a purge deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Reports deleted.
+    pub reports: u64,
+    /// The first and last cursor deleted, when any was.
+    pub cursors: Option<(u64, u64)>,
+}
+
+impl Purged {
+    /// Counts one deleted report at `cursor`.
+    fn add(&mut self, cursor: u64) {
+        self.reports += 1;
+        self.cursors = Some(match self.cursors {
+            Some((a, b)) => (a.min(cursor), b.max(cursor)),
+            None => (cursor, cursor),
+        });
+    }
 }
 
 /// The audit entry that follows the record `head` (sequence number and hash; `None` for an
@@ -215,7 +240,38 @@ pub(crate) fn next_audit(
     )
 }
 
-pub(crate) fn now() -> u64 {
+/// Deletes every unit's reports older than its retention (`days_for(unit)`, `None`: kept),
+/// as of `now`, and writes each purge to the audit log with `actor`. Returns what was purged.
+pub fn purge_expired(
+    log: &dyn ReportLog,
+    days_for: impl Fn(&str) -> Option<u32>,
+    now: u64,
+    actor: &str,
+) -> Result<Vec<(String, Purged)>, Error> {
+    let mut done = Vec::new();
+    for unit in log.units()? {
+        let Some(days) = days_for(&unit) else {
+            continue;
+        };
+        let before = now.saturating_sub(u64::from(days) * 86_400);
+        let purged = log.purge(&unit, before)?;
+        if let Some((first, last)) = purged.cursors {
+            log.audit(
+                actor,
+                "reports.purge",
+                serde_json::json!({
+                    "unit": unit, "retention_days": days, "before": before,
+                    "reports": purged.reports, "first_cursor": first, "last_cursor": last,
+                }),
+            )?;
+            done.push((unit, purged));
+        }
+    }
+    Ok(done)
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

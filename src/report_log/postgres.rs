@@ -19,7 +19,8 @@ use tokio_postgres::AsyncMessage;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
-    AuditRecord, Error, Filed, NewReport, Report, ReportLog, decode, new_id, next_audit, now,
+    AuditRecord, Error, Filed, NewReport, Purged, Report, ReportLog, decode, new_id, next_audit,
+    now,
 };
 
 /// The channel filings notify.
@@ -335,6 +336,37 @@ impl PostgresLog {
 }
 
 impl ReportLog for PostgresLog {
+    fn units(&self) -> Result<Vec<String>, Error> {
+        self.run(async {
+            let c = self.pool.get().await.map_err(db)?;
+            let rows = c
+                .query("SELECT unit FROM hashguard_report_units ORDER BY unit", &[])
+                .await
+                .map_err(db)?;
+            Ok(rows.into_iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn purge(&self, unit: &str, before: u64) -> Result<Purged, Error> {
+        self.run(async {
+            let c = self.pool.get().await.map_err(db)?;
+            let before = i64::try_from(before).unwrap_or(i64::MAX);
+            let rows = c
+                .query(
+                    "DELETE FROM hashguard_reports WHERE unit = $1 AND created_at < $2
+                     RETURNING cursor",
+                    &[&unit, &before],
+                )
+                .await
+                .map_err(db)?;
+            let mut purged = Purged::default();
+            for r in rows {
+                purged.add(r.get::<_, i64>(0) as u64);
+            }
+            Ok(purged)
+        })
+    }
+
     fn audit(
         &self,
         actor: &str,

@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::{AuditRecord, Error, NewReport, Report, ReportLog, decode, new_id, next_audit, now};
+use super::{
+    AuditRecord, Error, NewReport, Purged, Report, ReportLog, decode, new_id, next_audit, now,
+};
 use crate::store::{Cf, Store, keys};
 
 /// The report log in a RocksDB store.
@@ -80,6 +82,55 @@ fn audit_record(bytes: &[u8]) -> Result<AuditRecord, Error> {
 }
 
 impl ReportLog for RocksLog {
+    fn units(&self) -> Result<Vec<String>, Error> {
+        // One seek per unit: past a unit's last possible key to the next unit's first.
+        let all = keys::reports_all();
+        let mut start = all.bytes().to_vec();
+        let mut units = Vec::new();
+        loop {
+            let next = self
+                .store
+                .scan_from(Cf::Reports, &start, all.bytes())?
+                .next()
+                .transpose()?;
+            let Some((_, v)) = next else {
+                return Ok(units);
+            };
+            let unit = decode(&v)?.unit;
+            start = keys::reports(&unit).u64(u64::MAX).bytes().to_vec();
+            start.push(0);
+            units.push(unit);
+        }
+    }
+
+    fn purge(&self, unit: &str, before: u64) -> Result<Purged, Error> {
+        let _order = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let mut purged = Purged::default();
+        let mut b = self.store.batch();
+        // Reports come in filing order: stop at the first one young enough to keep.
+        for kv in self
+            .store
+            .scan_prefix(Cf::Reports, keys::reports(unit).bytes())?
+        {
+            let (k, v) = kv?;
+            let r = decode(&v)?;
+            if r.created_at >= before {
+                break;
+            }
+            b.delete(&self.store, Cf::Reports, &k)?;
+            b.delete(&self.store, Cf::Reports, keys::report_id(&r.id).bytes())?;
+            purged.add(r.cursor);
+            if b.len() >= 20_000 {
+                self.store
+                    .write(std::mem::replace(&mut b, self.store.batch()))?;
+            }
+        }
+        if !b.is_empty() {
+            self.store.write(b)?;
+        }
+        Ok(purged)
+    }
+
     fn audit(
         &self,
         actor: &str,

@@ -92,6 +92,9 @@ pub enum Bound {
     Rest(SocketAddr),
 }
 
+/// How often reports past their retention are purged.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// How often refused tokens are written to the audit log, together.
 const AUDIT_REFUSALS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -270,6 +273,37 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
     }
 
     let sync_task = schedule::spawn_nightly(state.clone());
+    // Reports past their unit's retention are purged every hour (the first time a minute after
+    // start), each purge written to the audit log. Every replica runs it; a second purge of
+    // the same reports finds nothing.
+    let purge_task = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            loop {
+                let st = state.clone();
+                let purged = tokio::task::spawn_blocking(move || {
+                    crate::report_log::purge_expired(
+                        st.reports.as_ref(),
+                        |unit| st.config.reports.retention(unit),
+                        crate::report_log::now(),
+                        "server",
+                    )
+                })
+                .await;
+                match purged {
+                    Ok(Ok(done)) => {
+                        for (unit, p) in done {
+                            tracing::info!(%unit, reports = p.reports, "expired reports purged");
+                        }
+                    }
+                    Ok(Err(e)) => tracing::error!("purging expired reports failed: {e}"),
+                    Err(e) => tracing::error!("purging expired reports failed: {e}"),
+                }
+                tokio::time::sleep(PURGE_EVERY).await;
+            }
+        })
+    };
     // Refused tokens go to the audit log together, every few seconds: one entry per window,
     // however many calls a bad client makes.
     let refusals_task = {
@@ -374,6 +408,7 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
         task.abort();
     }
     refusals_task.abort();
+    purge_task.abort();
     if let Some(task) = sync_task {
         // Stops the schedule; a sync already running finishes (the runtime waits for its
         // blocking work) or, if the process is killed, leaves the previous version active.

@@ -267,6 +267,43 @@ fn report_log_suite(log: Arc<dyn ReportLog>) {
     assert_eq!(log.audit_page(38, 100).unwrap().len(), 2);
     let v = audit::verify(log.as_ref()).unwrap().unwrap();
     assert_eq!((v.records, v.head.as_str()), (40, page[39].hash.as_str()));
+    // Retention: two days on, unit-a's one-day retention purges its reports (audited); unit-b
+    // keeps its own; unit-a's cursors go on where they were.
+    let mut units = log.units().unwrap();
+    units.sort();
+    assert_eq!(units, ["unit-a", "unit-b", "unit-c"]);
+    let later = hashguard::report_log::now() + 2 * 86_400;
+    let done = hashguard::report_log::purge_expired(
+        log.as_ref(),
+        |u| (u == "unit-a").then_some(1),
+        later,
+        "server",
+    )
+    .unwrap();
+    assert_eq!(done.len(), 1);
+    assert_eq!((done[0].1.reports, done[0].1.cursors), (2, Some((1, 2))));
+    assert!(log.list("unit-a", 0, 10, usize::MAX).unwrap().is_empty());
+    assert_eq!(log.list("unit-b", 0, 10, usize::MAX).unwrap().len(), 1);
+    assert_eq!(log.ack("unit-a", &[a2.id.clone()]).unwrap(), 0, "gone");
+    let last = log.audit_page(40, 10).unwrap();
+    assert_eq!(last.len(), 1);
+    let entry = last[0].parse().unwrap();
+    assert_eq!(
+        (entry.action.as_str(), &entry.detail["reports"]),
+        ("reports.purge", &serde_json::json!(2))
+    );
+    assert!(
+        hashguard::report_log::purge_expired(
+            log.as_ref(),
+            |_| Some(1),
+            later - 86_400 * 2,
+            "server"
+        )
+        .unwrap()
+        .is_empty(),
+        "nothing is old enough yet"
+    );
+    assert_eq!(log.file(report("unit-a", "e4")).unwrap().cursor, 3);
 }
 
 #[test]
@@ -310,8 +347,8 @@ fn both_backends_pass_the_report_log_suite() {
     assert!(broken.why.contains("removed"), "{broken}");
     // A second connection (another replica) migrates nothing and sees the same log.
     let other = rt.block_on(PostgresLog::connect(&opts)).unwrap();
-    assert_eq!(other.list("unit-a", 0, 10, usize::MAX).unwrap().len(), 2);
-    assert_eq!(other.file(report("unit-a", "e9")).unwrap().cursor, 3);
+    assert_eq!(other.list("unit-a", 0, 10, usize::MAX).unwrap().len(), 1);
+    assert_eq!(other.file(report("unit-a", "e9")).unwrap().cursor, 4);
     // A crash of the database loses nothing committed; the log works again once it is back.
     pg.stop_immediately();
     assert!(log.file(report("unit-a", "down")).is_err());
@@ -322,7 +359,7 @@ fn both_backends_pass_the_report_log_suite() {
         assert!(std::time::Instant::now() < deadline, "never back");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(log.file(report("unit-a", "back")).unwrap().cursor, 4);
+    assert_eq!(log.file(report("unit-a", "back")).unwrap().cursor, 5);
     assert_eq!(log.list("unit-c", 0, 1000, usize::MAX).unwrap().len(), 320);
 }
 
