@@ -483,6 +483,9 @@ pub struct ServeLimits {
     /// Matcher calls per second allowed to one tenant (0: no quota); bursts up to one second's
     /// worth.
     pub tenant_rate: f64,
+    /// Reports per second one tenant's submissions may file (0: no limit); bursts up to one
+    /// second's worth. Past it the call is RESOURCE_EXHAUSTED and files nothing.
+    pub tenant_report_rate: f64,
     /// Longest a call may take before it is answered DEADLINE_EXCEEDED, milliseconds,
     /// including receiving an upload (0: no server limit; a shorter client `grpc-timeout`
     /// always applies). Response streams (FollowReports) are bounded only by the client's.
@@ -491,7 +494,8 @@ pub struct ServeLimits {
 
 impl Default for ServeLimits {
     /// 64 MiB uploads (a minute of phone video), 1,000 hashes a call, two hashing jobs per
-    /// core, 4 MiB messages (uploads come in chunks), 30 s a call (enough to upload and hash a
+    /// core, 4 MiB messages (uploads come in chunks), 100 reports a second per tenant (a
+    /// flood of matches cannot fill the disk), 30 s a call (enough to upload and hash a
     /// maximal video on a slow link, short enough that a stalled client frees its slot).
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -501,6 +505,7 @@ impl Default for ServeLimits {
             max_jobs: 2 * cores,
             max_message_bytes: 4 << 20,
             tenant_rate: 0.0,
+            tenant_report_rate: 100.0,
             request_timeout_ms: 30_000,
         }
     }

@@ -58,6 +58,16 @@ const MIGRATIONS: &[&str] = &[
         entry text NOT NULL
     );
 ",
+    "
+    CREATE INDEX hashguard_reports_by_age ON hashguard_reports (unit, created_at);
+",
+    "
+    CREATE TABLE hashguard_quota (
+        key text PRIMARY KEY,
+        tokens float8 NOT NULL,
+        updated_at float8 NOT NULL
+    );
+",
 ];
 
 /// How to reach the database.
@@ -82,8 +92,17 @@ pub struct PostgresLog {
     handle: tokio::runtime::Handle,
 }
 
-fn db(e: impl std::fmt::Display) -> Error {
-    Error::Database(e.to_string())
+/// A database error with its causes (tokio-postgres says only "db error" at the top; the
+/// server's message is in the source).
+fn db(e: impl std::error::Error) -> Error {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    Error::Database(text)
 }
 
 /// The rustls client configuration: the CA file's certificates, else the system's bundle.
@@ -268,6 +287,45 @@ impl PostgresLog {
             tx.commit().await.map_err(db)?;
             Ok((copied, present))
         })
+    }
+
+    /// Takes up to `want` tokens from the shared bucket `key` (refilled at `rate` a second up
+    /// to `burst`, by the database's clock, so replicas' clocks do not matter); returns how
+    /// many it got.
+    pub async fn lease(&self, key: &str, rate: f64, burst: f64, want: f64) -> Result<f64, Error> {
+        let mut c = self.pool.get().await.map_err(db)?;
+        let tx = c.transaction().await.map_err(db)?;
+        tx.execute(
+            "INSERT INTO hashguard_quota (key, tokens, updated_at)
+             VALUES ($1, $2, extract(epoch from clock_timestamp())::float8)
+             ON CONFLICT (key) DO NOTHING",
+            &[&key, &burst],
+        )
+        .await
+        .map_err(db)?;
+        let row = tx
+            .query_one(
+                "UPDATE hashguard_quota SET
+                   tokens = LEAST($2, tokens
+                     + (extract(epoch from clock_timestamp())::float8 - updated_at) * $3),
+                   updated_at = extract(epoch from clock_timestamp())::float8
+                 WHERE key = $1 RETURNING tokens",
+                &[&key, &burst, &rate],
+            )
+            .await
+            .map_err(db)?;
+        let available: f64 = row.get(0);
+        let granted = available.min(want).max(0.0);
+        if granted > 0.0 {
+            tx.execute(
+                "UPDATE hashguard_quota SET tokens = tokens - $2 WHERE key = $1",
+                &[&key, &granted],
+            )
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(granted)
     }
 
     /// Runs `fut` on the log's runtime from a blocking thread.

@@ -152,7 +152,7 @@ impl proto::matcher_server::Matcher for MatcherService {
         req: Request<proto::MatchHashesRequest>,
     ) -> Result<Response<proto::MatchHashesResponse>, Status> {
         let Operator { tenant } = Operator::of(&req)?;
-        self.0.quotas.charge(&tenant, &self.0.metrics)?;
+        self.0.quotas.charge(&tenant, 1.0, &self.0.metrics).await?;
         let matcher = self.0.matcher()?;
         let body = req.into_inner();
         if body.hashes.len() > self.0.config.limits.max_batch {
@@ -208,9 +208,14 @@ impl proto::matcher_server::Matcher for MatcherService {
             blocking(lookup).await?
         };
         // Reports are written with fsync: never on an async worker.
-        let distinct_verdicts = if found.iter().all(|(_, hits)| hits.is_empty()) {
+        let filing = found.iter().filter(|(_, hits)| !hits.is_empty()).count();
+        let distinct_verdicts = if filing == 0 {
             vec![proto::Verdict::default(); found.len()]
         } else {
+            self.0
+                .report_quotas
+                .charge(&tenant, filing as f64, &self.0.metrics)
+                .await?;
             blocking(move || {
                 found
                     .into_iter()
@@ -233,14 +238,22 @@ impl proto::matcher_server::Matcher for MatcherService {
         req: Request<Streaming<proto::MediaChunk>>,
     ) -> Result<Response<proto::MediaVerdict>, Status> {
         let Operator { tenant } = Operator::of(&req)?;
-        self.0.quotas.charge(&tenant, &self.0.metrics)?;
+        self.0.quotas.charge(&tenant, 1.0, &self.0.metrics).await?;
         let matcher = self.0.matcher()?;
         let permit = self.slot()?;
         let (meta, bytes) = self.receive(req.into_inner()).await?;
         let rec = self.hash(bytes, permit).await?;
+        let m = matcher.clone();
+        let r = rec.clone();
+        let hits = blocking(move || Ok(m.matches(&Query::of_record(&r))?)).await?;
+        if !hits.is_empty() {
+            self.0
+                .report_quotas
+                .charge(&tenant, 1.0, &self.0.metrics)
+                .await?;
+        }
         let state = self.0.clone();
         let verdict = blocking(move || {
-            let hits = matcher.matches(&Query::of_record(&rec))?;
             let sub = Submission::of_file(&tenant, &meta.tenant_reference, &rec);
             let v = state.file_verdict(&sub, hits)?;
             Ok(proto::MediaVerdict {
@@ -257,7 +270,7 @@ impl proto::matcher_server::Matcher for MatcherService {
         req: Request<Streaming<proto::MediaChunk>>,
     ) -> Result<Response<proto::Fingerprint>, Status> {
         let Operator { tenant } = Operator::of(&req)?;
-        self.0.quotas.charge(&tenant, &self.0.metrics)?;
+        self.0.quotas.charge(&tenant, 1.0, &self.0.metrics).await?;
         let permit = self.slot()?;
         let (_, bytes) = self.receive(req.into_inner()).await?;
         let rec = self.hash(bytes, permit).await?;

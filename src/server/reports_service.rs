@@ -222,6 +222,7 @@ mod tests {
         let state = Arc::new(State::new(
             store.clone(),
             Arc::new(crate::report_log::RocksLog::new(store.clone())),
+            None,
             Config::default(),
             Arc::new(Metrics::new()),
             Arc::new(crate::lists::sync::NoHub),

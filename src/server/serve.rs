@@ -142,6 +142,7 @@ pub async fn serve(config: Config, data: &Path, mut ready: impl FnMut(Bound)) ->
     let state = Arc::new(State::new(
         store,
         reports,
+        postgres.clone(),
         config.clone(),
         metrics.clone(),
         Arc::new(HubClient),

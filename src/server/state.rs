@@ -28,8 +28,10 @@ pub struct State {
     pub new_reports: broadcast::Sender<Filed>,
     /// Hashing slots.
     pub slots: Slots,
-    /// Per-tenant quotas.
+    /// Per-tenant call quotas.
     pub quotas: Quotas,
+    /// Per-tenant quotas of filed reports.
+    pub report_quotas: Quotas,
     /// The configuration served with.
     pub config: Config,
     /// The metrics.
@@ -49,10 +51,12 @@ pub struct State {
 }
 
 impl State {
-    /// The state of a server over `store` and `reports` with `config`.
+    /// The state of a server over `store` and `reports` with `config`; quotas are kept in
+    /// `shared` when replicas share a PostgreSQL report log.
     pub fn new(
         store: Arc<Store>,
         reports: Arc<dyn ReportLog>,
+        shared: Option<Arc<crate::report_log::PostgresLog>>,
         config: Config,
         metrics: Arc<Metrics>,
         hub: Arc<dyn Hub>,
@@ -74,7 +78,8 @@ impl State {
             reports,
             new_reports,
             slots: Slots::new(config.limits.max_jobs),
-            quotas: Quotas::new(config.limits.tenant_rate),
+            quotas: Quotas::new(config.limits.tenant_rate, "calls", shared.clone()),
+            report_quotas: Quotas::new(config.limits.tenant_report_rate, "reports", shared),
             config,
             metrics,
             syncing: tokio::sync::Mutex::new(()),

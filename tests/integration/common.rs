@@ -72,13 +72,14 @@ pub fn write_server_config(dir: &Path) -> PathBuf {
         ),
     )
     .unwrap();
-    // An ephemeral loopback port; police-md5 is routed to unit-a, everything else to unit-b.
+    // An ephemeral loopback port; police-md5 is routed to unit-a, everything else to unit-b;
+    // no report quota (tests file reports in bursts; the quota has tests of its own).
     let config = dir.join("serve.toml");
     std::fs::write(
         &config,
         format!(
             "listen = \"127.0.0.1:0\"\ntokens = \"{}\"\n\n[routing]\ndefault_unit = \"unit-b\"\n\
-             [routing.lists]\npolice-md5 = \"unit-a\"\n\n[limits]\nmax_upload_bytes = 2000000\n",
+             [routing.lists]\npolice-md5 = \"unit-a\"\n\n[limits]\nmax_upload_bytes = 2000000\ntenant_report_rate = 0.0\n",
             tokens.display()
         ),
     )

@@ -345,6 +345,19 @@ fn both_backends_pass_the_report_log_suite() {
     let broken = audit::verify(log.as_ref()).unwrap().unwrap_err();
     assert_eq!(broken.seq, 13);
     assert!(broken.why.contains("removed"), "{broken}");
+    // A shared bucket: full at first, then refilled at its rate by the database's clock.
+    let got = rt
+        .block_on(log.lease("calls:acme", 10.0, 10.0, 4.0))
+        .unwrap();
+    assert_eq!(got, 4.0);
+    let got = rt
+        .block_on(log.lease("calls:acme", 10.0, 10.0, 100.0))
+        .unwrap();
+    assert!((6.0..6.5).contains(&got), "{got}");
+    let got = rt
+        .block_on(log.lease("calls:acme", 10.0, 10.0, 100.0))
+        .unwrap();
+    assert!(got < 0.5, "{got}");
     // A second connection (another replica) migrates nothing and sees the same log.
     let other = rt.block_on(PostgresLog::connect(&opts)).unwrap();
     assert_eq!(other.list("unit-a", 0, 10, usize::MAX).unwrap().len(), 1);
@@ -771,4 +784,79 @@ fn reports_migrate_keeps_ids_and_cursors_so_followers_go_on() {
         vec![(a.cursor, a.id), (b.cursor, b.id)]
     });
     assert_eq!(seen, vec![(3, ids[2].clone()), (4, id)]);
+}
+
+/// Two replicas on one PostgreSQL enforce one tenant quota between them: calls admitted over a
+/// few seconds stay within 10% of the shared rate (one replica alone would admit it twice).
+#[test]
+fn replicas_share_a_tenants_call_quota() {
+    use hashguard::proto::{HashKind as Kind, MatchHashesRequest, TypedHash};
+    const RATE: f64 = 40.0;
+    let pg = Postgres::start();
+    let url = pg.database("quota");
+    let servers: Vec<_> = (0..2)
+        .map(|_| {
+            let tmp = tempfile::tempdir().unwrap();
+            let (data, config, _, _) = crate::server::setup(tmp.path());
+            postgres_config(&config);
+            let text = std::fs::read_to_string(&config).unwrap();
+            std::fs::write(
+                &config,
+                text.replace("[limits]\n", &format!("[limits]\ntenant_rate = {RATE}\n")),
+            )
+            .unwrap();
+            let s = crate::common::TestServer::start_with_env(
+                &data,
+                &config,
+                &[("HASHGUARD_POSTGRES_URL", url.as_str())],
+            );
+            (tmp, s)
+        })
+        .collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let run_for = Duration::from_secs(3);
+    let (admitted, elapsed) = rt.block_on(async {
+        let start = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        for (_, server) in &servers {
+            for _ in 0..4 {
+                let mut m = server.matcher(crate::common::OPERATOR);
+                tasks.push(tokio::spawn(async move {
+                    let mut ok = 0u64;
+                    while start.elapsed() < run_for {
+                        let r = m
+                            .match_hashes(MatchHashesRequest {
+                                hashes: vec![TypedHash {
+                                    kind: Kind::Md5 as i32,
+                                    hex: "cd".repeat(16),
+                                }],
+                                tenant_reference: String::new(),
+                            })
+                            .await;
+                        match r {
+                            Ok(_) => ok += 1,
+                            Err(e) => {
+                                assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+                                tokio::time::sleep(Duration::from_millis(2)).await;
+                            }
+                        }
+                    }
+                    ok
+                }));
+            }
+        }
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        (total, start.elapsed())
+    });
+    // A full bucket (one second's worth), then the rate.
+    let expected = RATE + RATE * elapsed.as_secs_f64();
+    let off = (admitted as f64 - expected).abs() / expected;
+    eprintln!(
+        "shared quota: {admitted} calls admitted in {elapsed:?}, {expected:.0} expected ({:.1}% off)",
+        off * 100.0
+    );
+    assert!(off <= 0.10, "{admitted} admitted, {expected:.0} expected");
 }

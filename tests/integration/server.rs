@@ -743,6 +743,44 @@ fn tenant_quota_answers_resource_exhausted() {
     });
 }
 
+/// A tenant's matches file at most `tenant_report_rate` reports a second (bursts of one
+/// second's worth): past it the call is refused and files nothing.
+#[test]
+fn a_tenants_report_rate_is_limited_and_refused_calls_file_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, config, md5, _) = setup(tmp.path());
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("tenant_report_rate = 0.0", "tenant_report_rate = 5.0"),
+    )
+    .unwrap();
+    let server = TestServer::start(&data, &config);
+    server.block_on(async {
+        let mut matcher = server.matcher(OPERATOR);
+        let mut codes = Vec::new();
+        for _ in 0..20 {
+            let r = matcher.match_hashes(hashes(HashKind::Md5, &md5)).await;
+            codes.push(r.err().map(|e| e.code()));
+        }
+        let filed = codes.iter().filter(|c| c.is_none()).count();
+        assert!((5..=8).contains(&filed), "{codes:?}");
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.is_none() || *c == Some(Code::ResourceExhausted))
+        );
+        assert_eq!(first_reports(&server, UNIT_A).await.len(), filed);
+        // Lookups that match nothing file nothing and are not counted.
+        for _ in 0..20 {
+            matcher
+                .match_hashes(hashes(HashKind::Md5, &"cd".repeat(16)))
+                .await
+                .unwrap();
+        }
+    });
+}
+
 #[test]
 fn plaintext_off_loopback_is_refused_and_config_is_checked() {
     let tmp = tempfile::tempdir().unwrap();

@@ -126,7 +126,7 @@ pub async fn hash(
     q: Params,
     form: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
-    rest.looker(&headers)?;
+    rest.looker(&headers).await?;
     let p = params(q)?;
     let types = types_param(&p)?;
     let permit = rest.state.slots.take(&rest.state.metrics)?;

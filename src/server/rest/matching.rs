@@ -118,6 +118,10 @@ impl Rest {
         if hits.is_empty() {
             return Ok(None);
         }
+        self.state
+            .report_quotas
+            .charge(tenant, 1.0, &self.state.metrics)
+            .await?;
         let (state, hits, tenant) = (self.state.clone(), hits.to_vec(), tenant.clone());
         let verdict =
             blocking(move || state.file_verdict(&submission.borrow(&tenant), hits)).await?;
@@ -234,7 +238,7 @@ pub async fn lookup(
     headers: HeaderMap,
     q: Params,
 ) -> ApiResult<Response> {
-    let looker = rest.looker(&headers)?;
+    let looker = rest.looker(&headers).await?;
     let p = params(q)?;
     if p.contains_key("url") {
         return Err(ApiError::bad_request(
@@ -261,7 +265,7 @@ pub async fn raw_lookup(
     headers: HeaderMap,
     q: Params,
 ) -> ApiResult<Response> {
-    let looker = rest.looker(&headers)?;
+    let looker = rest.looker(&headers).await?;
     let p = params(q)?;
     let Some(signal) = p.get("signal") else {
         return Ok(ApiError::missing("signal"));
@@ -348,7 +352,7 @@ pub async fn lookup_media(
     q: Params,
     form: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
-    let looker = rest.looker(&headers)?;
+    let looker = rest.looker(&headers).await?;
     let p = params(q)?;
     let banks = banks_param(&p)?;
     let types = types_param(&p)?;
@@ -381,7 +385,7 @@ pub async fn compare(
     headers: HeaderMap,
     body: Result<axum::Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
-    rest.looker(&headers)?;
+    rest.looker(&headers).await?;
     let axum::Json(body) = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
     let Value::Object(pairs) = body else {
         return Err(ApiError::bad_request("Request input was not a dict"));

@@ -147,10 +147,13 @@ pub enum Looker {
 
 impl Rest {
     /// An operator or an administrator, else 401 or 403.
-    fn looker(&self, headers: &HeaderMap) -> ApiResult<Looker> {
+    async fn looker(&self, headers: &HeaderMap) -> ApiResult<Looker> {
         match principal(self, headers)? {
             Principal::Operator { tenant } => {
-                self.state.quotas.charge(&tenant, &self.state.metrics)?;
+                self.state
+                    .quotas
+                    .charge(&tenant, 1.0, &self.state.metrics)
+                    .await?;
                 Ok(Looker::Operator { tenant })
             }
             Principal::Admin { .. } => Ok(Looker::Admin),
