@@ -65,6 +65,44 @@ impl RocksLog {
         Ok(())
     }
 
+    /// Copies reports filed elsewhere in, keeping their ids, cursors and acknowledgements,
+    /// in one synced batch; a report already here under its cursor is skipped, one different
+    /// from it is an error and nothing is written. Returns (copied, already here).
+    pub fn import(&self, reports: &[Report]) -> Result<(u64, u64), Error> {
+        let store = &self.store;
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let mut b = store.batch();
+        let (mut copied, mut present) = (0, 0);
+        for r in reports {
+            let key = keys::reports(&r.unit).u64(r.cursor);
+            if let Some(v) = store.get(Cf::Reports, key.bytes())? {
+                if decode(&v)?.id != r.id {
+                    return Err(Error::Config(format!(
+                        "unit {:?} cursor {} holds another report: the logs diverged",
+                        r.unit, r.cursor
+                    )));
+                }
+                present += 1;
+                continue;
+            }
+            let body = serde_json::to_vec(r).map_err(|e| Error::Corrupt(e.to_string()))?;
+            b.put(store, Cf::Reports, key.bytes(), &body)?;
+            b.put(
+                store,
+                Cf::Reports,
+                keys::report_id(&r.id).bytes(),
+                keys::report_location(&r.unit, r.cursor).bytes(),
+            )?;
+            copied += 1;
+        }
+        if !b.is_empty() {
+            store.write(b)?;
+        }
+        // The next filing of each unit continues after the highest cursor now stored.
+        last.clear();
+        Ok((copied, present))
+    }
+
     /// The unit's last cursor (0 before its first report): one reverse seek.
     fn last_cursor(&self, unit: &str) -> Result<u64, Error> {
         match self

@@ -284,7 +284,11 @@ fn report_log_suite(log: Arc<dyn ReportLog>) {
     assert_eq!((done[0].1.reports, done[0].1.cursors), (2, Some((1, 2))));
     assert!(log.list("unit-a", 0, 10, usize::MAX).unwrap().is_empty());
     assert_eq!(log.list("unit-b", 0, 10, usize::MAX).unwrap().len(), 1);
-    assert_eq!(log.ack("unit-a", &[a2.id.clone()]).unwrap(), 0, "gone");
+    assert_eq!(
+        log.ack("unit-a", std::slice::from_ref(&a2.id)).unwrap(),
+        0,
+        "gone"
+    );
     let last = log.audit_page(40, 10).unwrap();
     assert_eq!(last.len(), 1);
     let entry = last[0].parse().unwrap();
