@@ -241,13 +241,33 @@ pub fn run(cmd: ListsCommand, data: &Path) -> Result<Code, Failure> {
 }
 
 /// Opens the store, read-only or for writing.
-fn open_store(data: &Path, read_only: bool) -> Result<Store, Failure> {
+fn open_store(data: &Path, read_only: bool) -> Result<std::sync::Arc<Store>, Failure> {
     let opened = if read_only {
         Store::open_read_only(data)
     } else {
         Store::open(data)
     };
-    opened.map_err(Failure::from)
+    opened.map(std::sync::Arc::new).map_err(Failure::from)
+}
+
+/// Writes a change made here to the data directory's audit log (`hashguard audit` reads it),
+/// with the user who ran the command as the actor.
+fn audit(
+    store: &std::sync::Arc<Store>,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<(), Failure> {
+    use hashguard::report_log::{ReportLog, RocksLog};
+    let actor = format!("cli:{}", std::env::var("USER").unwrap_or_default());
+    RocksLog::new(store.clone())
+        .audit(&actor, action, detail)
+        .map(drop)
+        .map_err(|e| {
+            Failure::new(
+                Code::IO,
+                format!("the change was made, but writing it to the audit log failed: {e}"),
+            )
+        })
 }
 
 fn import_bundle(args: ImportArgs, data: &Path) -> Result<Code, Failure> {
@@ -274,6 +294,14 @@ fn import_bundle(args: ImportArgs, data: &Path) -> Result<Code, Failure> {
         ..Settings::default()
     };
     let s = lists::delta::import_bundle(&store, &args.name, &args.file, &key, settings)?;
+    audit(
+        &store,
+        "lists.import",
+        serde_json::json!({
+            "list": s.meta.name, "version": s.meta.version, "entries": s.meta.entries,
+            "source": s.meta.source, "bundle": true,
+        }),
+    )?;
     println!(
         "published list {} version {} from the bundle (source version {}): {} entries, digest {} verified",
         s.meta.name,
@@ -401,6 +429,14 @@ fn import(args: ImportArgs, data: &Path) -> Result<Code, Failure> {
         );
     }
     let m = &staged.meta;
+    audit(
+        &store,
+        "lists.import",
+        serde_json::json!({
+            "list": m.name, "version": m.version, "entries": m.entries, "source": m.source,
+            "delta": args.delta, "forced": args.allow_shrink, "bad_rows": m.bad_rows,
+        }),
+    )?;
     let kinds: Vec<String> = m
         .kinds
         .iter()
@@ -493,7 +529,7 @@ fn sync(args: SyncArgs, data: &Path) -> Result<Code, Failure> {
             "no lists are configured ([lists.NAME] sections with a source)",
         ));
     }
-    let store = Store::open(data).map_err(|e| {
+    let store = Store::open(data).map(std::sync::Arc::new).map_err(|e| {
         let locked = matches!(e, store::Error::Locked { .. });
         let f = Failure::from(e);
         if locked {
@@ -520,14 +556,23 @@ fn sync(args: SyncArgs, data: &Path) -> Result<Code, Failure> {
         ) {
             Ok(lists::sync::SyncOutcome::Unchanged) => {
                 println!("list {name}: unchanged at the source");
+                let detail = serde_json::json!({ "list": name, "outcome": "unchanged" });
+                audit(&store, "lists.sync", detail)?;
             }
-            Ok(lists::sync::SyncOutcome::Published(s)) => println!(
-                "list {name}: published version {} with {} entries ({} malformed rows skipped, {:.1?})",
-                s.meta.version,
-                s.meta.entries,
-                s.meta.bad_rows,
-                started.elapsed()
-            ),
+            Ok(lists::sync::SyncOutcome::Published(s)) => {
+                println!(
+                    "list {name}: published version {} with {} entries ({} malformed rows skipped, {:.1?})",
+                    s.meta.version,
+                    s.meta.entries,
+                    s.meta.bad_rows,
+                    started.elapsed()
+                );
+                let detail = serde_json::json!({
+                    "list": name, "outcome": "published", "version": s.meta.version,
+                    "entries": s.meta.entries,
+                });
+                audit(&store, "lists.sync", detail)?;
+            }
             Err(e) => {
                 eprintln!("hashguard: list {name}: {e}");
                 if code == Code::OK {
@@ -542,6 +587,11 @@ fn sync(args: SyncArgs, data: &Path) -> Result<Code, Failure> {
 fn rollback(name: &str, data: &Path) -> Result<Code, Failure> {
     let store = open_store(data, false)?;
     let m = lists::rollback(&store, name)?;
+    audit(
+        &store,
+        "lists.rollback",
+        serde_json::json!({ "list": m.name, "version": m.version, "entries": m.entries }),
+    )?;
     println!(
         "list {} is back at version {}: {} entries, digest {}",
         m.name,

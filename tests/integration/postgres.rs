@@ -864,3 +864,71 @@ fn replicas_share_a_tenants_call_quota() {
     );
     assert!(off <= 0.10, "{admitted} admitted, {expected:.0} expected");
 }
+
+/// TLS to the database: with `sslmode=require` the connection is encrypted and the server's
+/// certificate must chain to `ca_file`; a certificate the CA did not sign is refused.
+#[test]
+fn the_report_log_reaches_postgres_over_tls_and_checks_its_certificate() {
+    let pg = Postgres::start();
+    let (ca, cert, key) = crate::common::test_tls(pg.dir.path());
+    // PostgreSQL reads its key only when the file is its own and private.
+    for f in [&cert, &key, &ca] {
+        std::fs::set_permissions(f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        if is_root() {
+            assert!(
+                Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(f)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
+    }
+    pg.stop_immediately();
+    let conf = pg.data().join("postgresql.conf");
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str(&format!(
+        "\nssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+        cert.display(),
+        key.display()
+    ));
+    std::fs::write(&conf, text).unwrap();
+    // Only TLS connections from loopback are let in.
+    std::fs::write(
+        pg.data().join("pg_hba.conf"),
+        "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+    )
+    .unwrap();
+    pg.start_again();
+    let url = format!(
+        "postgres://postgres@localhost:{}/postgres?sslmode=require",
+        pg.port
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let trusted = PostgresOptions {
+        url: url.clone(),
+        ca_file: Some(ca.clone()),
+        pool_size: 2,
+    };
+    let log = rt.block_on(PostgresLog::connect(&trusted)).unwrap();
+    assert_eq!(log.file(report("unit-a", "tls")).unwrap().cursor, 1);
+    // Without TLS the server refuses (pg_hba), so the report above went over TLS.
+    let plain = PostgresOptions {
+        url: url.replace("sslmode=require", "sslmode=disable"),
+        ..trusted.clone()
+    };
+    assert!(rt.block_on(PostgresLog::connect(&plain)).is_err());
+    // A CA that did not sign the server's certificate: refused.
+    let other = tempfile::tempdir().unwrap();
+    let (other_ca, _, _) = crate::common::test_tls(other.path());
+    let untrusted = PostgresOptions {
+        ca_file: Some(other_ca),
+        ..trusted
+    };
+    let err = match rt.block_on(PostgresLog::connect(&untrusted)) {
+        Ok(_) => panic!("a certificate from another CA was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+}

@@ -665,6 +665,58 @@ fn reads_follows_acks_and_refused_tokens_are_audited() {
     assert_eq!(first["prev"].as_str().unwrap(), "0".repeat(64));
 }
 
+/// List changes made with the CLI go to the data directory's audit log too.
+#[test]
+fn cli_list_changes_are_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, _, _, _) = setup(tmp.path());
+    let d = data.to_str().unwrap();
+    let md5s = tmp.path().join("md5.txt");
+    run_ok(&[
+        "--data",
+        d,
+        "lists",
+        "import",
+        "--list",
+        "police-md5",
+        "--kind",
+        "md5",
+        md5s.to_str().unwrap(),
+    ]);
+    run_ok(&["--data", d, "lists", "rollback", "police-md5"]);
+    let out = hashguard()
+        .args(["--data", d, "audit", "list"])
+        .env_remove("HASHGUARD_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entries: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "lists.import",
+            "lists.import",
+            "lists.import",
+            "lists.rollback"
+        ],
+        "{entries:?}"
+    );
+    assert!(entries[0]["actor"].as_str().unwrap().starts_with("cli:"));
+    assert_eq!(entries[0]["detail"]["list"], "police-md5");
+}
+
 /// A hash repeated in one call is looked up and reported once; every copy gets the verdict.
 #[test]
 fn a_hash_repeated_in_one_call_files_one_report() {
