@@ -232,60 +232,66 @@ impl PostgresLog {
     /// can run again. Returns how many were copied and how many were here already; a
     /// different report at one of the cursors is an error, and nothing of the call is kept.
     pub fn import(&self, reports: &[Report]) -> Result<(u64, u64), Error> {
+        // One statement for the whole call: the reports go in as arrays, and the rows that
+        // were not inserted come back with the id already at their cursor.
+        let (mut units, mut cursors, mut ids, mut created, mut bodies, mut acked) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        for r in reports {
+            let mut stored = r.clone();
+            stored.acked = false;
+            bodies.push(serde_json::to_string(&stored).map_err(|e| Error::Corrupt(e.to_string()))?);
+            units.push(r.unit.clone());
+            cursors.push(i64::try_from(r.cursor).unwrap_or(i64::MAX));
+            ids.push(r.id.clone());
+            created.push(i64::try_from(r.created_at).unwrap_or(i64::MAX));
+            acked.push(r.acked);
+        }
         self.run(async {
             let mut c = self.pool.get().await.map_err(db)?;
             let tx = c.transaction().await.map_err(db)?;
-            let (mut copied, mut present) = (0u64, 0u64);
-            let mut last: std::collections::BTreeMap<&str, i64> = Default::default();
-            for r in reports {
-                let cursor = i64::try_from(r.cursor).unwrap_or(i64::MAX);
-                let created = i64::try_from(r.created_at).unwrap_or(i64::MAX);
-                let mut stored = r.clone();
-                stored.acked = false;
-                let body =
-                    serde_json::to_string(&stored).map_err(|e| Error::Corrupt(e.to_string()))?;
-                let inserted = tx
-                    .execute(
-                        "INSERT INTO hashguard_reports (unit, cursor, id, created_at, body, acked)
-                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                        &[&r.unit, &cursor, &r.id, &created, &body, &r.acked],
-                    )
-                    .await
-                    .map_err(db)?;
-                if inserted == 1 {
-                    copied += 1;
-                } else {
-                    let here = tx
-                        .query_opt(
-                            "SELECT id FROM hashguard_reports WHERE unit = $1 AND cursor = $2",
-                            &[&r.unit, &cursor],
-                        )
-                        .await
-                        .map_err(db)?
-                        .map(|row| row.get::<_, String>(0));
-                    if here.as_deref() != Some(r.id.as_str()) {
-                        return Err(Error::Config(format!(
-                            "unit {:?} cursor {} holds another report in the database than in                              the store: the two logs diverged, nothing of this batch was copied",
-                            r.unit, r.cursor
-                        )));
-                    }
-                    present += 1;
-                }
-                let l = last.entry(r.unit.as_str()).or_insert(0);
-                *l = (*l).max(cursor);
-            }
-            for (unit, cursor) in last {
-                tx.execute(
-                    "INSERT INTO hashguard_report_units (unit, last_cursor) VALUES ($1, $2)
-                     ON CONFLICT (unit) DO UPDATE
-                     SET last_cursor = GREATEST(hashguard_report_units.last_cursor, $2)",
-                    &[&unit, &cursor],
+            let skipped = tx
+                .query(
+                    "WITH incoming AS (
+                       SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[],
+                                            $5::text[], $6::bool[])
+                         AS t(unit, cursor, id, created_at, body, acked)
+                     ), ins AS (
+                       INSERT INTO hashguard_reports (unit, cursor, id, created_at, body, acked)
+                       SELECT * FROM incoming ON CONFLICT DO NOTHING RETURNING unit, cursor
+                     )
+                     SELECT i.unit, i.cursor, i.id, r.id
+                     FROM incoming i
+                     LEFT JOIN ins ON ins.unit = i.unit AND ins.cursor = i.cursor
+                     LEFT JOIN hashguard_reports r ON r.unit = i.unit AND r.cursor = i.cursor
+                     WHERE ins.cursor IS NULL",
+                    &[&units, &cursors, &ids, &created, &bodies, &acked],
                 )
                 .await
                 .map_err(db)?;
+            for row in &skipped {
+                let (unit, cursor, id, here): (String, i64, String, Option<String>) =
+                    (row.get(0), row.get(1), row.get(2), row.get(3));
+                if here.as_deref() != Some(id.as_str()) {
+                    return Err(Error::Config(format!(
+                        "unit {unit:?} cursor {cursor} holds another report in the database than \
+                         in the store: the two logs diverged, nothing of this batch was copied"
+                    )));
+                }
             }
+            tx.execute(
+                "INSERT INTO hashguard_report_units (unit, last_cursor)
+                 SELECT unit, max(cursor) FROM unnest($1::text[], $2::int8[]) AS t(unit, cursor)
+                 GROUP BY unit
+                 ON CONFLICT (unit) DO UPDATE
+                 SET last_cursor = GREATEST(hashguard_report_units.last_cursor,
+                                            EXCLUDED.last_cursor)",
+                &[&units, &cursors],
+            )
+            .await
+            .map_err(db)?;
             tx.commit().await.map_err(db)?;
-            Ok((copied, present))
+            let present = skipped.len() as u64;
+            Ok((reports.len() as u64 - present, present))
         })
     }
 

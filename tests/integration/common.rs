@@ -321,3 +321,36 @@ pub fn test_tls(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     ]);
     (ca, cert, key)
 }
+
+/// Follows a unit's reports from cursor 0 until `total` have come, dropping the stream after a
+/// pseudo-random 1 to `most` reports each time (xorshift from `seed`) and reconnecting from the
+/// last cursor seen: (cursor, id) of each report, in the order they came.
+pub async fn follow_with_reconnects(
+    mut reports: ReportsClient<InterceptedService<Channel, Bearer>>,
+    total: usize,
+    seed: u32,
+    most: u32,
+) -> Vec<(u64, String)> {
+    let (mut seen, mut cursor, mut x) = (Vec::new(), 0u64, seed.max(1));
+    while seen.len() < total {
+        let mut follow = reports
+            .follow_reports(hashguard::proto::FollowReportsRequest { cursor })
+            .await
+            .unwrap()
+            .into_inner();
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let take = 1 + (x % most) as usize;
+        for _ in 0..take.min(total - seen.len()) {
+            let r = tokio::time::timeout(Duration::from_secs(30), follow.message())
+                .await
+                .expect("a report the follower never got")
+                .unwrap()
+                .unwrap();
+            cursor = r.cursor;
+            seen.push((r.cursor, r.id));
+        }
+    }
+    seen
+}

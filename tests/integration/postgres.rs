@@ -415,7 +415,7 @@ fn postgres_backend_without_its_url_is_a_configuration_error() {
 /// reconnects at random; each follower sees every acknowledged report exactly once, in order.
 #[test]
 fn two_replicas_share_one_log_and_their_followers_miss_nothing() {
-    use hashguard::proto::{self, HashKind as Kind, MatchHashesRequest, TypedHash};
+    use hashguard::proto::HashKind as Kind;
     let pg = Postgres::start();
     let url = pg.database("replicas");
     let (t1, t2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -435,13 +435,7 @@ fn two_replicas_share_one_log_and_their_followers_miss_nothing() {
                     let mut ids = Vec::new();
                     for _ in 0..CALLS {
                         let v = m
-                            .match_hashes(MatchHashesRequest {
-                                hashes: vec![TypedHash {
-                                    kind: Kind::Md5 as i32,
-                                    hex: md5.clone(),
-                                }],
-                                tenant_reference: String::new(),
-                            })
+                            .match_hashes(crate::server::hashes(Kind::Md5, &md5))
                             .await
                             .unwrap()
                             .into_inner();
@@ -455,32 +449,13 @@ fn two_replicas_share_one_log_and_their_followers_miss_nothing() {
             .into_iter()
             .enumerate()
             .map(|(n, server)| {
-                let mut reports = server.reports(crate::common::UNIT_A);
-                tokio::spawn(async move {
-                    let (mut seen, mut cursor) = (Vec::new(), 0u64);
-                    let mut x = 0x9e37_79b9u32 + n as u32;
-                    while seen.len() < total {
-                        let mut follow = reports
-                            .follow_reports(proto::FollowReportsRequest { cursor })
-                            .await
-                            .unwrap()
-                            .into_inner();
-                        x ^= x << 13;
-                        x ^= x >> 17;
-                        x ^= x << 5;
-                        let take = 1 + (x % 23) as usize;
-                        for _ in 0..take.min(total - seen.len()) {
-                            let r = tokio::time::timeout(Duration::from_secs(30), follow.message())
-                                .await
-                                .expect("a report the follower never got")
-                                .unwrap()
-                                .unwrap();
-                            cursor = r.cursor;
-                            seen.push((r.cursor, r.id));
-                        }
-                    }
-                    seen
-                })
+                let reports = server.reports(crate::common::UNIT_A);
+                tokio::spawn(crate::common::follow_with_reconnects(
+                    reports,
+                    total,
+                    0x9e37_79b9 + n as u32,
+                    23,
+                ))
             })
             .collect();
         let mut acked = Vec::new();
@@ -510,19 +485,13 @@ async fn file_until(
     md5: String,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> tokio::task::JoinHandle<Vec<String>> {
-    use hashguard::proto::{HashKind as Kind, MatchHashesRequest, TypedHash};
+    use hashguard::proto::HashKind as Kind;
     let mut m = server.matcher(crate::common::OPERATOR);
     tokio::spawn(async move {
         let mut ids = Vec::new();
         let mut failures_in_a_row = 0;
         while !stop.load(std::sync::atomic::Ordering::Relaxed) && failures_in_a_row < 200 {
-            let call = m.match_hashes(MatchHashesRequest {
-                hashes: vec![TypedHash {
-                    kind: Kind::Md5 as i32,
-                    hex: md5.clone(),
-                }],
-                tenant_reference: String::new(),
-            });
+            let call = m.match_hashes(crate::server::hashes(Kind::Md5, &md5));
             match tokio::time::timeout(Duration::from_secs(20), call).await {
                 Ok(Ok(v)) => {
                     failures_in_a_row = 0;
@@ -681,20 +650,14 @@ fn a_killed_replica_and_a_crashed_database_lose_no_acknowledged_report() {
 /// cursors.
 #[test]
 fn reports_migrate_keeps_ids_and_cursors_so_followers_go_on() {
-    use hashguard::proto::{self, HashKind as Kind, MatchHashesRequest, TypedHash};
+    use hashguard::proto::{self, HashKind as Kind};
     let tmp = tempfile::tempdir().unwrap();
     let (data, config, md5, _) = crate::server::setup(tmp.path());
     let file = |server: &crate::common::TestServer| {
         server.block_on(async {
             server
                 .matcher(crate::common::OPERATOR)
-                .match_hashes(MatchHashesRequest {
-                    hashes: vec![TypedHash {
-                        kind: Kind::Md5 as i32,
-                        hex: md5.clone(),
-                    }],
-                    tenant_reference: String::new(),
-                })
+                .match_hashes(crate::server::hashes(Kind::Md5, &md5))
                 .await
                 .unwrap()
                 .into_inner()
@@ -788,13 +751,24 @@ fn reports_migrate_keeps_ids_and_cursors_so_followers_go_on() {
         vec![(a.cursor, a.id), (b.cursor, b.id)]
     });
     assert_eq!(seen, vec![(3, ids[2].clone()), (4, id)]);
+    // Logs that diverged (another report at a cursor) stop a migration: nothing is copied.
+    psql(
+        &pg,
+        "migrated",
+        "UPDATE hashguard_reports SET id = 'other' WHERE unit = 'unit-a' AND cursor = 1",
+    );
+    drop(server);
+    let out = migrate();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    assert!(err.contains("diverged"), "{err}");
 }
 
 /// Two replicas on one PostgreSQL enforce one tenant quota between them: calls admitted over a
 /// few seconds stay within 10% of the shared rate (one replica alone would admit it twice).
 #[test]
 fn replicas_share_a_tenants_call_quota() {
-    use hashguard::proto::{HashKind as Kind, MatchHashesRequest, TypedHash};
+    use hashguard::proto::HashKind as Kind;
     const RATE: f64 = 40.0;
     let pg = Postgres::start();
     let url = pg.database("quota");
@@ -829,13 +803,7 @@ fn replicas_share_a_tenants_call_quota() {
                     let mut ok = 0u64;
                     while start.elapsed() < run_for {
                         let r = m
-                            .match_hashes(MatchHashesRequest {
-                                hashes: vec![TypedHash {
-                                    kind: Kind::Md5 as i32,
-                                    hex: "cd".repeat(16),
-                                }],
-                                tenant_reference: String::new(),
-                            })
+                            .match_hashes(crate::server::hashes(Kind::Md5, &"cd".repeat(16)))
                             .await;
                         match r {
                             Ok(_) => ok += 1,

@@ -129,7 +129,7 @@ fn sample(text: &str, series: &str) -> f64 {
 }
 
 /// A MatchHashes request for one hash, with tenant reference `upload-42`.
-fn hashes(kind: HashKind, hex: &str) -> MatchHashesRequest {
+pub(crate) fn hashes(kind: HashKind, hex: &str) -> MatchHashesRequest {
     MatchHashesRequest {
         hashes: vec![TypedHash {
             kind: kind as i32,
@@ -510,30 +510,9 @@ fn concurrent_filings_reach_a_reconnecting_follower_exactly_once_in_order() {
                 })
             })
             .collect();
-        let mut reports = server.reports(UNIT_A);
-        let (mut seen, mut cursor) = (Vec::new(), 0u64);
-        // A small deterministic generator: reconnect after 1 to 17 reports.
-        let mut x = 0x9e37_79b9u32;
-        while seen.len() < total {
-            let mut follow = reports
-                .follow_reports(proto::FollowReportsRequest { cursor })
-                .await
-                .unwrap()
-                .into_inner();
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            let take = 1 + (x % 17) as usize;
-            for _ in 0..take.min(total - seen.len()) {
-                let r = tokio::time::timeout(Duration::from_secs(30), follow.message())
-                    .await
-                    .expect("a report the follower never got")
-                    .unwrap()
-                    .unwrap();
-                cursor = r.cursor;
-                seen.push((r.cursor, r.id));
-            }
-        }
+        let seen =
+            crate::common::follow_with_reconnects(server.reports(UNIT_A), total, 0x9e37_79b9, 17)
+                .await;
         let mut acked: Vec<String> = Vec::new();
         for w in writers {
             acked.extend(w.await.unwrap());
@@ -600,17 +579,7 @@ fn reads_follows_acks_and_refused_tokens_are_audited() {
     // Refusals are written together every few seconds.
     let deadline = Instant::now() + Duration::from_secs(30);
     let entries = loop {
-        let out = audit(&["list", "--limit", "1000"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let entries: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let entries = json_lines(&audit(&["list", "--limit", "1000"]));
         let has_end = entries.iter().any(|e| e["detail"]["event"] == "end");
         if (entries.iter().any(|e| e["action"] == "auth.refused") && has_end)
             || Instant::now() > deadline
@@ -684,21 +653,13 @@ fn cli_list_changes_are_audited() {
         md5s.to_str().unwrap(),
     ]);
     run_ok(&["--data", d, "lists", "rollback", "police-md5"]);
-    let out = hashguard()
-        .args(["--data", d, "audit", "list"])
-        .env_remove("HASHGUARD_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let entries = json_lines(
+        &hashguard()
+            .args(["--data", d, "audit", "list"])
+            .env_remove("HASHGUARD_CONFIG")
+            .output()
+            .unwrap(),
     );
-    let entries: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     let actions: Vec<&str> = entries
         .iter()
         .map(|e| e["action"].as_str().unwrap())
