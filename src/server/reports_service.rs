@@ -145,10 +145,7 @@ impl proto::reports_server::Reports for ReportsService {
                 "unit": unit, "cursor": from, "last_cursor": cursor, "reports": sent,
                 "event": "end",
             });
-            let st = state.clone();
-            let audited =
-                blocking(move || Ok(st.reports.audit(&actor, "reports.follow", detail)?)).await;
-            if let Err(e) = audited {
+            if let Err(e) = state.audit(actor, "reports.follow", detail).await {
                 tracing::error!(
                     "auditing the end of a follow stream failed: {}",
                     e.message()
