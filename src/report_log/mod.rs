@@ -270,6 +270,27 @@ pub fn purge_expired(
     Ok(done)
 }
 
+/// A page's byte budget, shared by the backends: reports are taken while the page stays
+/// within `max` bytes as stored, and the first is always taken, so a page always moves on.
+pub(crate) struct PageBudget {
+    max: usize,
+    used: usize,
+}
+
+impl PageBudget {
+    /// A budget of `max` bytes.
+    pub(crate) fn new(max: usize) -> Self {
+        PageBudget { max, used: 0 }
+    }
+
+    /// Counts a stored report of `len` bytes; true when it still belongs on a page that
+    /// holds `taken` reports so far.
+    pub(crate) fn admits(&mut self, len: usize, taken: usize) -> bool {
+        self.used = self.used.saturating_add(len);
+        taken == 0 || self.used <= self.max
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
     SystemTime::now()

@@ -548,11 +548,10 @@ impl ReportLog for PostgresLog {
                 .await
                 .map_err(db)?;
             let mut out = Vec::with_capacity(rows.len());
-            let mut bytes = 0usize;
+            let mut budget = super::PageBudget::new(max_bytes);
             for row in rows {
                 let body: &str = row.get(0);
-                bytes = bytes.saturating_add(body.len());
-                if !out.is_empty() && bytes > max_bytes {
+                if !budget.admits(body.len(), out.len()) {
                     break;
                 }
                 let mut r = decode(body.as_bytes())?;

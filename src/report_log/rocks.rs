@@ -265,7 +265,7 @@ impl ReportLog for RocksLog {
         let prefix = keys::reports(unit);
         let start = keys::reports(unit).u64(cursor.saturating_add(1));
         let mut out = Vec::new();
-        let mut bytes = 0usize;
+        let mut budget = super::PageBudget::new(max_bytes);
         for kv in self
             .store
             .scan_from(Cf::Reports, start.bytes(), prefix.bytes())?
@@ -274,8 +274,7 @@ impl ReportLog for RocksLog {
             if cursor_of(&k)? <= cursor {
                 continue;
             }
-            bytes = bytes.saturating_add(v.len());
-            if !out.is_empty() && bytes > max_bytes {
+            if !budget.admits(v.len(), out.len()) {
                 break;
             }
             out.push(decode(&v)?);

@@ -354,3 +354,18 @@ pub async fn follow_with_reconnects(
     }
     seen
 }
+
+/// Asserts that a follower saw cursors 1..=N in order, and each acknowledged report once.
+pub fn assert_each_once_in_order(seen: Vec<(u64, String)>, acked: &[String]) {
+    let cursors: Vec<u64> = seen.iter().map(|(c, _)| *c).collect();
+    assert_eq!(
+        cursors,
+        (1..=seen.len() as u64).collect::<Vec<_>>(),
+        "in order, no gap"
+    );
+    let mut got: Vec<String> = seen.into_iter().map(|(_, id)| id).collect();
+    got.sort();
+    let mut acked = acked.to_vec();
+    acked.sort();
+    assert_eq!(got, acked, "every acknowledged report, once");
+}

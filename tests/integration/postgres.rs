@@ -462,18 +462,8 @@ fn two_replicas_share_one_log_and_their_followers_miss_nothing() {
         for w in writers {
             acked.extend(w.await.unwrap());
         }
-        acked.sort();
         for f in followers {
-            let seen = f.await.unwrap();
-            let cursors: Vec<u64> = seen.iter().map(|(c, _)| *c).collect();
-            assert_eq!(
-                cursors,
-                (1..=total as u64).collect::<Vec<_>>(),
-                "in order, no gap"
-            );
-            let mut ids: Vec<String> = seen.into_iter().map(|(_, id)| id).collect();
-            ids.sort();
-            assert_eq!(ids, acked, "every acknowledged report, once");
+            crate::common::assert_each_once_in_order(f.await.unwrap(), &acked);
         }
     });
 }

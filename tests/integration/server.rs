@@ -517,16 +517,7 @@ fn concurrent_filings_reach_a_reconnecting_follower_exactly_once_in_order() {
         for w in writers {
             acked.extend(w.await.unwrap());
         }
-        let cursors: Vec<u64> = seen.iter().map(|(c, _)| *c).collect();
-        assert_eq!(
-            cursors,
-            (1..=total as u64).collect::<Vec<_>>(),
-            "in order, no gap"
-        );
-        let mut got: Vec<String> = seen.into_iter().map(|(_, id)| id).collect();
-        got.sort();
-        acked.sort();
-        assert_eq!(got, acked, "every acknowledged report, once");
+        crate::common::assert_each_once_in_order(seen, &acked);
     });
 }
 
