@@ -13,7 +13,12 @@ VENV=${PY_CLIENT_VENV:-$HOME/.cache/hashguard/py-client-venv}
 
 TMP=$(mktemp -d)
 SERVER=
-cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$TMP"; }
+# The server writes its store until it has exited: wait for it before removing the directory,
+# or rm races with its last writes (and fails the run).
+cleanup() {
+  if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null || true; fi
+  rm -rf "$TMP"
+}
 trap cleanup EXIT
 ROOT=../..
 MD5=$(printf 'python-client-test-secret' | md5sum | cut -d' ' -f1)
