@@ -36,6 +36,7 @@ fn new_report(unit: &str, i: u64) -> NewReport {
             dihedral: None,
             category: Some("A1".into()),
             frame_ts: None,
+            video: None,
         }],
         coverage: Default::default(),
     }

@@ -49,7 +49,8 @@ impl HashRequest {
     pub fn from_kinds(kinds: &[HashKind]) -> Self {
         let has = |k| kinds.contains(&k);
         HashRequest {
-            pdq: has(HashKind::Pdq),
+            // A video's vPDQ frames are its PDQ hashes.
+            pdq: has(HashKind::Pdq) || has(HashKind::Vpdq),
             phash: has(HashKind::Phash),
             dhash: has(HashKind::Dhash),
             digests: DigestSet {

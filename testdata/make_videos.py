@@ -151,6 +151,45 @@ def make_mjpeg_bomb(avi):
     open(path("bomb_mjpeg_65535.avi"), "wb").write(bytes(data))
 
 
+LISTS = ("mandelbrot_resized.mp4", "mandelbrot_15fps.mp4", "splice60.mp4", "flat_listed.mp4",
+         "flat_query.mp4")
+
+
+def make_lists():
+    """Clips for matching whole listed videos: two copies of mandelbrot.mp4 (resized, other
+    frame rate), a long query with a 10 s mandelbrot excerpt in the middle, and two clips whose
+    only common part is black (PDQ quality 0) frames. Made from lavfi sources and the committed
+    mandelbrot.mp4, leaving every other file as it is."""
+    src = path("mandelbrot.mp4")
+    ffmpeg("-i", src, "-vf", "scale=480:270", *X264, "-crf", "30",
+           path("mandelbrot_resized.mp4"))
+    ffmpeg("-i", src, "-vf", "fps=15", *X264, "-crf", "30", path("mandelbrot_15fps.mp4"))
+    # 25 s of a rule-30 automaton (80x45 cells drawn 4x4, cheaper to encode than one cell per
+    # pixel), mandelbrot 1-11 s, 25 s of a Sierpinski carpet: the excerpt is at 25-35 s.
+    ffmpeg("-f", "lavfi", "-i", "cellauto=size=80x45:rate=10:rule=30:seed=5,"
+           "scale=320:180:flags=neighbor", "-f", "lavfi", "-i",
+           "sierpinski=size=320x180:rate=10:type=carpet:seed=9:jump=1", "-i", src,
+           "-filter_complex",
+           "[0:v]trim=0:25,setpts=PTS-STARTPTS,setsar=1[a];"
+           "[1:v]trim=0:25,setpts=PTS-STARTPTS,setsar=1[b];"
+           "[2:v]trim=1:11,setpts=PTS-STARTPTS,setsar=1,fps=10[m];"
+           "[a][m][b]concat=n=3:v=1:a=0[v]", "-map", "[v]", *X264, "-crf", "32",
+           path("splice60.mp4"))
+    # 8 s of black, then 4 s of pattern A (flat_listed) or of an unrelated pattern B
+    # (flat_query): the clips share only frames too flat to hash.
+    for name, busy in (("flat_listed.mp4", "cellauto=size=80x45:rate=10:rule=150:seed=21,"
+                                            "scale=320:180:flags=neighbor"),
+                       ("flat_query.mp4", "sierpinski=size=320x180:rate=10:type=triangle:"
+                                           "seed=9")):
+        ffmpeg("-f", "lavfi", "-i", "color=c=black:size=320x180:rate=10", "-f", "lavfi", "-i",
+               busy, "-filter_complex",
+               "[0:v]trim=0:8,setpts=PTS-STARTPTS,setsar=1[k];"
+               "[1:v]trim=0:4,setpts=PTS-STARTPTS,setsar=1[p];"
+               "[k][p]concat=n=2:v=1:a=0[v]", "-map", "[v]", *X264, "-crf", "30",
+               path(name))
+    return LISTS
+
+
 def main():
     # `make_videos.py bomb` makes only bomb_mjpeg_65535.avi from the committed testsrc2.avi.
     if sys.argv[1:] == ["bomb"]:
@@ -162,6 +201,12 @@ def main():
     if sys.argv[1:] == ["lying"]:
         make_lying(open(path("cellauto.mp4"), "rb").read())
         for name in ("lying_1000h.mp4", "lying_1000fps.mp4"):
+            print(f"{os.path.getsize(path(name)):>9}  {name}")
+        return
+    # `make_videos.py lists` makes only the clips for whole-video list matching (make_lists),
+    # from lavfi sources and the committed mandelbrot.mp4.
+    if sys.argv[1:] == ["lists"]:
+        for name in make_lists():
             print(f"{os.path.getsize(path(name)):>9}  {name}")
         return
     os.makedirs(OUT, exist_ok=True)
@@ -233,6 +278,7 @@ def main():
                                                  bytes((i * 37 + 11) % 256 for i in range(4000)))
     make_lying(mp4)
     make_mjpeg_bomb(open(path("testsrc2.avi"), "rb").read())
+    make_lists()
     for name in sorted(os.listdir(OUT)):
         print(f"{os.path.getsize(path(name)):>9}  {name}")
 

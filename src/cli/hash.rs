@@ -336,6 +336,10 @@ impl<W: Write> Writer<W> {
                         HashKind::Md5 => line.push_str(&opt(r.md5.map(|h| h.to_hex()))),
                         HashKind::Sha1 => line.push_str(&opt(r.sha1.map(|h| h.to_hex()))),
                         HashKind::Sha256 => line.push_str(&opt(r.sha256.map(|h| h.to_hex()))),
+                        // Frames have their own form (`--format vpdq`).
+                        HashKind::Vpdq => {
+                            line.push_str(&opt(r.frames.as_ref().map(|f| f.len().to_string())))
+                        }
                     }
                 }
                 line.push('\t');

@@ -8,7 +8,8 @@ use clap::builder::TypedValueParser as _;
 use clap::{Args, Subcommand};
 
 use hashguard::hashing::HashKind;
-use hashguard::lists::format::ReadOptions;
+use hashguard::lists::format::{self, ReadOptions};
+use hashguard::lists::video::VideoSettings;
 use hashguard::lists::{self, ImportOptions, ListFormat, Mode, Settings};
 use hashguard::store::{self, Store};
 
@@ -27,10 +28,16 @@ pub enum ListsCommand {
 Formats:
   plain      one hex hash a line (id = 0-based line number, needs --kind), or
              `<kind> <hex>` a line
-  jsonl      {\"id\",\"kind\",\"hash\",\"category\"?,\"series\"?,\"op\"?} a line
+  jsonl      {\"id\",\"kind\",\"hash\",\"category\"?,\"series\"?,\"op\"?} a line; a video:
+             {\"id\",\"kind\":\"vpdq\",\"duration\"?,\"frames\":[{\"ts\",\"quality\",\"pdq\"}]}
   te-csv     ThreatExchange CSV indicator,descriptor_id,added_on,labels (header
-             optional; 64- and 16-hex indicators need --kind)
-  vpdq       vPDQ frames frame_number,quality,pdq_hex,timestamp_sec (id = frame)
+             optional; 64- and 16-hex indicators need --kind; vPDQ JSON-list
+             indicators are videos), or the dataset export
+             signal_type,signal_str,collab,category,tags
+  vpdq       vPDQ frames frame_number,quality,pdq_hex,timestamp_sec: one file (or each
+             file of a directory) is one video entry, its id a `# id: NAME` line or
+             the file name without extension (`# md5: HEX` adds its video MD5)
+  vpdq-frames  the same text, every frame a separate PDQ entry (id = frame number)
   ncmec-xml  NCMEC hash-sharing v2 XML (md5, sha1, pdq fingerprints; PhotoDNA skipped)
   stopncii   StopNCII FetchHashes JSON page
   vics       Project VIC VICS 1.x/2.0 JSON (MD5, SHA1, PDQ/SHA256 alternative hashes)
@@ -132,6 +139,21 @@ pub struct ImportArgs {
     /// The file changes the active version instead of replacing it.
     #[arg(long)]
     delta: bool,
+    /// Lists of videos: the share (0-1) of frames both the query and the listed video must
+    /// have matched for a whole-video `match` (vPDQ's default 0.8).
+    #[arg(long, value_name = "SHARE", default_value_t = VideoSettings::default().threshold)]
+    video_threshold: f64,
+    /// Lists of videos: seconds of a listed video that must appear in a query in order to be
+    /// reported as an `excerpt`.
+    #[arg(long, value_name = "SECONDS", default_value_t = VideoSettings::default().excerpt_seconds)]
+    excerpt_seconds: f64,
+    /// Lists of videos: frames below this PDQ quality count on neither side (vPDQ's 50).
+    #[arg(long, value_name = "QUALITY", default_value_t = VideoSettings::default().min_quality)]
+    video_min_quality: u8,
+    /// Lists of videos: a listed video is compared with a query once a query frame lies within
+    /// this distance of one of its frames (the full radius, the default, finds every one).
+    #[arg(long, value_name = "BITS", default_value_t = VideoSettings::default().discovery_radius)]
+    discovery_radius: u32,
     /// Largest share of malformed rows, in percent, that still publishes the list.
     #[arg(long, default_value_t = 1.0)]
     max_bad_pct: f64,
@@ -151,7 +173,8 @@ pub struct ImportArgs {
     /// The bundle signer's ed25519 public key (a file of 64 hex characters).
     #[arg(long, value_name = "FILE")]
     public_key: Option<PathBuf>,
-    /// The list file ("-" for standard input).
+    /// The list file ("-" for standard input); with --format vpdq, also a directory of vPDQ
+    /// files, one video each.
     file: PathBuf,
 }
 
@@ -383,7 +406,24 @@ fn import(args: ImportArgs, data: &Path) -> Result<Code, Failure> {
     } else {
         format!("file:{}", args.file.display())
     };
-    let input: Box<dyn io::BufRead> = if args.file.as_os_str() == "-" {
+    let video = VideoSettings {
+        threshold: args.video_threshold,
+        min_quality: args.video_min_quality,
+        excerpt_seconds: args.excerpt_seconds,
+        discovery_radius: args.discovery_radius,
+    };
+    video.check().map_err(Failure::usage)?;
+    let dir = args.file.is_dir();
+    if dir && args.format != ListFormat::Vpdq {
+        return Err(Failure::usage(format!(
+            "{} is a directory: only --format vpdq reads directories (one video a file)",
+            args.file.display()
+        )));
+    }
+    let input: Box<dyn io::BufRead> = if dir {
+        // Read file by file below.
+        Box::new(io::empty())
+    } else if args.file.as_os_str() == "-" {
         Box::new(BufReader::new(io::stdin()))
     } else {
         let f = File::open(&args.file).map_err(|e| {
@@ -405,7 +445,10 @@ fn import(args: ImportArgs, data: &Path) -> Result<Code, Failure> {
     let store = open_store(data, false)?;
     let opts = ImportOptions {
         format: args.format,
-        read: ReadOptions { kind: args.kind },
+        read: ReadOptions {
+            kind: args.kind,
+            video_id: format::id_of_path(&args.file),
+        },
         mode: if args.delta { Mode::Delta } else { Mode::Full },
         settings: Settings {
             radii,
@@ -415,10 +458,21 @@ fn import(args: ImportArgs, data: &Path) -> Result<Code, Failure> {
             max_bad_pct: args.max_bad_pct,
             max_shrink_pct: args.max_shrink_pct,
             allow_shrink: args.allow_shrink,
+            video,
         },
     };
     let started = std::time::Instant::now();
-    let staged = lists::import(&store, &args.name, input, &opts)?;
+    let staged = if dir {
+        let rows = format::read_vpdq_dir(&args.file).map_err(|e| {
+            Failure::new(
+                Code::NO_INPUT,
+                format!("cannot read {}: {e}", args.file.display()),
+            )
+        })?;
+        lists::import_rows(&store, &args.name, rows, &opts)?
+    } else {
+        lists::import(&store, &args.name, input, &opts)?
+    };
     for b in &staged.bad_rows {
         eprintln!("hashguard: line {}: skipped: {}", b.line, b.reason);
     }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use rayon::prelude::*;
 
+use hashguard::hashing::vpdq::{VideoFrame, parse_vpdq};
 use hashguard::hashing::{AnyHash, HashKind};
 use hashguard::lists;
 use hashguard::matcher::{Hit, Matcher};
@@ -28,15 +29,23 @@ pub enum MatchFormat {
 #[command(after_help = "Examples:
   hashguard match pdq:f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22
   hashguard match --kind md5 --input md5s.txt --list vic
+  hashguard match --kind vpdq upload.vpdq
 
 Each query is `kind:hex`, or bare hex with --kind. Every match prints one line:
 {\"query\": 0-based query number, \"list\", \"entry\" (the list's id), \"distance\", \"kind\", \"category\"}.
+
+With --kind vpdq each query is a vPDQ file (`hashguard hash --format vpdq` writes them) of a
+whole video, compared with every listed video (lists imported with --format vpdq). One line per
+listed video it matched: {\"query\": the file, \"list\", \"entry\", \"match\": \"match\" (both
+shares reached the list's threshold) or \"excerpt\" (a stretch of the listed video appears in
+order), \"query_share\", \"listed_share\" (0-1), \"ranges\": [{\"query\": [start, end],
+\"listed\": [start, end]}] in seconds, \"distance\" (closest frames), \"category\"}.
 The store is opened read-only, so this works beside a running server.
 
 Exit status (grep-style): 0 matches found, 1 no match, 2 an error (bad query, no store).")]
 pub struct MatchArgs {
-    /// Hashes to look up (`kind:hex`, or hex with --kind).
-    #[arg(value_name = "HASH")]
+    /// Hashes to look up (`kind:hex`, or hex with --kind); with --kind vpdq, vPDQ files.
+    #[arg(value_name = "HASH|FILE")]
     hashes: Vec<String>,
     /// Read queries from FILE, one a line ("-" for standard input).
     #[arg(long, value_name = "FILE")]
@@ -64,6 +73,14 @@ pub struct MatchArgs {
 pub fn run(args: MatchArgs, data: &Path) -> Result<Code, Failure> {
     let grep_style = |f: Failure| f.with_code(Code::MATCH_ERROR);
     let lines = read_queries(&args).map_err(grep_style)?;
+    if args.kind == Some(HashKind::Vpdq) {
+        if lines.is_empty() {
+            return Err(Failure::usage(
+                "no queries: give vPDQ FILE arguments or --input (see hashguard match --help)",
+            ));
+        }
+        return match_videos(&args, &lines, data).map_err(grep_style);
+    }
     if lines.is_empty() {
         return Err(Failure::usage(
             "no queries: give HASH arguments or --input (see hashguard match --help)",
@@ -165,6 +182,94 @@ fn look_up(args: &MatchArgs, lines: &[String], data: &Path) -> Result<Code, Fail
     } else {
         Ok(found(any))
     }
+}
+
+/// Matches each vPDQ file of `paths` against the listed videos and prints one line per listed
+/// video it matched or holds an excerpt of.
+fn match_videos(args: &MatchArgs, paths: &[String], data: &Path) -> Result<Code, Failure> {
+    let mut failed = false;
+    let queries: Vec<(&str, Option<Vec<VideoFrame>>)> = paths
+        .iter()
+        .map(|p| {
+            let p = p.trim();
+            let frames = std::fs::read_to_string(p)
+                .map_err(|e| e.to_string())
+                .and_then(|t| parse_vpdq(&t).map_err(|e| e.to_string()));
+            match frames {
+                Ok(f) => (p, Some(f)),
+                Err(e) => {
+                    eprintln!("hashguard: {p}: {e}");
+                    failed = true;
+                    (p, None)
+                }
+            }
+        })
+        .collect();
+    let store = std::sync::Arc::new(Store::open_read_only(data)?);
+    let matcher = Matcher::load_some(store, &args.lists, &[HashKind::Vpdq])?;
+    let pool = super::worker_pool(args.threads.unwrap_or(0))?;
+    let results: Vec<Result<Vec<Hit>, lists::Error>> = pool.install(|| {
+        queries
+            .par_iter()
+            .map(|(_, f)| match f {
+                Some(f) => matcher.video_matches(f),
+                None => Ok(Vec::new()),
+            })
+            .collect()
+    });
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut any = false;
+    for ((path, _), hits) in queries.iter().zip(results) {
+        let hits = match hits {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("hashguard: {e}");
+                failed = true;
+                continue;
+            }
+        };
+        for hit in hits {
+            let Some(v) = &hit.video else { continue };
+            any = true;
+            let written = match args.format {
+                MatchFormat::Tsv => writeln!(
+                    out,
+                    "{path}\t{}\t{}\t{:.6}\t{:.6}",
+                    hit.entry,
+                    v.kind.name(),
+                    v.query_share,
+                    v.listed_share
+                ),
+                MatchFormat::Jsonl => {
+                    let mut rec = serde_json::json!({
+                        "query": path,
+                        "list": hit.list,
+                        "entry": hit.entry,
+                        "match": v.kind,
+                        "query_share": v.query_share,
+                        "listed_share": v.listed_share,
+                        "ranges": v.ranges,
+                        "distance": hit.distance,
+                    });
+                    if let Some(c) = &hit.category {
+                        rec["category"] = c.clone().into();
+                    }
+                    writeln!(out, "{rec}")
+                }
+            };
+            if let Err(e) = written {
+                return written_out(e, any);
+            }
+        }
+    }
+    if let Err(e) = out.flush() {
+        return written_out(e, any);
+    }
+    Ok(if failed {
+        Code::MATCH_ERROR
+    } else {
+        found(any)
+    })
 }
 
 /// The status of `match` by whether anything matched.

@@ -13,4 +13,5 @@ pub use pdq::{
 pub use perceptual::{dhash, phash, phash_dhash};
 pub use types::{
     AnyHash, DHash, HashKind, Md5Digest, PHash, ParseHashError, PdqHash, Sha1Digest, Sha256Digest,
+    VpdqDigest,
 };

@@ -50,17 +50,21 @@ pub enum HashKind {
     Sha1,
     /// SHA-256 digest of the file bytes.
     Sha256,
+    /// A whole video as vPDQ frames; its hash is [`VpdqDigest`], the SHA-256 of the frames'
+    /// canonical form, and it is matched through its frames, never by that digest.
+    Vpdq,
 }
 
 impl HashKind {
     /// Every kind, in the canonical output order.
-    pub const ALL: [HashKind; 6] = [
+    pub const ALL: [HashKind; 7] = [
         HashKind::Pdq,
         HashKind::Phash,
         HashKind::Dhash,
         HashKind::Md5,
         HashKind::Sha1,
         HashKind::Sha256,
+        HashKind::Vpdq,
     ];
 
     /// The lowercase name used in the CLI, files and the API.
@@ -72,13 +76,14 @@ impl HashKind {
             HashKind::Md5 => "md5",
             HashKind::Sha1 => "sha1",
             HashKind::Sha256 => "sha256",
+            HashKind::Vpdq => "vpdq",
         }
     }
 
     /// Number of hex characters in a hash of this kind.
     pub fn hex_len(self) -> usize {
         match self {
-            HashKind::Pdq | HashKind::Sha256 => 64,
+            HashKind::Pdq | HashKind::Sha256 | HashKind::Vpdq => 64,
             HashKind::Phash | HashKind::Dhash => 16,
             HashKind::Md5 => 32,
             HashKind::Sha1 => 40,
@@ -92,7 +97,12 @@ impl HashKind {
 
     /// True for kinds that need the media decoded (not just the bytes read).
     pub fn needs_decode(self) -> bool {
-        self.is_perceptual()
+        self.is_perceptual() || self == HashKind::Vpdq
+    }
+
+    /// True for the digests of the file bytes, matched exactly (MD5, SHA-1, SHA-256).
+    pub fn is_digest(self) -> bool {
+        matches!(self, HashKind::Md5 | HashKind::Sha1 | HashKind::Sha256)
     }
 }
 
@@ -203,6 +213,11 @@ byte_hash!(
 byte_hash!(
     /// PDQ hash (256 bits). Byte 0 is the first two hex characters of Meta's reference format.
     PdqHash, HashKind::Pdq, 32
+);
+byte_hash!(
+    /// The identity of a listed video: SHA-256 of its frames' canonical form
+    /// (`lists::video::VideoEntry::digest`).
+    VpdqDigest, HashKind::Vpdq, 32
 );
 
 impl PdqHash {
@@ -317,6 +332,8 @@ pub enum AnyHash {
     Sha1(Sha1Digest),
     /// A SHA-256 digest.
     Sha256(Sha256Digest),
+    /// A listed video's identity (its frames travel beside it, see `lists::video`).
+    Vpdq(VpdqDigest),
 }
 
 impl AnyHash {
@@ -329,6 +346,7 @@ impl AnyHash {
             HashKind::Md5 => AnyHash::Md5(hex.parse()?),
             HashKind::Sha1 => AnyHash::Sha1(hex.parse()?),
             HashKind::Sha256 => AnyHash::Sha256(hex.parse()?),
+            HashKind::Vpdq => AnyHash::Vpdq(hex.parse()?),
         })
     }
 
@@ -351,6 +369,7 @@ impl AnyHash {
             AnyHash::Md5(_) => HashKind::Md5,
             AnyHash::Sha1(_) => HashKind::Sha1,
             AnyHash::Sha256(_) => HashKind::Sha256,
+            AnyHash::Vpdq(_) => HashKind::Vpdq,
         }
     }
 }
@@ -364,6 +383,7 @@ impl fmt::Display for AnyHash {
             AnyHash::Md5(h) => h.fmt(f),
             AnyHash::Sha1(h) => h.fmt(f),
             AnyHash::Sha256(h) => h.fmt(f),
+            AnyHash::Vpdq(h) => h.fmt(f),
         }
     }
 }

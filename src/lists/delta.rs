@@ -83,6 +83,7 @@ pub fn write_rows(
                 hash: Some(e.hash),
                 category: e.category,
                 series: e.series,
+                video: e.video,
             };
             format::write_jsonl(w, &row).map_err(io)?;
             n += 1;

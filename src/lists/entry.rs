@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::hashing::{
-    AnyHash, DHash, HashKind, Md5Digest, PHash, PdqHash, Sha1Digest, Sha256Digest,
+    AnyHash, DHash, HashKind, Md5Digest, PHash, PdqHash, Sha1Digest, Sha256Digest, VpdqDigest,
 };
+use crate::lists::video::{SharedVideo, VideoEntry};
 
 /// Where an entry came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +33,8 @@ pub struct StoredEntry {
     pub series: Option<String>,
     /// Where it came from.
     pub provenance: Provenance,
+    /// A video entry's frames (`hash` is their digest).
+    pub video: Option<SharedVideo>,
 }
 
 impl StoredEntry {
@@ -50,6 +53,7 @@ pub fn hash_bytes(h: &AnyHash) -> Vec<u8> {
         AnyHash::Md5(d) => d.0.to_vec(),
         AnyHash::Sha1(d) => d.0.to_vec(),
         AnyHash::Sha256(d) => d.0.to_vec(),
+        AnyHash::Vpdq(d) => d.0.to_vec(),
     }
 }
 
@@ -62,6 +66,7 @@ pub fn hash_from_bytes(kind: HashKind, b: &[u8]) -> Option<AnyHash> {
         HashKind::Md5 => AnyHash::Md5(Md5Digest(b.try_into().ok()?)),
         HashKind::Sha1 => AnyHash::Sha1(Sha1Digest(b.try_into().ok()?)),
         HashKind::Sha256 => AnyHash::Sha256(Sha256Digest(b.try_into().ok()?)),
+        HashKind::Vpdq => AnyHash::Vpdq(VpdqDigest(b.try_into().ok()?)),
     })
 }
 
@@ -80,7 +85,8 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s);
 }
 
-/// The stored form: kind, id, category, series, provenance, then the hash bytes.
+/// The stored form: kind, id, category, series, provenance, then the hash bytes (for a video:
+/// its digest, then its frames in [`VideoEntry::encode`]'s form).
 pub fn encode(e: &StoredEntry) -> Vec<u8> {
     let mut out = Vec::with_capacity(e.id.len() + e.provenance.source.len() + 64);
     out.push(kind_byte(e.hash.kind()));
@@ -91,6 +97,9 @@ pub fn encode(e: &StoredEntry) -> Vec<u8> {
     out.extend_from_slice(&e.provenance.fetched_version.to_be_bytes());
     out.extend_from_slice(&e.provenance.fetched_at.to_be_bytes());
     out.extend_from_slice(&hash_bytes(&e.hash));
+    if let (AnyHash::Vpdq(_), Some(v)) = (&e.hash, &e.video) {
+        out.extend_from_slice(&v.encode());
+    }
     out
 }
 
@@ -110,8 +119,18 @@ pub fn decode(b: &[u8]) -> Option<StoredEntry> {
     let source = take()?;
     let fetched_version = u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?);
     let fetched_at = u64::from_be_bytes(b.get(at + 4..at + 12)?.try_into().ok()?);
-    let hash = hash_from_bytes(kind, b.get(at + 12..)?)?;
+    let rest = b.get(at + 12..)?;
+    let (hash, video) = if kind == HashKind::Vpdq {
+        let video = VideoEntry::decode(rest.get(32..)?)?;
+        (
+            hash_from_bytes(kind, &rest[..32])?,
+            Some(SharedVideo::new(video)),
+        )
+    } else {
+        (hash_from_bytes(kind, rest)?, None)
+    };
     Some(StoredEntry {
+        video,
         id,
         hash,
         category: (!category.is_empty()).then_some(category),
@@ -209,6 +228,7 @@ mod tests {
                 fetched_version: 3,
                 fetched_at: 1_700_000_000,
             },
+            video: None,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod source;
 pub mod spool;
 pub mod sync;
 pub mod version;
+pub mod video;
 
 use serde::{Deserialize, Serialize};
 
@@ -27,8 +28,8 @@ pub use entry::{Provenance, SetDigest, StoredEntry};
 pub use format::{BadRow, ListFormat, ListRow, Op};
 pub use source::{ListSource, Source};
 pub use version::{
-    Builder, Expect, ImportOptions, LastAttempt, Mode, Settings, Staged, import, last_attempt,
-    publish, rollback,
+    Builder, Expect, ImportOptions, LastAttempt, Mode, Settings, Staged, import, import_rows,
+    last_attempt, publish, rollback,
 };
 
 /// Why a list operation failed.
@@ -256,6 +257,9 @@ pub struct ListMeta {
     pub bad_rows: u64,
     /// When the active version was published (seconds since the Unix epoch).
     pub published_at: u64,
+    /// How its videos are matched, when it holds videos (kind `vpdq`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<video::VideoSettings>,
 }
 
 impl ListMeta {
@@ -274,7 +278,7 @@ impl ListMeta {
 /// Default match radius per kind.
 pub fn default_radius(kind: HashKind) -> u32 {
     match kind {
-        HashKind::Pdq => 31,
+        HashKind::Pdq | HashKind::Vpdq => 31,
         HashKind::Phash | HashKind::Dhash => 10,
         _ => 0,
     }
@@ -285,7 +289,7 @@ pub fn default_radius(kind: HashKind) -> u32 {
 /// recommends 31), 64-bit hashes 16 (of 64), digests 0 (exact only).
 pub fn max_radius(kind: HashKind) -> u32 {
     match kind {
-        HashKind::Pdq => 64,
+        HashKind::Pdq | HashKind::Vpdq => 64,
         HashKind::Phash | HashKind::Dhash => 16,
         _ => 0,
     }

@@ -57,6 +57,9 @@ pub struct ListSource {
     /// Largest download of one sync (one file, or all pages of a paged source), MiB; past it
     /// the sync fails and the active version keeps serving.
     pub max_download_mb: u64,
+    /// Lists of videos: the shares (0–1) both sides must reach for a `match`, the quality
+    /// floor, and the seconds that make an `excerpt` (`[lists.NAME.video]`).
+    pub video: crate::lists::video::VideoSettings,
 }
 
 /// The default cap on one sync's download: 16 GiB (the largest national lists are a few GB).
@@ -83,6 +86,7 @@ impl Default for ListSource {
             hub_list: None,
             ca_file: None,
             max_download_mb: DEFAULT_MAX_DOWNLOAD_MB,
+            video: Default::default(),
         }
     }
 }
@@ -230,6 +234,7 @@ impl ListSource {
             max_bad_pct: self.max_bad_pct,
             max_shrink_pct: self.max_shrink_pct,
             allow_shrink: false,
+            video: self.video,
         }
     }
 }

@@ -9,7 +9,10 @@ use crate::synth::SplitMix;
 fn opts(format: ListFormat, kind: Option<HashKind>, mode: Mode) -> ImportOptions {
     ImportOptions {
         format,
-        read: ReadOptions { kind },
+        read: ReadOptions {
+            kind,
+            ..Default::default()
+        },
         mode,
         settings: Settings {
             category: Some("A1".into()),

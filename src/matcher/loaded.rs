@@ -4,6 +4,7 @@
 use crate::hashing::{AnyHash, HashKind, PdqHash};
 use crate::index::{Bits256, ExactIndex, HammingIndex, HashBits, Match};
 use crate::lists::{Error, KindMeta, ListMeta, entry};
+use crate::matcher::video::VideoIndex;
 use crate::store::{Cf, Store, keys};
 
 /// The in-memory index of one list.
@@ -71,8 +72,10 @@ pub struct KindIndex {
 pub struct LoadedList {
     /// Its metadata.
     pub meta: ListMeta,
-    /// An index per kind, in the order of `meta.kinds`.
+    /// An index per kind, in the order of `meta.kinds` (videos apart, in `videos`).
     pub indexes: Vec<KindIndex>,
+    /// Its listed videos (kind `vpdq`), matched as whole videos.
+    pub videos: Option<VideoIndex>,
 }
 
 impl LoadedList {
@@ -106,7 +109,8 @@ impl LoadedList {
 
     /// Entries that can match, over every kind.
     pub fn len(&self) -> usize {
-        self.indexes.iter().map(|k| k.index.len()).sum()
+        self.indexes.iter().map(|k| k.index.len()).sum::<usize>()
+            + self.videos.as_ref().map_or(0, VideoIndex::len)
     }
 
     /// True when nothing can match.
@@ -167,8 +171,11 @@ pub fn load(store: &Store, meta: &ListMeta) -> Result<LoadedList, Error> {
     }
     let mut indexes = Vec::with_capacity(meta.kinds.len());
     let mut exact: Vec<(HashKind, ExactIndex<Vec<u8>>)> = Vec::new();
+    let video_kind = meta.kind(HashKind::Vpdq);
     for k in &meta.kinds {
         let index = match k.kind {
+            // Read from the entries below, with the exact kinds.
+            HashKind::Vpdq => continue,
             HashKind::Pdq => ListIndex::Pdq(persisted(store, meta, k)?),
             HashKind::Phash | HashKind::Dhash => ListIndex::Hash64(persisted(store, meta, k)?),
             // Filled from the entries below, in one pass for every exact kind.
@@ -209,8 +216,48 @@ pub fn load(store: &Store, meta: &ListMeta) -> Result<LoadedList, Error> {
         }
     }
     indexes.sort_by_key(|k| keys::kind_tag(k.meta.kind));
+    let videos = match video_kind {
+        Some(k) => Some(load_videos(store, meta, k.radius)?),
+        None => None,
+    };
     Ok(LoadedList {
         meta: meta.clone(),
         indexes,
+        videos,
     })
+}
+
+/// The list's videos, streamed from the entries into a [`VideoIndex`] (one decoded video in
+/// memory at a time besides the index).
+fn load_videos(store: &Store, meta: &ListMeta, radius: u32) -> Result<VideoIndex, Error> {
+    let prefix = keys::entries(&meta.name, meta.version);
+    let at = prefix.bytes().len();
+    let mut failure: Option<Error> = None;
+    let videos = store
+        .scan_prefix(Cf::Entries, prefix.bytes())?
+        .map_while(|r| {
+            let decoded = r.map_err(Error::from).and_then(|(k, v)| {
+                let id = k
+                    .get(at..at + 4)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_be_bytes);
+                match (id, entry::decode(&v)) {
+                    (Some(id), Some(e)) => Ok((id, e.video)),
+                    _ => Err(Error::corrupt(format!("an entry of list {}", meta.name))),
+                }
+            });
+            match decoded {
+                Ok(x) => Some(x),
+                Err(e) => {
+                    failure = Some(e);
+                    None
+                }
+            }
+        })
+        .filter_map(|(id, v)| v.map(|v| (id, v)));
+    let index = VideoIndex::build(videos, meta.video.unwrap_or_default(), radius);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(index),
+    }
 }

@@ -1,9 +1,15 @@
 //! Matching, the one way the scan, the server and `hashguard match` look hashes up: the active
 //! version of every list loaded into memory ([`Matcher`]), queried with a set of typed hashes
 //! ([`Query`]: digests, perceptual hashes, an image's PDQ with its rotations and flips, a video's
-//! frames), answering one [`Hit`] per matching list entry with its best distance.
+//! frames), answering one [`Hit`] per matching list entry with its best distance. A video's
+//! frames are looked up one by one in PDQ lists (a frame of a listed image), and as a whole
+//! against listed videos ([`video`]).
+
+use crate::hashing::vpdq::VideoFrame;
+pub use video::{MatchedRange, VideoMatch, VideoMatchKind};
 
 mod loaded;
+pub mod video;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,8 +31,8 @@ pub struct Query {
     /// An image's PDQ hash with its 8 rotations and flips (index 0 is the image as it is),
     /// matched through all of them.
     pub pdq_variants: Option<[PdqHash; 8]>,
-    /// A video's frame hashes with their times, seconds.
-    pub frames: Vec<(PdqHash, f64)>,
+    /// A video's frames (hash, quality, time), in time order.
+    pub frames: Vec<VideoFrame>,
 }
 
 impl Query {
@@ -53,7 +59,7 @@ impl Query {
         Query {
             hashes: hashes.into_iter().flatten().collect(),
             pdq_variants: rec.pdq_variants,
-            frames: rec.frames.iter().flatten().map(|f| (f.pdq, f.ts)).collect(),
+            frames: rec.frames.iter().flatten().map(VideoFrame::from).collect(),
         }
     }
 }
@@ -85,6 +91,9 @@ pub struct Hit {
     /// For images: the rotation or flip of the file that matched, when not the original.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dihedral: Option<Dihedral>,
+    /// For listed videos (kind `vpdq`): how the query matched it, both shares and the ranges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<VideoMatch>,
 }
 
 /// One list entry's best hit while a query runs.
@@ -151,7 +160,7 @@ impl Matcher {
             .hashes
             .iter()
             .map(|h| (*h, None))
-            .chain(q.frames.iter().map(|(p, ts)| (AnyHash::Pdq(*p), Some(*ts))));
+            .chain(q.frames.iter().map(|f| (AnyHash::Pdq(f.pdq), Some(f.ts()))));
         let queries: Vec<(AnyHash, Option<f64>)> = queries.collect();
         for (li, l) in self.lists.iter().enumerate() {
             if let (true, Some(variants)) = (l.has_kind(HashKind::Pdq), &q.pdq_variants) {
@@ -182,11 +191,54 @@ impl Matcher {
                 }
             }
         }
+        let mut videos: Vec<((usize, u32), video::VideoHit)> = Vec::new();
+        if !q.frames.is_empty() {
+            for (li, l) in self.lists.iter().enumerate() {
+                if let Some(v) = &l.videos {
+                    videos.extend(v.matches(&q.frames).into_iter().map(|h| ((li, h.entry), h)));
+                }
+            }
+        }
         let mut keys: Vec<_> = found.into_iter().collect();
         keys.sort_by_key(|((li, entry), _)| (*li, *entry));
-        keys.into_iter()
-            .map(|((li, entry), best)| self.hit(li, entry, best))
-            .collect()
+        let mut hits: Vec<((usize, u32), Hit)> = keys
+            .into_iter()
+            .map(|((li, entry), best)| Ok(((li, entry), self.hit(li, entry, best)?)))
+            .collect::<Result<_, Error>>()?;
+        for ((li, entry), vh) in videos {
+            let best = Best {
+                distance: vh.distance,
+                first_frame_ts: vh.video.ranges.first().map(|r| r.query[0]),
+                frames: vh.frames_matched,
+                variant: 0,
+            };
+            let mut hit = self.hit(li, entry, best)?;
+            hit.video = Some(vh.video);
+            hits.push(((li, entry), hit));
+        }
+        hits.sort_by_key(|(k, _)| *k);
+        Ok(hits.into_iter().map(|(_, h)| h).collect())
+    }
+
+    /// Listed videos (kind `vpdq`) a query video matches or holds an excerpt of, in list and
+    /// entry order: the lookup of `hashguard match --kind vpdq`.
+    pub fn video_matches(&self, frames: &[VideoFrame]) -> Result<Vec<Hit>, Error> {
+        let mut out = Vec::new();
+        for (li, l) in self.lists.iter().enumerate() {
+            let Some(v) = &l.videos else { continue };
+            for vh in v.matches(frames) {
+                let best = Best {
+                    distance: vh.distance,
+                    first_frame_ts: vh.video.ranges.first().map(|r| r.query[0]),
+                    frames: vh.frames_matched,
+                    variant: 0,
+                };
+                let mut hit = self.hit(li, vh.entry, best)?;
+                hit.video = Some(vh.video);
+                out.push(hit);
+            }
+        }
+        Ok(out)
     }
 
     /// Entries of every list within `radius` of one hash (each list's own radius when `None`;
@@ -222,6 +274,7 @@ impl Matcher {
             frame_ts: best.first_frame_ts,
             frames_matched: (best.frames > 0).then_some(best.frames),
             dihedral: (best.variant > 0).then(|| Dihedral::ALL[best.variant]),
+            video: None,
         })
     }
 }

@@ -45,6 +45,9 @@ pub struct ReportMatch {
     /// For videos: the matching frame's time in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame_ts: Option<f64>,
+    /// For listed videos (kind `vpdq`): match or excerpt, both shares and the ranges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<crate::matcher::VideoMatch>,
 }
 
 /// A durable report of one match event.

@@ -338,6 +338,7 @@ mod tests {
                 dihedral: None,
                 category: Some("A1".into()),
                 frame_ts: None,
+                video: None,
             }],
             coverage: Default::default(),
         }

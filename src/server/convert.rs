@@ -19,6 +19,7 @@ pub fn kind_of(k: i32) -> Option<HashKind> {
         Ok(P::Md5) => HashKind::Md5,
         Ok(P::Sha1) => HashKind::Sha1,
         Ok(P::Sha256) => HashKind::Sha256,
+        Ok(P::Vpdq) => HashKind::Vpdq,
         _ => return None,
     })
 }
@@ -38,6 +39,7 @@ pub fn proto_kind(k: HashKind) -> proto::HashKind {
         HashKind::Md5 => P::Md5,
         HashKind::Sha1 => P::Sha1,
         HashKind::Sha256 => P::Sha256,
+        HashKind::Vpdq => P::Vpdq,
     }
 }
 
@@ -104,11 +106,57 @@ pub fn report(r: &Report) -> proto::Report {
                     .unwrap_or_default(),
                 category: m.category.clone().unwrap_or_default(),
                 frame_ts: m.frame_ts.unwrap_or(-1.0),
+                video_match: m
+                    .video
+                    .as_ref()
+                    .map(|v| v.kind.name().to_string())
+                    .unwrap_or_default(),
+                query_share: m.video.as_ref().map_or(0.0, |v| v.query_share),
+                listed_share: m.video.as_ref().map_or(0.0, |v| v.listed_share),
+                ranges: m
+                    .video
+                    .iter()
+                    .flat_map(|v| &v.ranges)
+                    .map(matched_range)
+                    .collect(),
             })
             .collect(),
         acked: r.acked,
         partial: r.coverage.partial.clone().unwrap_or_default(),
         reduced_from: r.coverage.reduced_from.map(Vec::from).unwrap_or_default(),
+    }
+}
+
+/// A matched range as the API gives it.
+pub fn matched_range(r: &crate::matcher::MatchedRange) -> proto::MatchedRange {
+    let span = |s: [f64; 2]| proto::TimeSpan {
+        start: s[0],
+        end: s[1],
+    };
+    proto::MatchedRange {
+        query: Some(span(r.query)),
+        listed: Some(span(r.listed)),
+    }
+}
+
+/// How an upload matched a listed video, without saying which one.
+pub fn video_verdict(
+    v: &crate::matcher::VideoMatch,
+    category: Option<&str>,
+) -> proto::VideoVerdict {
+    proto::VideoVerdict {
+        r#match: v.kind.name().to_string(),
+        query_share: v.query_share,
+        listed_share: v.listed_share,
+        ranges: v
+            .ranges
+            .iter()
+            .map(|r| proto::TimeSpan {
+                start: r.query[0],
+                end: r.query[1],
+            })
+            .collect(),
+        category: category.unwrap_or_default().to_string(),
     }
 }
 

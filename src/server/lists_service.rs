@@ -164,7 +164,10 @@ impl proto::lists_server::Lists for ListsService {
                     .unwrap_or_default();
                 let opts = lists::ImportOptions {
                     format,
-                    read: lists::format::ReadOptions { kind },
+                    read: lists::format::ReadOptions {
+                        kind,
+                        ..Default::default()
+                    },
                     mode: if set.delta {
                         lists::Mode::Delta
                     } else {

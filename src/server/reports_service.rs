@@ -205,6 +205,7 @@ mod tests {
                 dihedral: None,
                 category: None,
                 frame_ts: None,
+                video: None,
             }],
             coverage: Default::default(),
         }

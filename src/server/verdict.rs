@@ -60,7 +60,7 @@ impl<'a> Submission<'a> {
             AnyHash::Sha256(h) => s.sha256 = Some(h.to_hex()),
             AnyHash::Md5(h) => s.md5 = Some(h.to_hex()),
             AnyHash::Sha1(h) => s.sha1 = Some(h.to_hex()),
-            AnyHash::Pdq(_) | AnyHash::Phash(_) | AnyHash::Dhash(_) => {}
+            AnyHash::Pdq(_) | AnyHash::Phash(_) | AnyHash::Dhash(_) | AnyHash::Vpdq(_) => {}
         }
         s
     }
@@ -78,6 +78,13 @@ impl State {
             return Ok(proto::Verdict::default());
         }
         let categories: BTreeSet<String> = hits.iter().filter_map(|m| m.category.clone()).collect();
+        let videos: Vec<proto::VideoVerdict> = hits
+            .iter()
+            .filter_map(|m| {
+                let v = m.video.as_ref()?;
+                Some(super::convert::video_verdict(v, m.category.as_deref()))
+            })
+            .collect();
         for m in &hits {
             self.metrics.matched(m.kind);
         }
@@ -96,6 +103,7 @@ impl State {
                     dihedral: m.dihedral,
                     category: m.category,
                     frame_ts: m.frame_ts,
+                    video: m.video,
                 });
         }
         let mut first_id = String::new();
@@ -131,6 +139,7 @@ impl State {
             matched: true,
             categories: categories.into_iter().collect(),
             report_id: first_id,
+            videos,
         })
     }
 }

@@ -182,6 +182,7 @@ fn report(unit: &str, entry: &str) -> NewReport {
             dihedral: None,
             category: Some("A1".into()),
             frame_ts: None,
+            video: None,
         }],
         coverage: Default::default(),
     }

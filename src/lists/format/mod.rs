@@ -6,9 +6,12 @@
 //!   and `#` comments are skipped.
 //! - `jsonl`: hashguard's canonical form, one object a line:
 //!   `{"id": "...", "kind": "pdq", "hash": "...", "category": "...", "op": "add"}`
-//!   ([`write_jsonl`] writes it).
+//!   ([`write_jsonl`] writes it). A video is `{"id": "...", "kind": "vpdq", "duration": 12.0,
+//!   "frames": [{"number": 0, "ts": 0.0, "quality": 100, "pdq": "..."}, ...]}`; its `hash`,
+//!   when given, must be the digest of its frames.
 //! - `te-csv`: ThreatExchange CSV `indicator,descriptor_id,added_on,labels` (`te_csv.rs`).
-//! - `vpdq`: vPDQ frame text `frame_number,quality,pdq_hex,timestamp_sec` (`vpdq.rs`).
+//! - `vpdq`: vPDQ frame text `frame_number,quality,pdq_hex,timestamp_sec`, one file a video
+//!   (`vpdq.rs`); `vpdq-frames`: the same text, one PDQ entry a frame.
 //! - `ncmec-xml`: NCMEC hash-sharing API v2 XML pages (`ncmec.rs`).
 //! - `stopncii`: StopNCII FetchHashes JSON pages (`stopncii.rs`).
 //! - `vics`: Project VIC VICS 1.x/2.0 JSON (`vics.rs`).
@@ -34,8 +37,11 @@ mod te_csv;
 mod vics;
 mod vpdq;
 
+pub use vpdq::{id_of_path, read_dir as read_vpdq_dir};
+
 use crate::hashing::digest::is_empty_input_digest;
 use crate::hashing::{AnyHash, HashKind};
+use crate::lists::video::SharedVideo;
 
 /// Input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +52,10 @@ pub enum ListFormat {
     Jsonl,
     /// ThreatExchange CSV: `indicator,descriptor_id,added_on,labels`.
     TeCsv,
-    /// vPDQ frame text: `frame_number,quality,pdq_hex,timestamp_sec`, one PDQ row a frame.
+    /// vPDQ frame text, one file a video: a single `vpdq` entry with every frame.
     Vpdq,
+    /// vPDQ frame text, one PDQ row a frame (id = frame number).
+    VpdqFrames,
     /// NCMEC hash-sharing API v2 XML.
     NcmecXml,
     /// StopNCII FetchHashes JSON.
@@ -60,11 +68,12 @@ pub enum ListFormat {
 
 impl ListFormat {
     /// Every format, in the order the documentation lists them.
-    pub const ALL: [ListFormat; 8] = [
+    pub const ALL: [ListFormat; 9] = [
         ListFormat::Plain,
         ListFormat::Jsonl,
         ListFormat::TeCsv,
         ListFormat::Vpdq,
+        ListFormat::VpdqFrames,
         ListFormat::NcmecXml,
         ListFormat::StopNcii,
         ListFormat::Vics,
@@ -78,6 +87,7 @@ impl ListFormat {
             ListFormat::Jsonl => "jsonl",
             ListFormat::TeCsv => "te-csv",
             ListFormat::Vpdq => "vpdq",
+            ListFormat::VpdqFrames => "vpdq-frames",
             ListFormat::NcmecXml => "ncmec-xml",
             ListFormat::StopNcii => "stopncii",
             ListFormat::Vics => "vics",
@@ -135,6 +145,8 @@ pub struct ListRow {
     pub category: Option<String>,
     /// Series or set name, when the source has one.
     pub series: Option<String>,
+    /// A video entry's frames (`hash` is then their [`crate::lists::video::VideoEntry::digest`]).
+    pub video: Option<SharedVideo>,
 }
 
 /// Paging information a page of a paged source carries, known once its rows are read.
@@ -152,6 +164,8 @@ pub struct ReadOptions {
     /// Hash kind of bare hex lines (plain files) and of ThreatExchange indicators. Formats that
     /// name each hash's kind ignore it and yield rows of every kind they carry.
     pub kind: Option<HashKind>,
+    /// The id of a `vpdq` video without a `# id` line (its file name without the extension).
+    pub video_id: Option<String>,
 }
 
 /// A malformed row: where and why.
@@ -190,6 +204,66 @@ struct JsonRow {
     series: Option<serde_json::Value>,
     #[serde(default)]
     op: Option<String>,
+    /// A video entry's frames (kind `vpdq`).
+    #[serde(default)]
+    frames: Option<Vec<JsonFrame>>,
+    /// A video entry's duration, seconds.
+    #[serde(default)]
+    duration: Option<f64>,
+}
+
+/// One frame of a video entry in JSON lines: `{"number": 0, "ts": 0.0, "quality": 100,
+/// "pdq": "<64 hex>"}` (`number` defaults to the frame's position).
+#[derive(Deserialize, Serialize)]
+struct JsonFrame {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    number: Option<u64>,
+    ts: f64,
+    quality: u8,
+    pdq: String,
+}
+
+/// A hash kind by name, also under the names other tools give it (HMA's `video_md5` is the MD5
+/// of the video file, so it is an MD5 here).
+pub fn parse_kind(name: &str) -> Result<HashKind, String> {
+    let name = name.trim();
+    if name.eq_ignore_ascii_case("video_md5") || name.eq_ignore_ascii_case("video-md5") {
+        return Ok(HashKind::Md5);
+    }
+    name.parse::<HashKind>().map_err(|e| e.to_string())
+}
+
+/// A video entry from JSON frames: checked, and identified by its digest.
+fn json_video(frames: Vec<JsonFrame>, duration: Option<f64>) -> Result<SharedVideo, String> {
+    let mut out = Vec::with_capacity(frames.len());
+    for (i, f) in frames.into_iter().enumerate() {
+        let number = f.number.unwrap_or(i as u64);
+        if !(f.ts.is_finite() && f.ts >= 0.0) {
+            return Err(format!("frame {number}: bad time {}", f.ts));
+        }
+        if f.quality > 100 {
+            return Err(format!("frame {number}: quality {} is past 100", f.quality));
+        }
+        let pdq = f
+            .pdq
+            .trim()
+            .parse::<crate::hashing::PdqHash>()
+            .map_err(|e| format!("frame {number}: {e}"))?;
+        out.push(crate::hashing::vpdq::VideoFrame {
+            number,
+            ts_ms: (f.ts * 1000.0).round() as u64,
+            pdq,
+            quality: f.quality,
+        });
+    }
+    let duration_ms = match duration {
+        Some(d) if d.is_finite() && d >= 0.0 => Some((d * 1000.0).round() as u64),
+        Some(d) => return Err(format!("bad duration {d}")),
+        None => None,
+    };
+    crate::lists::video::VideoEntry::new(out, duration_ms)
+        .map(std::sync::Arc::new)
+        .map_err(|e| e.to_string())
 }
 
 /// True for hashes that would match unrelated content: all-zero or all-one perceptual hashes,
@@ -229,6 +303,7 @@ fn plain_row(line: u64, text: &str, kind: Option<HashKind>) -> Result<ListRow, S
         hash: Some(parse_hash(kind, hex)?),
         category: None,
         series: None,
+        video: None,
     })
 }
 
@@ -254,15 +329,27 @@ fn json_row(line: u64, text: &str) -> Result<ListRow, String> {
     if id.is_empty() || id.len() > 256 {
         return Err("\"id\" must be 1-256 characters".into());
     }
-    // A removal may name only the id (every hash under it goes); an addition needs a hash.
-    let hash = match (row.kind, row.hash) {
-        (Some(kind), Some(hash)) => {
-            let kind: HashKind = kind
-                .parse()
-                .map_err(|e: crate::hashing::ParseHashError| e.to_string())?;
-            Some(parse_hash(kind, hash.trim())?)
+    let kind = row.kind.as_deref().map(parse_kind).transpose()?;
+    // A video addition carries its frames; its hash is their digest.
+    let mut video = None;
+    if kind == Some(HashKind::Vpdq) && op == Op::Add {
+        let frames = row.frames.ok_or("a \"vpdq\" addition needs \"frames\"")?;
+        let v = json_video(frames, row.duration)?;
+        let digest = v.digest();
+        if let Some(h) = &row.hash
+            && !h.trim().eq_ignore_ascii_case(&digest.to_hex())
+        {
+            return Err("\"hash\" is not the digest of the frames".into());
         }
-        (None, None) if op == Op::Remove => None,
+        video = Some((AnyHash::Vpdq(digest), v));
+    } else if row.frames.is_some() {
+        return Err("\"frames\" belong only to \"vpdq\" additions".into());
+    }
+    // A removal may name only the id (every hash under it goes); an addition needs a hash.
+    let hash = match (kind, row.hash, &video) {
+        (_, _, Some((h, _))) => Some(*h),
+        (Some(kind), Some(hash), None) => Some(parse_hash(kind, hash.trim())?),
+        (None, None, None) if op == Op::Remove => None,
         _ => return Err("\"kind\" and \"hash\" are required".into()),
     };
     Ok(ListRow {
@@ -272,6 +359,7 @@ fn json_row(line: u64, text: &str) -> Result<ListRow, String> {
         hash,
         category: row.category.map(value_string),
         series: row.series.map(value_string),
+        video: video.map(|(_, v)| v),
     })
 }
 
@@ -319,7 +407,8 @@ pub fn read<'a>(format: ListFormat, input: impl BufRead + 'a, opts: &ReadOptions
             }))
         }
         ListFormat::Jsonl => Box::new(line_rows(input, json_row)),
-        ListFormat::Vpdq => Box::new(line_rows(input, vpdq::row)),
+        ListFormat::Vpdq => Box::new(vpdq::video_rows(input, opts.video_id.clone())),
+        ListFormat::VpdqFrames => Box::new(line_rows(input, vpdq::frame_row)),
         ListFormat::TeCsv => Box::new(Records::new(te_csv::TeCsv::new(
             CapRun::new(input, b"\n"),
             opts.kind,
@@ -354,7 +443,12 @@ pub fn write_jsonl(w: &mut impl Write, row: &ListRow) -> io::Result<()> {
         series: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         op: Option<Op>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        duration: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        frames: Option<Vec<JsonFrame>>,
     }
+    let video = row.video.as_ref().filter(|_| row.op == Op::Add);
     let out = Out {
         id: &row.id,
         kind: row.hash.as_ref().map(AnyHash::kind),
@@ -363,6 +457,18 @@ pub fn write_jsonl(w: &mut impl Write, row: &ListRow) -> io::Result<()> {
         series: row.series.as_deref(),
         // Additions are the default; only removals say so, which keeps lists short.
         op: (row.op == Op::Remove).then_some(Op::Remove),
+        duration: video.map(|v| v.duration()),
+        frames: video.map(|v| {
+            v.frames
+                .iter()
+                .map(|f| JsonFrame {
+                    number: Some(f.number),
+                    ts: f.ts(),
+                    quality: f.quality,
+                    pdq: f.pdq.to_hex(),
+                })
+                .collect()
+        }),
     };
     serde_json::to_writer(&mut *w, &out).map_err(io::Error::other)?;
     w.write_all(b"\n")
@@ -409,6 +515,7 @@ fn add_row(
         hash: Some(hash),
         category: category.map(str::to_string),
         series: series.map(str::to_string),
+        video: None,
     }
 }
 

@@ -326,6 +326,7 @@ fn record_rows(r: Record, out: &mut Queue) {
             hash: None,
             category: None,
             series: None,
+            video: None,
         }));
         return;
     }

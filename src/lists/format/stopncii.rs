@@ -128,6 +128,7 @@ fn hash_row(line: u64, record: &Map<String, Value>) -> Result<ListRow, String> {
         hash: Some(hash),
         category: None,
         series: None,
+        video: None,
     })
 }
 

@@ -6,15 +6,62 @@
 //! pHash or dHash, so those are bad rows asking for `--kind`). The descriptor id is the row's id,
 //! `added_on` is checked loosely as an ISO-8601 date and not kept, and the space-separated
 //! labels are the category as written.
+//!
+//! Videos, as python-threatexchange writes them: an indicator that is a JSON list of
+//! `"pdq_hex,quality,timestamp"` strings is a vPDQ video (one `vpdq` entry; frames numbered in
+//! order); a `HASH_VIDEO_MD5` file's 32-hex indicators are MD5s like any other. The CLI's
+//! dataset export (`signal_type,signal_str,collab,category,tags`) is read too: the signal type
+//! names the kind (`vpdq`, `video_md5` and `photo_md5` as MD5, `pdq`, ...), the id is the
+//! signal's own hash (that export has no ids), and the category column is the category.
 
 use std::io::Read;
 
 use super::{ListRow, Queue, RowError, Step, add_row, bad, csv_error, csv_field, parse_hash};
-use crate::hashing::HashKind;
+use crate::hashing::vpdq::VideoFrame;
+use crate::hashing::{AnyHash, HashKind, PdqHash};
+use crate::lists::video::{SharedVideo, VideoEntry};
+
+/// A vPDQ signal in python-threatexchange's compact form: a JSON list of
+/// `"pdq_hex,quality,timestamp"` strings, one a frame in time order.
+fn compact_vpdq(text: &str) -> Result<SharedVideo, String> {
+    let items: Vec<String> =
+        serde_json::from_str(text).map_err(|e| format!("not a vPDQ JSON list: {e}"))?;
+    let mut frames = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let parts: Vec<&str> = item.split(',').map(str::trim).collect();
+        let [hex, quality, ts] = parts[..] else {
+            return Err(format!("frame {i}: expected \"pdq_hex,quality,timestamp\""));
+        };
+        let pdq: PdqHash = hex.parse().map_err(|e| format!("frame {i}: {e}"))?;
+        let quality = quality
+            .parse::<u8>()
+            .ok()
+            .filter(|q| *q <= 100)
+            .ok_or_else(|| format!("frame {i}: bad quality {quality:?}"))?;
+        let ts = ts
+            .parse::<f64>()
+            .ok()
+            .filter(|t| t.is_finite() && *t >= 0.0)
+            .ok_or_else(|| format!("frame {i}: bad timestamp {ts:?}"))?;
+        frames.push(VideoFrame {
+            number: i as u64,
+            ts_ms: (ts * 1000.0).round() as u64,
+            pdq,
+            quality,
+        });
+    }
+    VideoEntry::new(frames, None)
+        .map(SharedVideo::new)
+        .map_err(|e| e.to_string())
+}
 
 /// Where each field is.
 struct Columns {
     indicator: usize,
+    /// The dataset export's `signal_type` column.
+    signal_type: Option<usize>,
+    /// The dataset export's `category` column (else the labels are the category).
+    category: Option<usize>,
     id: Option<usize>,
     added_on: Option<usize>,
     labels: Option<usize>,
@@ -23,6 +70,8 @@ struct Columns {
 /// The order of a file without a header line.
 const POSITIONAL: Columns = Columns {
     indicator: 0,
+    signal_type: None,
+    category: None,
     id: Some(1),
     added_on: Some(2),
     labels: Some(3),
@@ -57,22 +106,57 @@ impl<R: Read> TeCsv<R> {
         if indicator.is_empty() {
             return Err("indicator: empty".into());
         }
-        let id = get(columns.id, "descriptor_id")?;
-        if id.is_empty() {
+        let id = match columns.signal_type {
+            Some(_) => "",
+            None => get(columns.id, "descriptor_id")?,
+        };
+        if id.is_empty() && columns.signal_type.is_none() {
             return Err("descriptor_id: missing".into());
         }
         let added_on = get(columns.added_on, "added_on")?;
         if !added_on.is_empty() && !looks_like_iso8601(added_on) {
             return Err(format!("added_on: {added_on:?} is not an ISO-8601 date"));
         }
-        let labels = get(columns.labels, "labels")?;
-        let kind = match self.kind {
+        let labels = match columns.category {
+            Some(_) => get(columns.category, "category")?,
+            None => get(columns.labels, "labels")?,
+        };
+        let category = (!labels.is_empty()).then_some(labels);
+        let named = match columns.signal_type {
+            Some(i) => {
+                let t = get(Some(i), "signal_type")?;
+                let t = if t.eq_ignore_ascii_case("photo_md5") {
+                    "md5"
+                } else {
+                    t
+                };
+                Some(super::parse_kind(t).map_err(|e| format!("signal_type: {e}"))?)
+            }
+            None => None,
+        };
+        if indicator.starts_with('[') || named == Some(HashKind::Vpdq) {
+            let video = compact_vpdq(indicator).map_err(|e| format!("indicator: {e}"))?;
+            let digest = video.digest();
+            let id = if id.is_empty() {
+                digest.to_hex()
+            } else {
+                id.to_string()
+            };
+            let mut row = add_row(line, &id, AnyHash::Vpdq(digest), category, None);
+            row.video = Some(video);
+            return Ok(row);
+        }
+        let kind = match named.or(self.kind) {
             Some(k) => k,
             None => guess_kind(indicator)?,
         };
         let hash = parse_hash(kind, indicator).map_err(|e| format!("indicator: {e}"))?;
-        let category = (!labels.is_empty()).then_some(labels);
-        Ok(add_row(line, id, hash, category, None))
+        let id = if id.is_empty() {
+            hash.to_string()
+        } else {
+            id.to_string()
+        };
+        Ok(add_row(line, &id, hash, category, None))
     }
 }
 
@@ -109,8 +193,20 @@ fn header(record: &csv::ByteRecord) -> Option<Columns> {
         .map(|f| String::from_utf8_lossy(f).trim().to_ascii_lowercase())
         .collect();
     let find = |name: &str| names.iter().position(|n| n == name);
+    if let Some(indicator) = find("signal_str") {
+        return Some(Columns {
+            indicator,
+            signal_type: Some(find("signal_type")?),
+            category: find("category"),
+            id: None,
+            added_on: None,
+            labels: None,
+        });
+    }
     Some(Columns {
         indicator: find("indicator")?,
+        signal_type: None,
+        category: None,
         id: find("descriptor_id"),
         added_on: find("added_on"),
         labels: find("labels"),

@@ -6,7 +6,15 @@ pub(super) fn items(
     text: &str,
     kind: Option<HashKind>,
 ) -> Vec<Result<ListRow, RowError>> {
-    read(format, text.as_bytes(), &ReadOptions { kind }).collect()
+    read(
+        format,
+        text.as_bytes(),
+        &ReadOptions {
+            kind,
+            ..Default::default()
+        },
+    )
+    .collect()
 }
 
 /// Reads `text` into its rows and bad rows; panics on a read error.
@@ -16,7 +24,14 @@ pub(super) fn collect(
     kind: Option<HashKind>,
 ) -> (Vec<ListRow>, Vec<BadRow>) {
     let (mut ok, mut bad) = (Vec::new(), Vec::new());
-    for r in read(format, text.as_bytes(), &ReadOptions { kind }) {
+    for r in read(
+        format,
+        text.as_bytes(),
+        &ReadOptions {
+            kind,
+            ..Default::default()
+        },
+    ) {
         match r {
             Ok(row) => ok.push(row),
             Err(RowError::Bad(b)) => bad.push(b),
@@ -79,6 +94,7 @@ fn write_jsonl_writes_the_canonical_line() {
         hash: Some(parse_hash(HashKind::Md5, md5).unwrap()),
         category: Some("A1".into()),
         series: None,
+        video: None,
     };
     let remove_all = ListRow {
         op: Op::Remove,
@@ -127,7 +143,7 @@ fn every_format_streams() {
     let cases = [
         (ListFormat::TeCsv, String::new(), format!("{md5},1,,\n")),
         (
-            ListFormat::Vpdq,
+            ListFormat::VpdqFrames,
             String::new(),
             format!("0,100,{PDQ},0.0\n"),
         ),
@@ -182,7 +198,13 @@ mod round_trip {
 
     fn hash() -> impl Strategy<Value = AnyHash> {
         (
-            prop::sample::select(HashKind::ALL.to_vec()),
+            // Videos carry frames: their round trip is `video_rows_round_trip_through_jsonl`.
+            prop::sample::select(
+                HashKind::ALL
+                    .into_iter()
+                    .filter(|k| *k != HashKind::Vpdq)
+                    .collect::<Vec<_>>(),
+            ),
             prop::collection::vec(any::<u8>(), 32),
         )
             .prop_filter_map("degenerate hash", |(kind, bytes)| {
@@ -206,6 +228,7 @@ mod round_trip {
                 hash,
                 category,
                 series,
+                video: None,
             }
         })
     }
@@ -224,10 +247,10 @@ mod round_trip {
 
 #[test]
 fn an_endless_line_is_one_bad_row_in_every_line_format() {
-    for format in [ListFormat::Plain, ListFormat::Jsonl, ListFormat::Vpdq] {
+    for format in [ListFormat::Plain, ListFormat::Jsonl, ListFormat::VpdqFrames] {
         let good = match format {
             ListFormat::Jsonl => format!("{{\"id\":\"a\",\"kind\":\"pdq\",\"hash\":\"{PDQ}\"}}"),
-            ListFormat::Vpdq => format!("0,100,{PDQ},0.000"),
+            ListFormat::VpdqFrames => format!("0,100,{PDQ},0.000"),
             _ => PDQ.to_string(),
         };
         // A line just over the limit between good ones, read through a small buffer so that
@@ -241,6 +264,7 @@ fn an_endless_line_is_one_bad_row_in_every_line_format() {
             input,
             &ReadOptions {
                 kind: Some(HashKind::Pdq),
+                ..Default::default()
             },
         ) {
             match r {
@@ -301,4 +325,126 @@ fn an_endless_record_or_token_is_bounded_in_every_record_format() {
         let message = ended.unwrap_or_else(|| panic!("{format}: not stopped"));
         assert!(message.contains("limit"), "{format}: {message}");
     }
+}
+
+fn video_text(id_line: &str) -> String {
+    format!(
+        "{id_line}# duration: 3.5\n# md5: 900150983cd24fb0d6963f7d28e17f72\n0,100,{PDQ},0.000\n25,90,{},1.000\n50,10,{PDQ},2.000\n",
+        "0123456789abcdef".repeat(4)
+    )
+}
+
+#[test]
+fn a_vpdq_file_is_one_video_entry_named_by_its_header_or_file() {
+    let (rows, bad) = collect_video(&video_text("# id: clip-7\n"), Some("fallback"));
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(rows.len(), 2, "the video and its MD5");
+    let v = rows[0].video.as_ref().expect("frames");
+    assert_eq!(
+        (rows[0].id.as_str(), v.frames.len(), v.duration_ms),
+        ("clip-7", 3, 3500)
+    );
+    assert_eq!(rows[0].hash, Some(AnyHash::Vpdq(v.digest())));
+    assert_eq!(v.frames[1].number, 25);
+    assert_eq!(
+        (rows[1].id.as_str(), rows[1].hash.map(|h| h.kind())),
+        ("clip-7", Some(HashKind::Md5))
+    );
+    // Without a header the file name names it; with neither, it is a bad row.
+    let (rows, _) = collect_video(&video_text(""), Some("from-file"));
+    assert_eq!(rows[0].id, "from-file");
+    let (rows, bad) = collect_video(&video_text(""), None);
+    assert!(rows.is_empty());
+    assert!(bad[0].reason.contains("needs an id"), "{bad:?}");
+    // One bad frame line makes the whole video a bad row naming the line.
+    let broken = format!("{}0,100,zz,3.0\n", video_text("# id: v\n"));
+    let (rows, bad) = collect_video(&broken, None);
+    assert!(rows.is_empty());
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0].line, 7, "{bad:?}");
+}
+
+fn collect_video(text: &str, id: Option<&str>) -> (Vec<ListRow>, Vec<BadRow>) {
+    let opts = ReadOptions {
+        video_id: id.map(str::to_string),
+        ..Default::default()
+    };
+    let (mut ok, mut bad) = (Vec::new(), Vec::new());
+    for r in read(ListFormat::Vpdq, text.as_bytes(), &opts) {
+        match r {
+            Ok(row) => ok.push(row),
+            Err(RowError::Bad(b)) => bad.push(b),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    (ok, bad)
+}
+
+#[test]
+fn video_rows_round_trip_through_jsonl() {
+    let (rows, _) = collect_video(&video_text("# id: v1\n"), None);
+    let mut out = Vec::new();
+    for r in &rows {
+        write_jsonl(&mut out, r).unwrap();
+    }
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .contains("\"frames\":[{\"number\":0,\"ts\":0.0,\"quality\":100,"),
+        "{text}"
+    );
+    let back: Vec<ListRow> = read(ListFormat::Jsonl, text.as_bytes(), &ReadOptions::default())
+        .map(|r| ListRow {
+            line: 1,
+            ..r.unwrap()
+        })
+        .collect();
+    assert_eq!(back, rows);
+    // A hash that is not the frames' digest, and frames on another kind, are refused.
+    let first = text.lines().next().unwrap();
+    let at = first.find("\"hash\":\"").unwrap() + 8;
+    let forged = format!("{}{}{}", &first[..at], "1".repeat(64), &first[at + 64..]);
+    let (_, bad) = collect(ListFormat::Jsonl, &forged, None);
+    assert!(bad[0].reason.contains("not the digest"), "{bad:?}");
+    let misplaced = format!("{{\"id\":\"x\",\"kind\":\"pdq\",\"hash\":\"{PDQ}\",\"frames\":[]}}");
+    let (_, bad) = collect(ListFormat::Jsonl, &misplaced, None);
+    assert!(bad[0].reason.contains("only to"), "{bad:?}");
+}
+
+#[test]
+fn threatexchange_video_signals_are_read() {
+    let frames = format!(
+        "[\"{PDQ},100,0.0\", \"{},80,1.0\"]",
+        "0123456789abcdef".repeat(4)
+    );
+    let quoted = frames.replace('"', "\"\"");
+    // The dataset export: type, signal, collab, category, tags.
+    let text = format!(
+        "signal_type,signal_str,collab,category,tags\nvpdq,\"{quoted}\",c,A1,x y\nvideo_md5,900150983cd24fb0d6963f7d28e17f72,c,B2,\nurl,http://x,c,A1,\n"
+    );
+    let (ok, bad) = collect(ListFormat::TeCsv, &text, None);
+    assert_eq!(ok.len(), 2, "{ok:?} {bad:?}");
+    let v = ok[0].video.as_ref().expect("a video");
+    assert_eq!(
+        (v.frames.len(), v.frames[1].ts_ms, v.frames[1].quality),
+        (2, 1000, 80)
+    );
+    assert_eq!(
+        ok[0].id,
+        v.digest().to_hex(),
+        "the export has no ids: the signal names it"
+    );
+    assert_eq!(ok[0].category.as_deref(), Some("A1"));
+    assert_eq!(ok[1].hash.map(|h| h.kind()), Some(HashKind::Md5));
+    assert_eq!(bad.len(), 1, "an unknown signal type is a bad row: {bad:?}");
+    // The per-type indicator files: a JSON-list indicator is a video.
+    let text = format!("\"{quoted}\",1234,2024-01-01,A1\n");
+    let (ok, bad) = collect(ListFormat::TeCsv, &text, None);
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(
+        (ok[0].id.as_str(), ok[0].hash.map(|h| h.kind())),
+        ("1234", Some(HashKind::Vpdq))
+    );
 }

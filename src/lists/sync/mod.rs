@@ -201,7 +201,10 @@ fn publish_file(
     fetched: FetchedFile,
 ) -> Result<SyncOutcome, Error> {
     let format = src.format(name)?;
-    let read = ReadOptions { kind: src.kind };
+    let read = ReadOptions {
+        kind: src.kind,
+        ..Default::default()
+    };
     let FetchedFile {
         path,
         described,

@@ -102,7 +102,10 @@ pub(super) fn sync(
     source: &str,
 ) -> Result<SyncOutcome, Error> {
     let format = src.format(name)?;
-    let read = ReadOptions { kind: src.kind };
+    let read = ReadOptions {
+        kind: src.kind,
+        ..Default::default()
+    };
     let token = src.token(name)?;
     let opts = HttpOptions {
         token,

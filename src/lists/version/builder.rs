@@ -151,6 +151,10 @@ impl<'s> Builder<'s> {
             what: format!("the radii of list {name:?}"),
             why,
         })?;
+        settings.video.check().map_err(|why| Error::BadInput {
+            what: format!("the video settings of list {name:?}"),
+            why,
+        })?;
         let base = match get(store, name) {
             Ok(m) => Some(m),
             Err(Error::NoSuchList { .. }) => None,
@@ -239,6 +243,15 @@ impl<'s> Builder<'s> {
             });
             return Ok(());
         }
+        // A video's frames travel with its row; its digest alone cannot be matched.
+        let frameless = matches!(row.hash, Some(AnyHash::Vpdq(d)) if row.video.as_ref().is_none_or(|v| v.digest() != d));
+        if row.op == Op::Add && frameless {
+            self.push_bad(BadRow {
+                line: row.line,
+                reason: "a vpdq addition without the frames its digest names".into(),
+            });
+            return Ok(());
+        }
         match (self.mode, row.op, row.hash) {
             (Mode::Full, Op::Add, Some(hash)) => {
                 self.rows += 1;
@@ -248,6 +261,7 @@ impl<'s> Builder<'s> {
                     category: row.category,
                     series: row.series,
                     provenance: self.provenance.clone(),
+                    video: row.video,
                 };
                 self.keys
                     .push((identity(hash.kind(), &e.id), self.next_entry));
@@ -283,6 +297,7 @@ impl<'s> Builder<'s> {
                         hash,
                         category: row.category.clone(),
                         series: row.series.clone(),
+                        video: row.video.clone(),
                     })?;
                 }
                 let change = self.changes.entry(row.id.clone()).or_default();
@@ -309,6 +324,7 @@ impl<'s> Builder<'s> {
                             category: row.category,
                             series: row.series,
                             provenance: self.provenance.clone(),
+                            video: row.video,
                         }));
                     }
                     (Op::Remove, Some(hash)) => {
@@ -602,6 +618,7 @@ impl<'s> Builder<'s> {
         };
         self.flush()?;
         let base = self.base.as_ref();
+        let has_video = kinds.iter().any(|k: &KindMeta| k.kind == HashKind::Vpdq);
         let meta = ListMeta {
             name: self.name.clone(),
             kinds,
@@ -616,6 +633,7 @@ impl<'s> Builder<'s> {
             upstream_version: self.upstream_version.clone(),
             bad_rows: self.bad,
             published_at: 0,
+            video: has_video.then_some(self.settings.video),
         };
         Ok(Staged {
             meta,
@@ -659,6 +677,7 @@ impl<'s> Builder<'s> {
             hash: Some(e.hash),
             category: e.category,
             series: e.series,
+            video: e.video,
         };
         for r in crate::lists::entries(self.store, &self.name, self.version)? {
             let (_, e) = r?;

@@ -14,6 +14,7 @@ pub mod builder;
 pub mod changelog;
 pub mod publish;
 
+use crate::lists::video::VideoSettings;
 use serde::{Deserialize, Serialize};
 
 use super::format::{self, BadRow, ListFormat, ReadOptions};
@@ -56,6 +57,8 @@ pub struct Settings {
     /// Publish an empty or much smaller full load all the same: the administrator's explicit
     /// decision (a list really withdrawn), never a default.
     pub allow_shrink: bool,
+    /// How its videos are matched (kept only when the list holds videos).
+    pub video: VideoSettings,
 }
 
 /// A full load may lose at most this share (percent) of the active version's entries.
@@ -71,6 +74,7 @@ impl Default for Settings {
             max_bad_pct: 1.0,
             max_shrink_pct: DEFAULT_MAX_SHRINK_PCT,
             allow_shrink: false,
+            video: VideoSettings::default(),
         }
     }
 }
@@ -83,6 +87,7 @@ impl Settings {
             category: meta.category.clone(),
             unit: meta.unit.clone(),
             source: meta.source.clone(),
+            video: meta.video.unwrap_or_default(),
             ..Settings::default()
         }
     }
@@ -146,8 +151,23 @@ pub fn import(
     // A delta on a list with no active version applies to an empty one: a feed's first
     // download is often its whole history as changes (additions and tombstones interleaved),
     // and a removal of an id the list does not hold is a counted no-op.
+    import_rows(
+        store,
+        name,
+        format::read(opts.format, input, &opts.read),
+        opts,
+    )
+}
+
+/// [`import`] from rows already opened (a directory of vPDQ videos, [`format::read_vpdq_dir`]).
+pub fn import_rows(
+    store: &Store,
+    name: &str,
+    rows: format::Rows<'_>,
+    opts: &ImportOptions,
+) -> Result<Staged, Error> {
     let mut b = Builder::new(store, name, opts.mode, opts.settings.clone())?;
-    if let Err(e) = b.push_rows(format::read(opts.format, input, &opts.read)) {
+    if let Err(e) = b.push_rows(rows) {
         // Recording is best effort: the read error is the one to report.
         let _ = record_attempt(
             store,

@@ -110,6 +110,8 @@ pub(super) fn hashes(rec: &FileRecord) -> Map<String, Value> {
             HashKind::Md5 => rec.md5.map(|h| h.to_hex()),
             HashKind::Sha1 => rec.sha1.map(|h| h.to_hex()),
             HashKind::Sha256 => rec.sha256.map(|h| h.to_hex()),
+            // A video's frames are answered as HMA's `vpdq` signal below.
+            HashKind::Vpdq => None,
         };
         if let Some(hex) = hex {
             out.insert(names::signal_type(k, video).to_string(), Value::from(hex));

@@ -315,6 +315,8 @@ fn by_signal_type(
         HashKind::Md5 => rec.md5.is_some(),
         HashKind::Sha1 => rec.sha1.is_some(),
         HashKind::Sha256 => rec.sha256.is_some(),
+        // Frames are counted below.
+        HashKind::Vpdq => false,
     };
     for k in HashKind::ALL {
         if has(k) {
@@ -327,7 +329,7 @@ fn by_signal_type(
         hashed.push("vpdq");
     }
     let type_of = |h: &Hit| {
-        if h.frame_ts.is_some() {
+        if h.frame_ts.is_some() || h.kind == HashKind::Vpdq {
             "vpdq"
         } else {
             names::signal_type(h.kind, video)
