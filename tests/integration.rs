@@ -59,6 +59,8 @@ mod server;
 mod sync;
 #[path = "integration/video.rs"]
 mod video;
+#[path = "integration/video_lists.rs"]
+mod video_lists;
 
 // ---------------------------------------------------------------- test data
 struct Reference {

@@ -92,6 +92,9 @@ pub fn write_all(dir: &Path, summary: &Summary) -> Result<(), Error> {
         "category",
         "frame_ts",
         "frames_matched",
+        "video_match",
+        "query_share",
+        "listed_share",
     ])
     .map_err(row_err)?;
     for m in &matches {
@@ -111,6 +114,21 @@ pub fn write_all(dir: &Path, summary: &Summary) -> Result<(), Error> {
             m.hit
                 .frames_matched
                 .map(|n| n.to_string())
+                .unwrap_or_default(),
+            m.hit
+                .video
+                .as_ref()
+                .map(|v| v.kind.name().to_string())
+                .unwrap_or_default(),
+            m.hit
+                .video
+                .as_ref()
+                .map(|v| format!("{:.4}", v.query_share))
+                .unwrap_or_default(),
+            m.hit
+                .video
+                .as_ref()
+                .map(|v| format!("{:.4}", v.listed_share))
                 .unwrap_or_default(),
         ];
         // Paths of seized files and list entries are text an adversary chose.
@@ -187,11 +205,19 @@ fn vics_export(
         let comments: Vec<String> = ms
             .iter()
             .map(|m| {
-                let at = m
-                    .hit
-                    .frame_ts
-                    .map(|t| format!(" at {t:.1} s"))
-                    .unwrap_or_default();
+                let at = match &m.hit.video {
+                    Some(v) => format!(
+                        " {} ({:.0}% of the file, {:.0}% of the listed video)",
+                        v.kind.name(),
+                        100.0 * v.query_share,
+                        100.0 * v.listed_share
+                    ),
+                    None => m
+                        .hit
+                        .frame_ts
+                        .map(|t| format!(" at {t:.1} s"))
+                        .unwrap_or_default(),
+                };
                 format!(
                     "{} v{} entry {} ({} distance {}){at}",
                     m.hit.list, m.hit.list_version, m.hit.entry, m.hit.kind, m.hit.distance
