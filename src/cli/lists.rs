@@ -139,10 +139,14 @@ pub struct ImportArgs {
     /// The file changes the active version instead of replacing it.
     #[arg(long)]
     delta: bool,
-    /// Lists of videos: the share (0-1) of frames both the query and the listed video must
-    /// have matched for a whole-video `match` (vPDQ's default 0.8).
-    #[arg(long, value_name = "SHARE", default_value_t = VideoSettings::default().threshold)]
-    video_threshold: f64,
+    /// Lists of videos: the share (0-1) of a query's frames that must be found in a listed
+    /// video for a whole-video `match` (vPDQ's default 0.8).
+    #[arg(long, value_name = "SHARE", default_value_t = VideoSettings::default().query_threshold)]
+    video_query_threshold: f64,
+    /// Lists of videos: the share (0-1) of the listed video's frames that must be found in the
+    /// query for a `match` (vPDQ's default 0).
+    #[arg(long, value_name = "SHARE", default_value_t = VideoSettings::default().listed_threshold)]
+    video_listed_threshold: f64,
     /// Lists of videos: seconds of a listed video that must appear in a query in order to be
     /// reported as an `excerpt`.
     #[arg(long, value_name = "SECONDS", default_value_t = VideoSettings::default().excerpt_seconds)]
@@ -151,9 +155,11 @@ pub struct ImportArgs {
     #[arg(long, value_name = "QUALITY", default_value_t = VideoSettings::default().min_quality)]
     video_min_quality: u8,
     /// Lists of videos: a listed video is compared with a query once a query frame lies within
-    /// this distance of one of its frames (the full radius, the default, finds every one).
-    #[arg(long, value_name = "BITS", default_value_t = VideoSettings::default().discovery_radius)]
-    discovery_radius: u32,
+    /// this distance of one of its frames; the full radius finds every one. Default: the widest
+    /// radius within a fixed cost per query frame (the full radius for small lists, 12 at 33
+    /// million listed frames; see docs/performance.md).
+    #[arg(long, value_name = "BITS", value_parser = clap::value_parser!(u32).range(0..=64))]
+    discovery_radius: Option<u32>,
     /// Largest share of malformed rows, in percent, that still publishes the list.
     #[arg(long, default_value_t = 1.0)]
     max_bad_pct: f64,
@@ -407,7 +413,8 @@ fn import(args: ImportArgs, data: &Path) -> Result<Code, Failure> {
         format!("file:{}", args.file.display())
     };
     let video = VideoSettings {
-        threshold: args.video_threshold,
+        query_threshold: args.video_query_threshold,
+        listed_threshold: args.video_listed_threshold,
         min_quality: args.video_min_quality,
         excerpt_seconds: args.excerpt_seconds,
         discovery_radius: args.discovery_radius,

@@ -55,8 +55,14 @@ impl Mih {
 
     /// Builds tables over `hashes` (one node per hash), tables in parallel.
     pub fn build<H: HashBits>(hashes: &[H]) -> Self {
+        Self::build_with_bits(hashes, Self::substring_bits(hashes.len(), H::BITS))
+    }
+
+    /// [`Mih::build`] with substrings of about `target` bits (8 to 24): wider substrings give
+    /// fewer tables and smaller buckets, for more memory.
+    pub fn build_with_bits<H: HashBits>(hashes: &[H], target: u32) -> Self {
         let n = hashes.len();
-        let target = Self::substring_bits(n, H::BITS);
+        let target = target.clamp(8, 24).min(H::BITS);
         let m = H::BITS.div_ceil(target);
         // Spread the bits as evenly as possible over m substrings.
         let (base, extra) = (H::BITS / m, H::BITS % m);

@@ -506,3 +506,102 @@ fn names_are_checked() {
     ));
     assert!(matches!(get(&store, "none"), Err(Error::NoSuchList { .. })));
 }
+
+/// A JSON-lines video row of `n` random frames at 1 fps.
+fn video_row(id: &str, rng: &mut SplitMix, n: usize) -> String {
+    let frames: Vec<String> = (0..n)
+        .map(|k| {
+            format!(
+                "{{\"ts\":{k}.0,\"quality\":100,\"pdq\":\"{}\"}}",
+                random_pdq(rng)
+            )
+        })
+        .collect();
+    format!(
+        "{{\"id\":\"{id}\",\"kind\":\"vpdq\",\"frames\":[{}]}}\n",
+        frames.join(",")
+    )
+}
+
+#[test]
+fn video_entries_keep_versions_deltas_digests_and_bundles_like_any_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut rng = SplitMix::new(9);
+    let (a, b, c) = (
+        video_row("va", &mut rng, 30),
+        video_row("vb", &mut rng, 40),
+        video_row("vc", &mut rng, 50),
+    );
+    let md5 = format!("{{\"id\":\"va\",\"kind\":\"video_md5\",\"hash\":\"{MD5_A}\"}}\n");
+    import(
+        &store,
+        "vids",
+        format!("{a}{b}{md5}").as_bytes(),
+        &jsonl(Mode::Full),
+    )
+    .unwrap();
+    let m = get(&store, "vids").unwrap();
+    assert_eq!(m.kind_names(), "md5+vpdq");
+    assert_eq!(m.video, Some(crate::lists::video::VideoSettings::default()));
+    let loaded = load(&store, &m).unwrap();
+    let idx = loaded.videos.as_ref().unwrap();
+    assert_eq!((idx.len(), idx.frames()), (2, 70));
+
+    // A delta takes vb out and adds vc; the frames travel with the entries.
+    let remove_b = "{\"id\":\"vb\",\"op\":\"remove\"}\n";
+    import(
+        &store,
+        "vids",
+        format!("{remove_b}{c}").as_bytes(),
+        &jsonl(Mode::Delta),
+    )
+    .unwrap();
+    let m = get(&store, "vids").unwrap();
+    let ids: Vec<(String, HashKind)> = contents(&store, "vids")
+        .into_iter()
+        .map(|(id, k, _, _)| (id, k))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            ("va".into(), HashKind::Md5),
+            ("va".into(), HashKind::Vpdq),
+            ("vc".into(), HashKind::Vpdq)
+        ]
+    );
+    let idx = load(&store, &m).unwrap().videos.unwrap();
+    assert_eq!((idx.len(), idx.frames()), (2, 80));
+
+    // A full copy written as JSON lines (what bundles and hub mirrors carry) rebuilds the same
+    // list, digest and all; so does the delta since version 1.
+    let (header, versions) = delta::plan(&store, "vids", None).unwrap();
+    let mut copy = Vec::new();
+    delta::write_rows(&store, &header, &versions, &mut copy).unwrap();
+    import(&store, "mirror", &copy[..], &jsonl(Mode::Full)).unwrap();
+    assert_eq!(get(&store, "mirror").unwrap().digest, m.digest);
+    let (header, versions) = delta::plan(&store, "vids", Some(1)).unwrap();
+    assert!(!header.full);
+    let mut changes = Vec::new();
+    delta::write_rows(&store, &header, &versions, &mut changes).unwrap();
+    import(
+        &store,
+        "mirror-1",
+        format!("{a}{b}{md5}").as_bytes(),
+        &jsonl(Mode::Full),
+    )
+    .unwrap();
+    import(&store, "mirror-1", &changes[..], &jsonl(Mode::Delta)).unwrap();
+    assert_eq!(get(&store, "mirror-1").unwrap().digest, m.digest);
+
+    // Changing one frame's quality changes the digest.
+    let tampered = c.replacen("\"quality\":100", "\"quality\":99", 1);
+    import(
+        &store,
+        "other",
+        format!("{a}{tampered}{md5}").as_bytes(),
+        &jsonl(Mode::Full),
+    )
+    .unwrap();
+    assert_ne!(get(&store, "other").unwrap().digest, m.digest);
+}

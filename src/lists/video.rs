@@ -146,27 +146,36 @@ pub type SharedVideo = Arc<VideoEntry>;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct VideoSettings {
-    /// Share (0–1) of frames both the query and the listed video must have matched for a
+    /// Share (0–1) of the query's frames that must have a near frame in the listed video for a
     /// `match`.
-    pub threshold: f64,
+    pub query_threshold: f64,
+    /// Share (0–1) of the listed video's frames that must have a near frame in the query for a
+    /// `match` (vPDQ's default 0: a query made mostly of known material matches even when it
+    /// is a short part of the listed video).
+    pub listed_threshold: f64,
     /// Frames below this PDQ quality count on neither side.
     pub min_quality: u8,
     /// Seconds of the listed video that must appear in the query in order for an `excerpt`.
     pub excerpt_seconds: f64,
     /// Frame distance within which a query frame makes a listed video a candidate (its
     /// shares are then computed exactly at the full radius); the full radius makes the search
-    /// exhaustive. See `matcher::video`.
-    pub discovery_radius: u32,
+    /// exhaustive. `None`: the widest radius whose search stays within a fixed cost per query
+    /// frame, which is the full radius for lists of up to a few hundred thousand frames. See
+    /// `matcher::video`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery_radius: Option<u32>,
 }
 
 impl Default for VideoSettings {
-    /// vPDQ's published defaults (80% both ways, quality 50) and 5-second excerpts.
+    /// vPDQ's own defaults (python-threatexchange `vpdq_util`: query 80%, compared video 0%,
+    /// quality 50) and 5-second excerpts.
     fn default() -> Self {
         VideoSettings {
-            threshold: 0.8,
+            query_threshold: 0.8,
+            listed_threshold: 0.0,
             min_quality: 50,
             excerpt_seconds: 5.0,
-            discovery_radius: DEFAULT_DISCOVERY_RADIUS,
+            discovery_radius: None,
         }
     }
 }
@@ -174,10 +183,16 @@ impl Default for VideoSettings {
 impl VideoSettings {
     /// Checks the ranges; the error says which setting is wrong.
     pub fn check(&self) -> Result<(), String> {
-        if !(self.threshold > 0.0 && self.threshold <= 1.0) {
+        if !(self.query_threshold > 0.0 && self.query_threshold <= 1.0) {
             return Err(format!(
-                "video threshold {} is not a share in (0, 1]",
-                self.threshold
+                "video query threshold {} is not a share in (0, 1]",
+                self.query_threshold
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.listed_threshold) {
+            return Err(format!(
+                "video listed threshold {} is not a share in [0, 1]",
+                self.listed_threshold
             ));
         }
         if self.min_quality > 100 {
@@ -192,19 +207,12 @@ impl VideoSettings {
                 self.excerpt_seconds
             ));
         }
-        if self.discovery_radius > 64 {
-            return Err(format!(
-                "discovery radius {} is past 64",
-                self.discovery_radius
-            ));
+        if let Some(r) = self.discovery_radius.filter(|r| *r > 64) {
+            return Err(format!("discovery radius {r} is past 64"));
         }
         Ok(())
     }
 }
-
-/// The default discovery radius (see [`VideoSettings::discovery_radius`] and
-/// docs/performance.md for the measurement behind it).
-pub const DEFAULT_DISCOVERY_RADIUS: u32 = 31;
 
 #[cfg(test)]
 mod tests {
@@ -251,11 +259,15 @@ mod tests {
         assert!(VideoSettings::default().check().is_ok());
         for bad in [
             VideoSettings {
-                threshold: 0.0,
+                query_threshold: 0.0,
                 ..Default::default()
             },
             VideoSettings {
-                threshold: 1.5,
+                query_threshold: 1.5,
+                ..Default::default()
+            },
+            VideoSettings {
+                listed_threshold: -0.1,
                 ..Default::default()
             },
             VideoSettings {

@@ -9,10 +9,13 @@
 //! multi-index table ([`Mih`]) over their hashes, each frame knowing its video by position.
 //!
 //! Finding the listed videos a query may match costs one radius search per query frame, which
-//! at tens of millions of listed frames is the whole cost. A list's `discovery_radius` bounds
-//! that search: a listed video becomes a candidate when some query frame lies within it of one
-//! of its frames, and every candidate's shares and ranges are then computed exactly, frame
-//! against frame, at the full radius. At the full radius discovery is exhaustive.
+//! at tens of millions of listed frames is the whole cost. The discovery radius bounds that
+//! search: a listed video becomes a candidate when some query frame lies within it of one of its
+//! frames, and every candidate's shares and ranges are then computed exactly, frame against
+//! frame, at the full radius. At the full radius discovery is exhaustive; by default it is the
+//! widest radius whose search stays within [`DISCOVERY_BUDGET`] per query frame, which is the
+//! full radius for small lists and 12 at 33 million listed frames (a copy of a listed video is
+//! missed only if none of its frames lies within 12 bits of the original's).
 
 use std::collections::HashMap;
 
@@ -23,6 +26,12 @@ use crate::hashing::vpdq::VideoFrame;
 use crate::index::mih::Mih;
 use crate::index::{Bits256, EntryId, HashBits};
 use crate::lists::video::{VideoEntry, VideoSettings};
+
+/// The cost (substring values probed plus expected candidates) one query frame may spend on
+/// discovery when the list does not set a radius: at 33 million listed frames it allows radius
+/// 12, 87 ms for a 1-hour query at 1 frame a second on one core (docs/performance.md); small
+/// lists are searched at the full radius.
+const DISCOVERY_BUDGET: f64 = 300.0;
 
 /// A query frame is at most this far (ms) from the previous matched one for a run to go on:
 /// two frame steps at 1 frame per second, so one frame that fails to match does not cut it.
@@ -36,7 +45,7 @@ const RUN_BACKSTEP_MS: u64 = 1_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VideoMatchKind {
-    /// Both shares reached the list's threshold.
+    /// Both shares reached the list's thresholds.
     Match,
     /// A stretch of at least the list's excerpt length appears in the query in order.
     Excerpt,
@@ -107,6 +116,8 @@ pub struct VideoIndex {
     mih: Mih,
     settings: VideoSettings,
     radius: u32,
+    /// The discovery radius in force (the setting's, else the widest within the budget).
+    discovery: u32,
 }
 
 /// A query's frames reduced as the matcher uses them.
@@ -169,7 +180,21 @@ impl VideoIndex {
         }
         hashes.shrink_to_fit();
         ts_ms.shrink_to_fit();
-        let mih = Mih::build(&hashes);
+        // Buckets of ~2 frames rather than the usual ~4: a query video probes once per frame,
+        // thousands of times, so fewer candidates per probe pay for the wider tables (about
+        // 13 more bytes a frame at 33 million frames).
+        let log2 = usize::BITS - hashes.len().max(1).leading_zeros();
+        let mih = Mih::build_with_bits(&hashes, log2.saturating_sub(1));
+        let discovery = match settings.discovery_radius {
+            Some(r) => r.min(radius),
+            None => (0..=radius)
+                .take_while(|&r| {
+                    let p = mih.plan(r);
+                    p.probes as f64 + p.candidates <= DISCOVERY_BUDGET
+                })
+                .last()
+                .unwrap_or(0),
+        };
         VideoIndex {
             hashes,
             ts_ms,
@@ -177,7 +202,13 @@ impl VideoIndex {
             mih,
             settings,
             radius,
+            discovery,
         }
+    }
+
+    /// The discovery radius in force.
+    pub fn discovery_radius(&self) -> u32 {
+        self.discovery
     }
 
     /// Listed videos that can match.
@@ -208,6 +239,11 @@ impl VideoIndex {
         &self.settings
     }
 
+    /// Changes the discovery radius (capped at the full radius), for measuring its cost.
+    pub fn set_discovery_radius(&mut self, r: u32) {
+        self.discovery = r.min(self.radius);
+    }
+
     fn prepare(&self, query: &[VideoFrame]) -> PreparedQuery {
         let mut ids: HashMap<Bits256, u32> = HashMap::new();
         let mut distinct = Vec::new();
@@ -233,7 +269,7 @@ impl VideoIndex {
 
     /// Listed videos with a frame within the discovery radius of a query frame.
     fn candidates(&self, q: &PreparedQuery) -> Vec<usize> {
-        let r = self.settings.discovery_radius.min(self.radius);
+        let r = self.discovery;
         let plan = self.mih.plan(r);
         let mut found: Vec<usize> = Vec::new();
         for h in &q.distinct {
@@ -292,9 +328,11 @@ impl VideoIndex {
         let listed_share =
             listed_hit.iter().filter(|h| **h).count() as f64 / listed_hit.len() as f64;
         let runs = self.runs(q, &near, v);
-        let t = self.settings.threshold;
+        let s = &self.settings;
         // Shares are compared with a hair of slack so that 4 of 5 frames reach 0.8.
-        let kind = if query_share + 1e-9 >= t && listed_share + 1e-9 >= t {
+        let kind = if query_share + 1e-9 >= s.query_threshold
+            && listed_share + 1e-9 >= s.listed_threshold
+        {
             VideoMatchKind::Match
         } else if runs
             .iter()
@@ -493,10 +531,15 @@ mod tests {
         assert_eq!(idx.matches(&at(31)).len(), 1);
         assert!(idx.matches(&at(32)).is_empty());
         // Discovery at 16 does not see a copy whose every frame is 20 bits away...
+        assert_eq!(
+            idx.discovery_radius(),
+            31,
+            "a small list is searched exhaustively"
+        );
         let narrow = index(
             &listed,
             VideoSettings {
-                discovery_radius: 16,
+                discovery_radius: Some(16),
                 ..Default::default()
             },
         );
@@ -570,7 +613,7 @@ mod tests {
 
     #[test]
     fn low_quality_and_repeated_frames_count_as_vpdq_counts_them() {
-        // Listed: 4 distinct good frames, one repeated 6 times, and 10 flat frames.
+        // Listed: 4 distinct good frames, the last repeated 6 times, and 10 flat frames.
         let mut listed = clip(1_000, 4);
         listed.extend((4..10).map(|k| VideoFrame {
             number: k,
@@ -584,10 +627,9 @@ mod tests {
             pdq: PdqHash([0; 32]),
             quality: 0,
         }));
-        let idx = index(&[listed], VideoSettings::default());
+        let idx = index(std::slice::from_ref(&listed), VideoSettings::default());
         assert_eq!(idx.frames(), 4);
-        // A query of the same flat frames and one real frame: 1 of 2 distinct... the flat ones
-        // do not count at all.
+        // The same flat frames in a query count on neither side.
         let mut q: Vec<_> = (0..10)
             .map(|k| VideoFrame {
                 number: k,
@@ -597,6 +639,8 @@ mod tests {
             })
             .collect();
         assert!(idx.matches(&q).is_empty(), "flat frames never match");
+        // One good frame, found: shares 1 of 1 and 1 of 4, a match at vPDQ's defaults (query
+        // 80%, listed 0%) and none at a listed threshold of 50%.
         q.push(VideoFrame {
             number: 10,
             ts_ms: 10_000,
@@ -604,13 +648,18 @@ mod tests {
             quality: 100,
         });
         let hits = idx.matches(&q);
-        assert!(
-            hits.is_empty(),
-            "one frame is no match and no excerpt: {hits:?}"
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert_eq!(
+            (hits[0].video.query_share, hits[0].video.listed_share),
+            (1.0, 0.25)
         );
+        let strict = VideoSettings {
+            listed_threshold: 0.5,
+            ..Default::default()
+        };
+        assert!(index(&[listed], strict).matches(&q).is_empty());
         // The whole listed clip: shares over distinct frames are 100%.
-        let q = clip(1_000, 4);
-        let hits = idx.matches(&q);
+        let hits = idx.matches(&clip(1_000, 4));
         assert_eq!(
             (hits[0].video.query_share, hits[0].video.listed_share),
             (1.0, 1.0)
