@@ -114,10 +114,16 @@ impl fmt::Display for HashKind {
 
 impl FromStr for HashKind {
     type Err = ParseHashError;
+    /// A kind by its name, case-insensitively; HMA's `video_md5` (the MD5 of a video file) is
+    /// `md5`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("video_md5") || s.eq_ignore_ascii_case("video-md5") {
+            return Ok(HashKind::Md5);
+        }
         HashKind::ALL
             .into_iter()
-            .find(|k| k.name().eq_ignore_ascii_case(s.trim()))
+            .find(|k| k.name().eq_ignore_ascii_case(s))
             .ok_or_else(|| ParseHashError::UnknownKind {
                 name: s.to_string(),
             })
@@ -440,6 +446,8 @@ mod tests {
     fn typed_parse() {
         let h = AnyHash::parse_typed("sha1:da39a3ee5e6b4b0d3255bfef95601890afd80709").unwrap();
         assert_eq!(h.kind(), HashKind::Sha1);
+        let h = AnyHash::parse_typed("video_md5:900150983cd24fb0d6963f7d28e17f72").unwrap();
+        assert_eq!(h.kind(), HashKind::Md5, "HMA's video_md5 is the file's MD5");
         assert!(matches!(
             AnyHash::parse_typed("crc32:00").unwrap_err(),
             ParseHashError::UnknownKind { .. }

@@ -133,6 +133,12 @@ impl VideoEntry {
         VpdqDigest(Sha256::digest(self.encode()).into())
     }
 
+    /// A video from a vPDQ signal as python-threatexchange and HMA write it: a JSON list of
+    /// `"pdq_hex,quality,timestamp"` strings, one a frame in time order.
+    pub fn from_signal(text: &str) -> Result<Self, String> {
+        crate::lists::format::parse_vpdq_signal(text)
+    }
+
     /// Duration in seconds.
     pub fn duration(&self) -> f64 {
         self.duration_ms as f64 / 1000.0

@@ -31,7 +31,7 @@ use crate::lists::video::{VideoEntry, VideoSettings};
 /// discovery when the list does not set a radius: at 33 million listed frames it allows radius
 /// 12, 87 ms for a 1-hour query at 1 frame a second on one core (docs/performance.md); small
 /// lists are searched at the full radius.
-const DISCOVERY_BUDGET: f64 = 300.0;
+const DISCOVERY_BUDGET: f64 = 200.0;
 
 /// A query frame is at most this far (ms) from the previous matched one for a run to go on:
 /// two frame steps at 1 frame per second, so one frame that fails to match does not cut it.

@@ -207,6 +207,7 @@ fn scans_and_uploads_report_the_listed_video_with_shares_and_ranges() {
     // MatchMedia: the verdict says how the upload matched (no entry id), the report says which
     // listed video, with both shares and the ranges.
     let config = write_server_config(tmp.path());
+    crate::server::append(&config, "\n[rest]\nlisten = \"127.0.0.1:0\"\n");
     let server = TestServer::start(&data, &config);
     let clip = std::fs::read(testdata("video/splice60.mp4")).unwrap();
     server.block_on(async {
@@ -257,4 +258,43 @@ fn scans_and_uploads_report_the_listed_video_with_shares_and_ranges() {
             "{m:?}"
         );
     });
+
+    // HMA's lookup by a vPDQ signal (python-threatexchange's JSON list of
+    // "pdq_hex,quality,timestamp") finds the listed video in its bank and files a report.
+    let frames = hashguard::media::hash_video_file(
+        &testdata("video/mandelbrot_resized.mp4"),
+        &hashguard::media::VideoOptions::default(),
+    )
+    .unwrap()
+    .frames;
+    let signal: Vec<String> = frames
+        .iter()
+        .map(|f| format!("{},{},{:.3}", f.pdq, f.quality, f.ts()))
+        .collect();
+    let signal = serde_json::to_string(&signal).unwrap();
+    let url = format!("http://{}/m/lookup", server.rest.expect("the facade is on"));
+    let mut answer = ureq::get(&url)
+        .header("Authorization", format!("Bearer {OPERATOR}"))
+        .query("signal_type", "vpdq")
+        .query("signal", &signal)
+        .call()
+        .unwrap();
+    assert!(answer.headers().contains_key("x-hashguard-report-id"));
+    let body: serde_json::Value =
+        serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(
+        body["KNOWN_VIDEOS"].as_array().map(Vec::len),
+        Some(1),
+        "{body}"
+    );
+    let bad = ureq::get(&url)
+        .header("Authorization", format!("Bearer {OPERATOR}"))
+        .query("signal_type", "vpdq")
+        .query("signal", "[\"nothex,100,0.0\"]")
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
+    assert_eq!(bad.status(), 400);
 }

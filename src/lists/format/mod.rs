@@ -37,6 +37,7 @@ mod te_csv;
 mod vics;
 mod vpdq;
 
+pub(crate) use te_csv::parse_signal as parse_vpdq_signal;
 pub use vpdq::{id_of_path, read_dir as read_vpdq_dir};
 
 use crate::hashing::digest::is_empty_input_digest;

@@ -21,9 +21,13 @@ use crate::hashing::vpdq::VideoFrame;
 use crate::hashing::{AnyHash, HashKind, PdqHash};
 use crate::lists::video::{SharedVideo, VideoEntry};
 
-/// A vPDQ signal in python-threatexchange's compact form: a JSON list of
-/// `"pdq_hex,quality,timestamp"` strings, one a frame in time order.
+/// A vPDQ signal in python-threatexchange's compact form (see [`VideoEntry::from_signal`]).
 fn compact_vpdq(text: &str) -> Result<SharedVideo, String> {
+    VideoEntry::from_signal(text).map(SharedVideo::new)
+}
+
+/// Reads python-threatexchange's compact vPDQ form into a video.
+pub(crate) fn parse_signal(text: &str) -> Result<VideoEntry, String> {
     let items: Vec<String> =
         serde_json::from_str(text).map_err(|e| format!("not a vPDQ JSON list: {e}"))?;
     let mut frames = Vec::with_capacity(items.len());
@@ -50,9 +54,7 @@ fn compact_vpdq(text: &str) -> Result<SharedVideo, String> {
             quality,
         });
     }
-    VideoEntry::new(frames, None)
-        .map(SharedVideo::new)
-        .map_err(|e| e.to_string())
+    VideoEntry::new(frames, None).map_err(|e| e.to_string())
 }
 
 /// Where each field is.

@@ -5,9 +5,10 @@ use crate::hashing::HashKind;
 
 /// Every signal type the facade answers to, in the order listings show them: HMA's two, then
 /// hashguard's own kinds.
-pub const SIGNAL_TYPES: [&str; 7] = [
+pub const SIGNAL_TYPES: [&str; 8] = [
     "pdq",
     "video_md5",
+    "vpdq",
     "md5",
     "sha1",
     "sha256",
@@ -25,6 +26,7 @@ pub fn kind_of(signal_type: &str) -> Option<HashKind> {
         "sha256" => HashKind::Sha256,
         "phash" => HashKind::Phash,
         "dhash" => HashKind::Dhash,
+        "vpdq" => HashKind::Vpdq,
         _ => return None,
     })
 }
