@@ -26,7 +26,8 @@ const AFTER_HELP: &str = "Examples:
 Each report is one JSON object a line (or a CSV row under a header, its matches as a JSON array
 in the `matches` column): id, cursor, created_at (Unix seconds), tenant, tenant_reference,
 unit, sha256, md5, sha1, matches (list, list_version, entry_id, entry_hash, distance, kind,
-dihedral, category, frame_ts), acked. Absent values are null (empty in CSV). A report's cursor
+dihedral, category, frame_ts, and for listed videos video: {match, query_share, listed_share,
+ranges}), acked. Absent values are null (empty in CSV). A report's cursor
 is its place in the unit's stream: pass the last one seen to --cursor or --from to go on after
 it. `follow` reconnects by itself with backoff from the last report it printed, so nothing is
 missed or repeated.
@@ -308,6 +309,43 @@ struct MatchOut<'a> {
     dihedral: Option<&'a str>,
     category: Option<&'a str>,
     frame_ts: Option<f64>,
+    /// Listed videos: "match" or "excerpt", both shares and the ranges.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    video: Option<VideoOut<'a>>,
+}
+
+/// How a query video matched a listed video, as printed.
+#[derive(Serialize)]
+struct VideoOut<'a> {
+    #[serde(rename = "match")]
+    kind: &'a str,
+    query_share: f64,
+    listed_share: f64,
+    ranges: Vec<RangeOut>,
+}
+
+/// A matched range: `[start, end]` seconds in the query and in the listed video.
+#[derive(Serialize)]
+struct RangeOut {
+    query: [f64; 2],
+    listed: [f64; 2],
+}
+
+fn video_out(m: &proto::ReportMatch) -> Option<VideoOut<'_>> {
+    let span = |s: &Option<proto::TimeSpan>| s.as_ref().map_or([0.0; 2], |s| [s.start, s.end]);
+    some(&m.video_match).map(|kind| VideoOut {
+        kind,
+        query_share: m.query_share,
+        listed_share: m.listed_share,
+        ranges: m
+            .ranges
+            .iter()
+            .map(|r| RangeOut {
+                query: span(&r.query),
+                listed: span(&r.listed),
+            })
+            .collect(),
+    })
 }
 
 fn some(s: &str) -> Option<&str> {
@@ -343,6 +381,7 @@ fn report_out(r: &proto::Report) -> ReportOut<'_> {
                 category: some(&m.category),
                 // The contract marks "not a video" with a negative time.
                 frame_ts: (m.frame_ts >= 0.0).then_some(m.frame_ts),
+                video: video_out(m),
             })
             .collect(),
         acked: r.acked,

@@ -259,6 +259,27 @@ fn scans_and_uploads_report_the_listed_video_with_shares_and_ranges() {
         );
     });
 
+    // The investigator's CLI prints the listed video's match with its shares and ranges.
+    let out = hashguard()
+        .args([
+            "reports",
+            "list",
+            "--server",
+            &format!("http://{}", server.addr),
+        ])
+        .env("HASHGUARD_TOKEN", UNIT_A)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let report: serde_json::Value = serde_json::from_str(printed.lines().next().unwrap()).unwrap();
+    let video = &report["matches"][0]["video"];
+    assert_eq!(video["match"], "excerpt", "{printed}");
+    assert!(
+        video["ranges"][0]["query"][0].as_f64().unwrap() >= 24.0,
+        "{printed}"
+    );
+
     // HMA's lookup by a vPDQ signal (python-threatexchange's JSON list of
     // "pdq_hex,quality,timestamp") finds the listed video in its bank and files a report.
     let frames = hashguard::media::hash_video_file(
