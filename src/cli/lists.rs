@@ -141,19 +141,19 @@ pub struct ImportArgs {
     delta: bool,
     /// Lists of videos: the share (0-1) of a query's frames that must be found in a listed
     /// video for a whole-video `match` (vPDQ's default 0.8).
-    #[arg(long, value_name = "SHARE", default_value_t = VideoSettings::default().query_threshold)]
-    video_query_threshold: f64,
+    #[arg(long, value_name = "SHARE")]
+    video_query_threshold: Option<f64>,
     /// Lists of videos: the share (0-1) of the listed video's frames that must be found in the
     /// query for a `match` (vPDQ's default 0).
-    #[arg(long, value_name = "SHARE", default_value_t = VideoSettings::default().listed_threshold)]
-    video_listed_threshold: f64,
+    #[arg(long, value_name = "SHARE")]
+    video_listed_threshold: Option<f64>,
     /// Lists of videos: seconds of a listed video that must appear in a query in order to be
     /// reported as an `excerpt`.
-    #[arg(long, value_name = "SECONDS", default_value_t = VideoSettings::default().excerpt_seconds)]
-    excerpt_seconds: f64,
+    #[arg(long, value_name = "SECONDS")]
+    excerpt_seconds: Option<f64>,
     /// Lists of videos: frames below this PDQ quality count on neither side (vPDQ's 50).
-    #[arg(long, value_name = "QUALITY", default_value_t = VideoSettings::default().min_quality)]
-    video_min_quality: u8,
+    #[arg(long, value_name = "QUALITY")]
+    video_min_quality: Option<u8>,
     /// Lists of videos: a listed video is compared with a query once a query frame lies within
     /// this distance of one of its frames; the full radius finds every one. Default: the widest
     /// radius within a fixed cost per query frame (the full radius for small lists, 12 at 33
@@ -233,6 +233,7 @@ fn parse_radii(args: &[String]) -> Result<Vec<(HashKind, u32)>, String> {
     let mut out = Vec::new();
     for a in args {
         let (kinds, r) = match a.split_once('=') {
+            // A video's frames are PDQ hashes: its radius is a Hamming radius too.
             Some((k, r)) => (vec![k.parse::<HashKind>().map_err(|e| e.to_string())?], r),
             None => (
                 HashKind::ALL
@@ -247,7 +248,7 @@ fn parse_radii(args: &[String]) -> Result<Vec<(HashKind, u32)>, String> {
             .parse()
             .map_err(|_| format!("--radius {a:?}: expected a number or KIND=NUMBER"))?;
         for k in kinds {
-            if !k.is_perceptual() && r != 0 {
+            if !k.is_perceptual() && k != HashKind::Vpdq && r != 0 {
                 return Err(format!("--radius {a:?}: {k} digests only match exactly"));
             }
             lists::check_radii(&[(k, r)]).map_err(|why| format!("--radius {a:?}: {why}"))?;
@@ -412,14 +413,6 @@ fn import(args: ImportArgs, data: &Path) -> Result<Code, Failure> {
     } else {
         format!("file:{}", args.file.display())
     };
-    let video = VideoSettings {
-        query_threshold: args.video_query_threshold,
-        listed_threshold: args.video_listed_threshold,
-        min_quality: args.video_min_quality,
-        excerpt_seconds: args.excerpt_seconds,
-        discovery_radius: args.discovery_radius,
-    };
-    video.check().map_err(Failure::usage)?;
     let dir = args.file.is_dir();
     if dir && args.format != ListFormat::Vpdq {
         return Err(Failure::usage(format!(
@@ -450,11 +443,26 @@ fn import(args: ImportArgs, data: &Path) -> Result<Code, Failure> {
         Box::new(BufReader::with_capacity(1 << 20, bar.wrap_read(f)))
     };
     let store = open_store(data, false)?;
+    // Flags not given keep the list's own video settings (vPDQ's defaults for a new list).
+    let base = lists::get(&store, &args.name)
+        .ok()
+        .and_then(|m| m.video)
+        .unwrap_or_default();
+    let video = VideoSettings {
+        query_threshold: args.video_query_threshold.unwrap_or(base.query_threshold),
+        listed_threshold: args.video_listed_threshold.unwrap_or(base.listed_threshold),
+        min_quality: args.video_min_quality.unwrap_or(base.min_quality),
+        excerpt_seconds: args.excerpt_seconds.unwrap_or(base.excerpt_seconds),
+        discovery_radius: args.discovery_radius.or(base.discovery_radius),
+    };
+    video.check().map_err(Failure::usage)?;
     let opts = ImportOptions {
         format: args.format,
         read: ReadOptions {
             kind: args.kind,
-            video_id: format::id_of_path(&args.file),
+            video_id: (args.file.as_os_str() != "-")
+                .then(|| format::id_of_path(&args.file))
+                .flatten(),
         },
         mode: if args.delta { Mode::Delta } else { Mode::Full },
         settings: Settings {

@@ -122,10 +122,13 @@ pub fn decode(b: &[u8]) -> Option<StoredEntry> {
     let rest = b.get(at + 12..)?;
     let (hash, video) = if kind == HashKind::Vpdq {
         let video = VideoEntry::decode(rest.get(32..)?)?;
-        (
-            hash_from_bytes(kind, &rest[..32])?,
-            Some(SharedVideo::new(video)),
-        )
+        let hash = hash_from_bytes(kind, &rest[..32])?;
+        // The digest is what the list's digest covers: frames that no longer hash to it are
+        // damage, never matched.
+        if hash != AnyHash::Vpdq(video.digest()) {
+            return None;
+        }
+        (hash, Some(SharedVideo::new(video)))
     } else {
         (hash_from_bytes(kind, rest)?, None)
     };

@@ -10,8 +10,9 @@ use sha2::{Digest as _, Sha256};
 use crate::hashing::vpdq::VideoFrame;
 use crate::hashing::{PdqHash, VpdqDigest};
 
-/// Most frames one listed video may hold (10 hours at 1 frame per second); more is damage.
-pub const MAX_FRAMES: usize = 36_000;
+/// Most frames one listed video may hold (8 hours at 1 frame per second; more is damage). Its
+/// JSON line, which bundles and mirrors carry, stays under the 4 MiB line limit.
+pub const MAX_FRAMES: usize = 30_000;
 
 /// Bytes of one frame in the canonical form: number, time (ms), quality, PDQ.
 const FRAME_BYTES: usize = 4 + 4 + 1 + 32;

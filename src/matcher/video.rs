@@ -97,6 +97,16 @@ pub struct VideoHit {
     pub video: VideoMatch,
 }
 
+/// Nearest listed frames kept per distinct query hash while comparing with one listed video.
+const NEAR_KEPT: usize = 8;
+
+/// A run of query frames matched in order: its range (listed: from where it started to the
+/// furthest point it reached) and how many query frames it holds.
+struct Run {
+    range: MatchedRange,
+    frames: u32,
+}
+
 /// A listed video: its entry and its frames' slots.
 struct Listed {
     entry: EntryId,
@@ -259,6 +269,8 @@ impl VideoIndex {
             });
             frames.push((f.ts_ms, id));
         }
+        // Runs follow time: a query given out of order (a hand-made vPDQ file) is put in order.
+        frames.sort_by_key(|(t, _)| *t);
         PreparedQuery { distinct, frames }
     }
 
@@ -271,17 +283,15 @@ impl VideoIndex {
     fn candidates(&self, q: &PreparedQuery) -> Vec<usize> {
         let r = self.discovery;
         let plan = self.mih.plan(r);
-        let mut found: Vec<usize> = Vec::new();
+        let mut found = std::collections::BTreeSet::new();
         for h in &q.distinct {
             self.mih.candidates(h, &plan, |node| {
                 if self.hashes[node as usize].distance(h) <= r {
-                    found.push(self.video_of(node));
+                    found.insert(self.video_of(node));
                 }
             });
         }
-        found.sort_unstable();
-        found.dedup();
-        found
+        found.into_iter().collect()
     }
 
     /// Every listed video the query matches (`match`) or holds an excerpt of (`excerpt`), in
@@ -307,16 +317,24 @@ impl VideoIndex {
     fn compare(&self, q: &PreparedQuery, v: &Listed) -> Option<VideoHit> {
         let slots = v.start as usize..v.end as usize;
         let mut listed_hit = vec![false; slots.len()];
-        // Per distinct query hash: its matching slots with their distances.
+        // Per distinct query hash: its nearest matching slots with their distances (a few are
+        // enough to chain runs; the shares need only whether there is one). Bounded, so a
+        // near-static query against a near-static listed video cannot take every pair.
         let mut near: Vec<Vec<(u32, u32)>> = vec![Vec::new(); q.distinct.len()];
         let mut best = u32::MAX;
         for (qi, h) in q.distinct.iter().enumerate() {
+            let n = &mut near[qi];
             for (k, slot) in slots.clone().enumerate() {
                 let d = self.hashes[slot].distance(h);
                 if d <= self.radius {
                     listed_hit[k] = true;
-                    near[qi].push((slot as u32, d));
                     best = best.min(d);
+                    n.push((slot as u32, d));
+                    if n.len() > NEAR_KEPT {
+                        // Drop the farthest (the latest of equals).
+                        let worst = (0..n.len()).max_by_key(|&i| (n[i].1, n[i].0)).unwrap_or(0);
+                        n.swap_remove(worst);
+                    }
                 }
             }
         }
@@ -327,28 +345,22 @@ impl VideoIndex {
         let query_share = q_hits as f64 / q.distinct.len() as f64;
         let listed_share =
             listed_hit.iter().filter(|h| **h).count() as f64 / listed_hit.len() as f64;
-        let runs = self.runs(q, &near, v);
+        let runs = self.runs(q, &near);
         let s = &self.settings;
         // Shares are compared with a hair of slack so that 4 of 5 frames reach 0.8.
         let kind = if query_share + 1e-9 >= s.query_threshold
             && listed_share + 1e-9 >= s.listed_threshold
         {
             VideoMatchKind::Match
-        } else if runs
-            .iter()
-            .any(|r| self.run_length(r, v) + 1e-9 >= self.settings.excerpt_seconds)
-        {
+        } else if runs.iter().any(|r| self.is_excerpt(r, v)) {
             VideoMatchKind::Excerpt
         } else {
             return None;
         };
         let ranges = runs
             .iter()
-            .filter(|r| {
-                kind == VideoMatchKind::Match
-                    || self.run_length(r, v) + 1e-9 >= self.settings.excerpt_seconds
-            })
-            .copied()
+            .filter(|r| kind == VideoMatchKind::Match || self.is_excerpt(r, v))
+            .map(|r| r.range)
             .collect();
         let frames_matched = q
             .frames
@@ -368,18 +380,21 @@ impl VideoIndex {
         })
     }
 
-    /// Seconds of the listed video a run covers: its span plus one frame step.
-    fn run_length(&self, r: &MatchedRange, v: &Listed) -> f64 {
-        r.listed[1] - r.listed[0] + f64::from(v.step_ms) / 1000.0
+    /// True when a run covers at least the excerpt length of the listed video, going forward:
+    /// its forward span plus one frame step (at most a second), over two frames or more.
+    fn is_excerpt(&self, r: &Run, v: &Listed) -> bool {
+        let step = f64::from(v.step_ms.min(1000)) / 1000.0;
+        let length = r.range.listed[1] - r.range.listed[0] + step;
+        r.frames >= 2 && length + 1e-9 >= self.settings.excerpt_seconds
     }
 
     /// The query's matched frames, in time order, chained into runs that go forward through the
     /// listed video: each frame takes the near listed frame closest to where the run should
     /// be by now; a gap longer than [`RUN_GAP_MS`] or a jump out of order starts a new run.
-    fn runs(&self, q: &PreparedQuery, near: &[Vec<(u32, u32)>], v: &Listed) -> Vec<MatchedRange> {
+    fn runs(&self, q: &PreparedQuery, near: &[Vec<(u32, u32)>]) -> Vec<Run> {
         let ms = |t: u64| t as f64 / 1000.0;
-        let mut runs: Vec<MatchedRange> = Vec::new();
-        // (query ms, listed ms) of the run's last frame.
+        let mut runs: Vec<Run> = Vec::new();
+        // Query ms of the open run's last frame, and the furthest listed ms it has reached.
         let mut last: Option<(u64, u64)> = None;
         for &(qt, id) in &q.frames {
             let options = &near[id as usize];
@@ -388,23 +403,24 @@ impl VideoIndex {
             }
             let ts = |slot: u32| u64::from(self.ts_ms[slot as usize]);
             let follow = last.filter(|(lq, _)| qt.saturating_sub(*lq) <= RUN_GAP_MS);
-            let next = follow.and_then(|(lq, lt)| {
-                let expect = lt + (qt - lq);
+            // Never more than a small step behind the furthest point reached, so a reversed or
+            // shuffled clip cannot walk backwards one small step at a time.
+            let next = follow.and_then(|(lq, far)| {
+                let expect = far + qt.saturating_sub(lq);
                 options
                     .iter()
                     .map(|&(s, _)| ts(s))
-                    .filter(|&t| {
-                        t + RUN_BACKSTEP_MS >= lt && t <= expect + RUN_GAP_MS + u64::from(v.step_ms)
-                    })
+                    .filter(|&t| t + RUN_BACKSTEP_MS >= far && t <= expect + RUN_GAP_MS)
                     .min_by_key(|&t| t.abs_diff(expect))
             });
             match next {
                 Some(t) => {
                     let r = runs.last_mut().expect("a run is open when `last` is set");
-                    r.query[1] = ms(qt);
-                    r.listed[0] = r.listed[0].min(ms(t));
-                    r.listed[1] = r.listed[1].max(ms(t));
-                    last = Some((qt, t));
+                    let far = last.map_or(t, |(_, f)| f.max(t));
+                    r.range.query[1] = ms(qt);
+                    r.range.listed[1] = ms(far);
+                    r.frames += 1;
+                    last = Some((qt, far));
                 }
                 None => {
                     // A new run starts at the nearest listed frame (ties: the earliest).
@@ -413,9 +429,12 @@ impl VideoIndex {
                         .min_by_key(|&&(s, d)| (d, ts(s)))
                         .map(|&(s, _)| ts(s))
                         .unwrap_or(0);
-                    runs.push(MatchedRange {
-                        query: [ms(qt), ms(qt)],
-                        listed: [ms(t), ms(t)],
+                    runs.push(Run {
+                        range: MatchedRange {
+                            query: [ms(qt), ms(qt)],
+                            listed: [ms(t), ms(t)],
+                        },
+                        frames: 1,
                     });
                     last = Some((qt, t));
                 }
@@ -595,20 +614,36 @@ mod tests {
     fn frames_out_of_order_are_not_an_excerpt() {
         let listed = [clip(5_000, 20)];
         let idx = index(&listed, VideoSettings::default());
-        // The listed frames 0..10, every other one swapped with the one 8 s later.
-        let q: Vec<_> = (0..10u64)
-            .map(|k| VideoFrame {
-                number: k,
-                ts_ms: k * 1000,
-                pdq: hash(5_000 + if k % 2 == 0 { k } else { (k + 8) % 20 }),
-                quality: 100,
-            })
+        // 60 s of other material around 12 listed frames (so the query share stays low and only
+        // an excerpt could be reported): in order, reversed, and jumping back and forth.
+        let around = |inner: Vec<u64>| -> Vec<VideoFrame> {
+            let mut hashes: Vec<PdqHash> = (0..30).map(|k| hash(90_000 + k)).collect();
+            hashes.extend(inner.iter().map(|&k| hash(5_000 + k)));
+            hashes.extend((30..60).map(|k| hash(90_000 + k)));
+            hashes
+                .into_iter()
+                .enumerate()
+                .map(|(k, pdq)| VideoFrame {
+                    number: k as u64,
+                    ts_ms: k as u64 * 1000,
+                    pdq,
+                    quality: 100,
+                })
+                .collect()
+        };
+        let excerpt = |q: Vec<VideoFrame>| {
+            idx.matches(&q)
+                .iter()
+                .any(|h| h.video.kind == VideoMatchKind::Excerpt)
+        };
+        assert!(excerpt(around((2..14).collect())), "in order: an excerpt");
+        assert!(!excerpt(around((2..14).rev().collect())), "reversed");
+        let zigzag: Vec<u64> = (0..12)
+            .map(|k| if k % 2 == 0 { 2 + k } else { 16 - k })
             .collect();
-        let hits = idx.matches(&q);
-        assert!(
-            hits.iter().all(|h| h.video.kind != VideoMatchKind::Excerpt),
-            "{hits:?}"
-        );
+        assert!(!excerpt(around(zigzag)), "back and forth");
+        // One matched frame is never an excerpt, whatever the listed video's frame spacing.
+        assert!(!excerpt(around(vec![3])));
     }
 
     #[test]

@@ -61,6 +61,8 @@ fn listed(dir: &Path) -> PathBuf {
         "A1",
         "--unit",
         "unit-a",
+        "--radius",
+        "vpdq=31",
         listed.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");

@@ -448,3 +448,33 @@ fn threatexchange_video_signals_are_read() {
         ("1234", Some(HashKind::Vpdq))
     );
 }
+
+#[test]
+fn the_longest_video_fits_one_json_line() {
+    use crate::hashing::vpdq::VideoFrame;
+    use crate::lists::video::{MAX_FRAMES, VideoEntry};
+    // 8 h 20 min of a 29.97 fps source sampled at 1 fps: large frame numbers and times.
+    let frames = (0..MAX_FRAMES as u64)
+        .map(|k| VideoFrame {
+            number: k * 30 + 29,
+            ts_ms: k * 1001 + 999,
+            pdq: PDQ.parse().unwrap(),
+            quality: 100,
+        })
+        .collect();
+    let v = std::sync::Arc::new(VideoEntry::new(frames, None).unwrap());
+    let row = ListRow {
+        line: 1,
+        op: Op::Add,
+        id: "long".into(),
+        hash: Some(AnyHash::Vpdq(v.digest())),
+        category: Some("A1".into()),
+        series: None,
+        video: Some(v),
+    };
+    let mut out = Vec::new();
+    write_jsonl(&mut out, &row).unwrap();
+    assert!(out.len() < MAX_LINE, "{} bytes", out.len());
+    let back: Vec<_> = read(ListFormat::Jsonl, &out[..], &ReadOptions::default()).collect();
+    assert_eq!(back, vec![Ok(row)]);
+}

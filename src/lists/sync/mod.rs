@@ -201,9 +201,10 @@ fn publish_file(
     fetched: FetchedFile,
 ) -> Result<SyncOutcome, Error> {
     let format = src.format(name)?;
+    // A vPDQ video file without an `# id` line is named by its file.
     let read = ReadOptions {
         kind: src.kind,
-        ..Default::default()
+        video_id: format::id_of_path(&fetched.path),
     };
     let FetchedFile {
         path,

@@ -252,6 +252,19 @@ impl<'s> Builder<'s> {
             });
             return Ok(());
         }
+        let floor = self.settings.video.min_quality;
+        if let (Op::Add, Some(v)) = (row.op, &row.video)
+            && !v.frames.iter().any(|f| f.quality >= floor)
+        {
+            self.push_bad(BadRow {
+                line: row.line,
+                reason: format!(
+                    "video {:?}: no frame of quality {floor} or more, so it could never match",
+                    row.id
+                ),
+            });
+            return Ok(());
+        }
         match (self.mode, row.op, row.hash) {
             (Mode::Full, Op::Add, Some(hash)) => {
                 self.rows += 1;

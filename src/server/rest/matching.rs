@@ -198,10 +198,14 @@ impl Rest {
         reference: String,
     ) -> ApiResult<(Vec<Hit>, Option<String>)> {
         let matcher = self.lists()?;
-        let hits = matcher
-            .video_matches(&video.frames)
-            .map_err(|e| ApiError::from(crate::server::status::internal("looking up", &e)))?;
         let digest = AnyHash::Vpdq(video.digest());
+        // Thousands of frames: off the async threads, as uploads are.
+        let hits = blocking(move || {
+            matcher
+                .video_matches(&video.frames)
+                .map_err(|e| crate::server::status::internal("looking up", &e))
+        })
+        .await?;
         let report = self
             .file(looker, &hits, SubmissionOwned::of_hash(reference, digest))
             .await?;
@@ -510,9 +514,17 @@ pub async fn index_status(
         let kind = names::kind_of(t).expect("a known type");
         let (mut size, mut built_to, mut present) = (0usize, -1i64, false);
         for l in matcher.iter().flat_map(|m| m.lists()) {
-            if let Some(k) = l.indexes.iter().find(|k| k.meta.kind == kind) {
+            let len = match (&l.videos, kind) {
+                (Some(v), HashKind::Vpdq) => Some(v.len()),
+                _ => l
+                    .indexes
+                    .iter()
+                    .find(|k| k.meta.kind == kind)
+                    .map(|k| k.index.len()),
+            };
+            if let Some(len) = len {
                 present = true;
-                size += k.index.len();
+                size += len;
                 built_to = built_to.max(i64::try_from(l.meta.published_at).unwrap_or(i64::MAX));
             }
         }
