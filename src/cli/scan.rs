@@ -22,7 +22,7 @@ use super::exit::{Code, Failure};
     after_help = "Examples:
   hashguard scan /mnt/seized --case 2026-0413 --out report-0413
   hashguard scan /mnt/seized --case 2026-0413 --out report-0413 --resume   (after an interruption)
-  hashguard scan verify report-0413
+  hashguard scan verify report-0413 --public-key data/keys/scan-signing.key.pub
 
 Every entry under PATH gets one line in DIR/files.jsonl with exactly one outcome: match, clean,
 decode_failed, unreadable, too_large or skipped (symlinks are recorded, not followed; FIFOs,
@@ -30,7 +30,10 @@ sockets and devices are skipped), with size, SHA-256, SHA-1, MD5 and, for media,
 hashes. Hard links and identical files are hashed once; every path is recorded. DIR also gets
 matches.jsonl, summary.json (totals, lists and versions, tool version, times, host, case,
 operator), matches.csv, vics.json (VICS 2.0) and manifest.json: the SHA-256 of each output
-and hash chains over the records, signed with ed25519 (`hashguard scan verify DIR` checks it).
+and hash chains over the records, signed with ed25519. `hashguard scan verify DIR --public-key
+FILE` checks it against the signer's key, written beside the signing key as
+scan-signing.key.pub; without --public-key it fails, printing the signer, unless
+--trust-signer accepts whichever key signed it.
 Lists come from --data, opened read-only, so a scan runs beside a server.
 
 Decoders (images, HEIF, video) run in sandboxed worker processes: a file whose decoder crashes,
@@ -97,16 +100,26 @@ enum ScanCommand {
         /// The scan's output directory.
         #[arg(value_name = "DIR")]
         dir: PathBuf,
-        /// Also require this signer (64 hex characters).
-        #[arg(long, value_name = "HEX")]
+        /// The signer the manifest must be signed by: 64 hex characters, or a file holding
+        /// them (the scanning machine's DATA/keys/scan-signing.key.pub).
+        #[arg(long, value_name = "HEX|FILE")]
         public_key: Option<String>,
+        /// Accept whichever key signed the manifest (its fingerprint is printed): only for a
+        /// report whose signer is checked another way.
+        #[arg(long, conflicts_with = "public_key")]
+        trust_signer: bool,
     },
 }
 
 /// Runs `scan` or `scan verify`.
 pub fn run(args: ScanArgs, data: &Path) -> Result<Code, Failure> {
-    if let Some(ScanCommand::Verify { dir, public_key }) = args.verify {
-        return verify(&dir, public_key.as_deref());
+    if let Some(ScanCommand::Verify {
+        dir,
+        public_key,
+        trust_signer,
+    }) = args.verify
+    {
+        return verify(&dir, public_key.as_deref(), trust_signer);
     }
     super::no_core_dumps();
     let (Some(case_id), Some(out)) = (args.case_id.clone(), args.out.clone()) else {
@@ -131,6 +144,17 @@ pub fn run(args: ScanArgs, data: &Path) -> Result<Code, Failure> {
         .unwrap_or_else(|| data.join("keys/scan-signing.key"));
     let key = manifest::load_or_create_key(&key_path)
         .map_err(|e| Failure::usage(format!("signing key: {e}")))?;
+    // The public half beside it, for those who verify the reports (`scan verify --public-key`).
+    let public = hex::encode(key.verifying_key().as_bytes());
+    let pub_path = key_path.with_extension("key.pub");
+    if std::fs::read_to_string(&pub_path)
+        .map(|t| t.trim().to_string())
+        .ok()
+        != Some(public.clone())
+    {
+        std::fs::write(&pub_path, format!("{public}\n"))
+            .map_err(|e| Failure::io(format!("writing {}: {e}", pub_path.display())))?;
+    }
     let opts = ScanOptions {
         case_id,
         operator: args.operator.clone(),
@@ -179,27 +203,61 @@ pub fn run(args: ScanArgs, data: &Path) -> Result<Code, Failure> {
     })
 }
 
-fn verify(dir: &Path, public_key: Option<&str>) -> Result<Code, Failure> {
+/// A signer's short fingerprint: the first 16 hex characters of the SHA-256 of its key.
+fn fingerprint(public_key_hex: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = hex::decode(public_key_hex).unwrap_or_default();
+    hex::encode(&Sha256::digest(bytes)[..8])
+}
+
+fn verify(dir: &Path, public_key: Option<&str>, trust_signer: bool) -> Result<Code, Failure> {
     let expected = match public_key {
         None => None,
-        Some(hex_key) => {
-            let parsed = hex::decode(hex_key)
+        Some(given) => {
+            // A file of the key, else the key itself.
+            let text = match std::fs::read_to_string(given) {
+                Ok(t) => t,
+                Err(_) => given.to_string(),
+            };
+            let parsed = hex::decode(text.trim())
                 .ok()
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
                 .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok());
             Some(parsed.ok_or_else(|| {
-                Failure::usage("--public-key must be 64 hex characters of an ed25519 key")
+                Failure::usage(
+                    "--public-key must be 64 hex characters of an ed25519 key, or a file of them",
+                )
             })?)
         }
     };
     let m = manifest::verify(dir, expected.as_ref())?;
+    if expected.is_none() && !trust_signer {
+        // Any key can sign a manifest: without the expected one, a verification proves nothing
+        // about who made the report.
+        return Err(Failure::new(
+            Code::DATA_ERR,
+            format!(
+                "the outputs match the manifest, but no signer was given: it is signed by {} (fingerprint {}); pass --public-key, or --trust-signer",
+                m.public_key,
+                fingerprint(&m.public_key)
+            ),
+        ));
+    }
+    if trust_signer {
+        eprintln!(
+            "hashguard: trusting the signer of {} as asked: key {} (fingerprint {})",
+            dir.display(),
+            m.public_key,
+            fingerprint(&m.public_key)
+        );
+    }
     let records = m.chains.first().map_or(0, |c| c.records);
     println!(
         "verified: case {}, {} records, {} outputs, signed by {}",
         m.case_id,
         records,
         m.files.len() + 1,
-        m.public_key
+        fingerprint(&m.public_key)
     );
     Ok(Code::OK)
 }

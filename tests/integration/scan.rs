@@ -382,10 +382,45 @@ fn scan_accounts_for_every_file_and_finds_planted_matches() {
             .any(|m| m["Category"] == 1 && m["MD5"].as_str().is_some())
     );
 
-    // The signed manifest verifies, and a one-byte edit to any output fails it.
-    let (code, stdout, err) = run(&[os("scan"), os("verify"), out.as_os_str()]);
+    // The signed manifest verifies against the scanning machine's public key (written beside
+    // its signing key), and a one-byte edit to any output fails it.
+    let public = tree.data.join("keys/scan-signing.key.pub");
+    let verify = [
+        os("scan"),
+        os("verify"),
+        out.as_os_str(),
+        os("--public-key"),
+        public.as_os_str(),
+    ];
+    let (code, stdout, err) = run(&verify);
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("verified"), "{stdout}");
+    // Without the expected signer it fails, naming the key that signed it; trusting whatever
+    // key signed it is an explicit choice; another key fails.
+    let key = std::fs::read_to_string(&public).unwrap();
+    let (code, _, err) = run(&[os("scan"), os("verify"), out.as_os_str()]);
+    assert_eq!(code, 65, "{err}");
+    assert!(
+        err.contains(key.trim()) && err.contains("--trust-signer"),
+        "{err}"
+    );
+    let (code, _, err) = run(&[
+        os("scan"),
+        os("verify"),
+        out.as_os_str(),
+        os("--trust-signer"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("trusting the signer"), "{err}");
+    let other = "11".repeat(32);
+    let (code, _, err) = run(&[
+        os("scan"),
+        os("verify"),
+        out.as_os_str(),
+        os("--public-key"),
+        os(&other),
+    ]);
+    assert_eq!(code, 65, "another signer: {err}");
     for name in [
         "files.jsonl",
         "matches.jsonl",
@@ -400,12 +435,12 @@ fn scan_accounts_for_every_file_and_finds_planted_matches() {
         let at = edited.len() / 2;
         edited[at] = if edited[at] == b'0' { b'1' } else { b'0' };
         std::fs::write(&path, &edited).unwrap();
-        let (code, _, err) = run(&[os("scan"), os("verify"), out.as_os_str()]);
+        let (code, _, err) = run(&verify);
         assert_eq!(code, 65, "{name} edited: {err}");
         assert!(err.contains("FAILED"), "{err}");
         std::fs::write(&path, &original).unwrap();
     }
-    let (code, _, _) = run(&[os("scan"), os("verify"), out.as_os_str()]);
+    let (code, _, _) = run(&verify);
     assert_eq!(code, 0);
 
     // A second scan into the same directory is refused; a missing case is a usage error.
@@ -482,7 +517,12 @@ fn killed_scans_resume_to_the_uninterrupted_result() {
             expect_matches,
             "trial {trial}: matches.jsonl differs"
         );
-        let (code, _, err) = run(&[os("scan"), os("verify"), out.as_os_str()]);
+        let (code, _, err) = run(&[
+            os("scan"),
+            os("verify"),
+            out.as_os_str(),
+            os("--trust-signer"),
+        ]);
         assert_eq!(code, 0, "trial {trial}: {err}");
     }
     assert!(
