@@ -1,5 +1,5 @@
-//! Every list format reader. The first byte picks the format (its low bits) and the kind of
-//! bare hashes (its high bits); the rest is the file.
+//! Every list format reader. The first byte picks the format (modulo their number), the kind
+//! of bare hashes and whether a vPDQ video has a file name (the quotient); the rest is the file.
 #![no_main]
 use hashguard::hashing::HashKind;
 use hashguard::lists::format::{self, ListFormat, ReadOptions};
@@ -16,9 +16,13 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, bytes)) = data.split_first() else {
         return;
     };
-    let fmt = ListFormat::ALL[(pick & 7) as usize];
+    let n = ListFormat::ALL.len();
+    let fmt = ListFormat::ALL[pick as usize % n];
+    let rest = pick as usize / n;
     let opts = ReadOptions {
-        kind: KINDS[((pick >> 3) & 3) as usize],
+        kind: KINDS[rest % 4],
+        // A vPDQ video without an `# id` line is named by its file.
+        video_id: (rest & 4 != 0).then(|| "fuzz".to_string()),
     };
     let mut rows = format::read(fmt, bytes, &opts);
     for _ in rows.by_ref().take(100_000) {}
