@@ -96,6 +96,9 @@ pub struct Hit {
     pub video: Option<VideoMatch>,
 }
 
+/// A hit with its (list position, entry) key, for merging hits in list and entry order.
+type KeyedHit = ((usize, u32), Hit);
+
 /// One list entry's best hit while a query runs.
 #[derive(Debug, Clone, Copy)]
 struct Best {
@@ -191,30 +194,14 @@ impl Matcher {
                 }
             }
         }
-        let mut videos: Vec<((usize, u32), video::VideoHit)> = Vec::new();
-        if !q.frames.is_empty() {
-            for (li, l) in self.lists.iter().enumerate() {
-                if let Some(v) = &l.videos {
-                    videos.extend(v.matches(&q.frames).into_iter().map(|h| ((li, h.entry), h)));
-                }
-            }
-        }
         let mut keys: Vec<_> = found.into_iter().collect();
         keys.sort_by_key(|((li, entry), _)| (*li, *entry));
-        let mut hits: Vec<((usize, u32), Hit)> = keys
+        let mut hits: Vec<KeyedHit> = keys
             .into_iter()
             .map(|((li, entry), best)| Ok(((li, entry), self.hit(li, entry, best)?)))
             .collect::<Result<_, Error>>()?;
-        for ((li, entry), vh) in videos {
-            let best = Best {
-                distance: vh.distance,
-                first_frame_ts: vh.video.ranges.first().map(|r| r.query[0]),
-                frames: vh.frames_matched,
-                variant: 0,
-            };
-            let mut hit = self.hit(li, entry, best)?;
-            hit.video = Some(vh.video);
-            hits.push(((li, entry), hit));
+        if !q.frames.is_empty() {
+            hits.extend(self.video_hits(&q.frames)?);
         }
         hits.sort_by_key(|(k, _)| *k);
         Ok(hits.into_iter().map(|(_, h)| h).collect())
@@ -223,6 +210,15 @@ impl Matcher {
     /// Listed videos (kind `vpdq`) a query video matches or holds an excerpt of, in list and
     /// entry order: the lookup of `hashguard match --kind vpdq`.
     pub fn video_matches(&self, frames: &[VideoFrame]) -> Result<Vec<Hit>, Error> {
+        Ok(self
+            .video_hits(frames)?
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect())
+    }
+
+    /// Listed videos matched by `frames`, keyed by (list, entry), in that order.
+    fn video_hits(&self, frames: &[VideoFrame]) -> Result<Vec<KeyedHit>, Error> {
         let mut out = Vec::new();
         for (li, l) in self.lists.iter().enumerate() {
             let Some(v) = &l.videos else { continue };
@@ -235,7 +231,7 @@ impl Matcher {
                 };
                 let mut hit = self.hit(li, vh.entry, best)?;
                 hit.video = Some(vh.video);
-                out.push(hit);
+                out.push(((li, vh.entry), hit));
             }
         }
         Ok(out)
