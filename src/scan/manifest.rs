@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::outputs::{MATCHES_CSV, SUMMARY, VICS};
-use super::{Error, FILES, MATCHES, io_err, sync_dir, write_synced};
+use super::{Error, FILES, MATCHES, io_err, minisign, sync_dir, write_synced};
 
 /// Output name.
 pub const MANIFEST: &str = "manifest.json";
@@ -86,7 +86,14 @@ pub enum VerifyError {
     Io(String),
 }
 
-const OUTPUTS: [&str; 5] = [FILES, MATCHES, SUMMARY, MATCHES_CSV, VICS];
+const OUTPUTS: [&str; 6] = [
+    FILES,
+    MATCHES,
+    SUMMARY,
+    MATCHES_CSV,
+    VICS,
+    super::case::CASE,
+];
 
 fn file_digest(path: &Path) -> std::io::Result<(u64, String)> {
     let mut f = File::open(path)?;
@@ -160,6 +167,20 @@ pub fn write(dir: &Path, case_id: &str, key: &SigningKey) -> Result<Manifest, Er
         source: e.into(),
     })?;
     write_synced(&dir.join(MANIFEST), &body)?;
+    // The same key signs the manifest file again in minisign's format, for readers without
+    // hashguard; the trusted comment names the case and the manifest's digest.
+    let trusted = format!(
+        "file:{MANIFEST} case:{case_id} sha256:{}",
+        hex::encode(Sha256::digest(&body))
+    );
+    write_synced(
+        &dir.join(minisign::SIGNATURE),
+        minisign::sign(key, &body, &trusted).as_bytes(),
+    )?;
+    write_synced(
+        &dir.join(minisign::PUBLIC_KEY),
+        minisign::public_key_file(&key.verifying_key()).as_bytes(),
+    )?;
     sync_dir(dir)?;
     Ok(m)
 }
@@ -191,6 +212,10 @@ pub fn verify(dir: &Path, expected: Option<&VerifyingKey>) -> Result<Manifest, V
             expected: hex::encode(exp.as_bytes()),
         });
     }
+    let sig_file = fs::read_to_string(dir.join(minisign::SIGNATURE))
+        .map_err(|e| VerifyError::Manifest(format!("cannot read {}: {e}", minisign::SIGNATURE)))?;
+    minisign::verify(&key, &text, &sig_file)
+        .map_err(|e| VerifyError::Manifest(format!("{}: {e}", minisign::SIGNATURE)))?;
     let sig_bytes: [u8; 64] = hex::decode(&m.signature)
         .ok()
         .and_then(|b| b.try_into().ok())

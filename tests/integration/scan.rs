@@ -421,6 +421,34 @@ fn scan_accounts_for_every_file_and_finds_planted_matches() {
         os(&other),
     ]);
     assert_eq!(code, 65, "another signer: {err}");
+    // Debian's minisign verifies the detached signature with the key written beside it, and
+    // refuses the manifest with one byte appended.
+    let minisign = |manifest: &std::path::Path| {
+        std::process::Command::new("minisign")
+            .args(["-V", "-m"])
+            .arg(manifest)
+            .arg("-x")
+            .arg(out.join("manifest.json.minisig"))
+            .arg("-p")
+            .arg(out.join("minisign.pub"))
+            .output()
+            .expect("minisign is installed by scripts/setup.sh")
+    };
+    let checked = minisign(&out.join("manifest.json"));
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&checked.stdout).contains("CASE-2026-001"),
+        "the trusted comment names the case: {checked:?}"
+    );
+    let appended = tree.data.join("manifest-appended.json");
+    let mut body = std::fs::read(out.join("manifest.json")).unwrap();
+    body.push(b' ');
+    std::fs::write(&appended, body).unwrap();
+    assert!(!minisign(&appended).status.success());
     for name in [
         "files.jsonl",
         "matches.jsonl",
@@ -428,6 +456,7 @@ fn scan_accounts_for_every_file_and_finds_planted_matches() {
         "matches.csv",
         "vics.json",
         "manifest.json",
+        "manifest.json.minisig",
     ] {
         let path = out.join(name);
         let original = std::fs::read(&path).unwrap();
