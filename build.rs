@@ -31,6 +31,38 @@ fn main() {
         panic!("libheif >= 1.15 not found: {e} (run `make setup`, which installs libheif-dev)");
     }
 
+    // libarchive (archives inside seized media) from the system: Debian 12's 3.6.
+    if let Err(e) = pkg_config::Config::new()
+        .atleast_version("3.3")
+        .probe("libarchive")
+    {
+        panic!(
+            "libarchive >= 3.3 not found: {e} (run `make setup`, which installs libarchive-dev)"
+        );
+    }
+
+    // The Sleuth Kit (disk images, file systems; E01 through libewf) from the system: Debian
+    // 12's 4.11, through our small C shim (src/containers/disk.rs says why).
+    let tsk = pkg_config::Config::new()
+        .atleast_version("4.6")
+        .probe("tsk")
+        .unwrap_or_else(|e| {
+            panic!("The Sleuth Kit (libtsk) not found: {e} (run `make setup`, which installs libtsk-dev)")
+        });
+    println!("cargo:rerun-if-changed=csrc");
+    let mut shim = cc::Build::new();
+    shim.file("csrc/tsk_shim.c")
+        .warnings(true)
+        .extra_warnings(true);
+    for dir in &tsk.include_paths {
+        shim.include(dir);
+    }
+    shim.compile("hashguard_tsk_shim");
+    // The shim's static library comes before libtsk on the link line; say libtsk again after.
+    for lib in &tsk.libs {
+        println!("cargo:rustc-link-lib={lib}");
+    }
+
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     println!("cargo:rerun-if-changed=proto");
     if let Err(e) = tonic_prost_build::configure()

@@ -18,6 +18,13 @@ PKGS=(
   mmdebstrap umoci bubblewrap                      # scripts/build-oci.sh: the image, no engine
   openssl                                          # tests make a CA and certificates for TLS
   postgresql-15                                    # the shared report log; tests start their own
+  minisign                                         # tests verify the scan manifest as a reader would
+  libarchive-dev                                   # archives inside seized media (ZIP, 7z, RAR, TAR…)
+  libtsk-dev libewf-dev                            # disk images: The Sleuth Kit, E01 through libewf
+  sleuthkit ewf-tools                              # fls/icat agreement checks; E01 test fixtures
+  mtools dosfstools e2fsprogs ntfs-3g fdisk        # test disk images made without root or mounting
+  zip p7zip-full                                   # test archives
+  python3-venv                                     # case-utils (CASE/UCO validator) for the tests
 )
 
 missing=()

@@ -85,6 +85,11 @@ pub enum Reason {
     Unreadable,
     /// Deliberately not hashed (not a regular file, symlink not followed).
     Skipped,
+    /// Encrypted inside a container: its content cannot be read without the key.
+    Encrypted,
+    /// A container (or the rest of one) that was not opened: nested past the depth cap, over
+    /// an expansion cap, or damaged. Its own digests, when it has any, were still checked.
+    NotOpened,
 }
 
 impl Reason {
@@ -97,6 +102,8 @@ impl Reason {
             Reason::UnsupportedFormat => "unsupported_format",
             Reason::Unreadable => "unreadable",
             Reason::Skipped => "skipped",
+            Reason::Encrypted => "encrypted",
+            Reason::NotOpened => "not_opened",
         }
     }
 }

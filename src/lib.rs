@@ -8,6 +8,7 @@
 //! configuration; `files` enumerates inputs and `synth` makes the synthetic test media.
 
 pub mod config;
+pub mod containers;
 pub mod csv_cell;
 pub mod files;
 pub mod fingerprint;

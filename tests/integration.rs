@@ -53,6 +53,8 @@ mod rest;
 mod sandbox;
 #[path = "integration/scan.rs"]
 mod scan;
+#[path = "integration/seized.rs"]
+mod seized;
 #[path = "integration/server.rs"]
 mod server;
 #[path = "integration/sync.rs"]

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use hashguard::containers::ContainerLimits;
 use hashguard::matcher::Matcher;
 use hashguard::media::Limits;
 use hashguard::scan::{self, Outcome, ScanOptions, manifest};
@@ -40,8 +41,16 @@ Decoders (images, HEIF, video) run in sandboxed worker processes: a file whose d
 hangs past --decode-timeout or exceeds --decoder-memory is decode_failed with fault
 decoder_crashed, decoder_timeout or decoder_out_of_memory, keeps its digests, and the scan goes on.
 
-Exit status: 0 nothing matched, 1 matches found, 2 some files not processed (decode_failed,
-unreadable, too_large), 3 both; 64 bad arguments or output directory, 74 output could not be
+Containers are opened, found by their content, never extracted or mounted: archives through
+libarchive (ZIP, 7z, RAR, TAR with gz/bz2/xz/zstd, ISO 9660, CPIO), nested to --max-depth, and
+disk images through The Sleuth Kit (raw, split raw from its first segment, E01; DOS/GPT
+partitions; FAT, exFAT, NTFS, ext2/3/4, HFS+, ISO 9660), deleted files included (deleted:
+true). Every entry inside is a record addressed CONTAINER!/PATH (disk.E01!/p5/home/a.jpg,
+photos.zip!/inner.tar!/b.png) with its chain of containers; encrypted members are encrypted,
+and a container stopped by a cap or damage ends with one not_opened record for its rest.
+
+Exit status: 0 nothing matched, 1 matches found, 2 some entries not processed (decode_failed,
+unreadable, too_large, encrypted, not_opened), 3 both; 64 bad arguments or output directory, 74 output could not be
 written, 78 no lists in --data."
 )]
 pub struct ScanArgs {
@@ -88,6 +97,37 @@ pub struct ScanArgs {
     /// Entries per checkpoint.
     #[arg(long, default_value_t = 256, hide = true)]
     batch: usize,
+
+    /// Do not open containers (archives, disk images): each is scanned as one file.
+    #[arg(long)]
+    no_containers: bool,
+
+    /// Containers inside containers are opened to this depth (1: only the inputs themselves).
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=64))]
+    max_depth: u32,
+
+    /// An archive stops once it has expanded past this many times its own size (and past
+    /// 64 MiB); its rest is recorded `not_opened`.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    max_ratio: u64,
+
+    /// Bytes one input may expand to over all its nested containers.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 30)]
+    max_expanded: u64,
+
+    /// Members one container may hold before its rest is recorded `not_opened`.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    max_members: u64,
+
+    /// Bytes carved (JPEG, PNG, GIF, by their signatures) from each disk image's unallocated
+    /// space and unrecognised volumes; 0 turns carving off.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 30)]
+    max_carved: u64,
+
+    /// Open the files named as inputs as disk images even when no partition table or file
+    /// system is recognised in them (a wiped or unknown medium), carving them whole.
+    #[arg(long)]
+    disk_image: bool,
 
     #[command(flatten)]
     decoders: super::DecoderArgs,
@@ -163,6 +203,16 @@ pub fn run(args: ScanArgs, data: &Path) -> Result<Code, Failure> {
         perceptual: !args.no_perceptual,
         limits: Limits::default(),
         batch: args.batch,
+        containers: ContainerLimits {
+            open: !args.no_containers,
+            max_depth: args.max_depth,
+            max_ratio: args.max_ratio,
+            max_expanded_bytes: args.max_expanded,
+            max_members: args.max_members,
+            max_carved_bytes: args.max_carved,
+            force_disk: args.disk_image,
+            ..ContainerLimits::default()
+        },
         decoding: args
             .decoders
             .decoding(args.threads.map(usize::from), args.threads.map(usize::from))?,
@@ -180,14 +230,14 @@ pub fn run(args: ScanArgs, data: &Path) -> Result<Code, Failure> {
     let t = &done.totals;
     if !args.quiet {
         eprintln!(
-            "hashguard: scanned {} entries ({} match, {} clean, {} decode_failed, {} unreadable, {} too_large, {} skipped) into {}",
+            "hashguard: scanned {} entries ({}) into {}",
             t.found,
-            t.count(Outcome::Match),
-            t.count(Outcome::Clean),
-            t.count(Outcome::DecodeFailed),
-            t.count(Outcome::Unreadable),
-            t.count(Outcome::TooLarge),
-            t.count(Outcome::Skipped),
+            Outcome::ALL
+                .iter()
+                .filter(|o| t.count(**o) > 0 || matches!(o, Outcome::Match | Outcome::Clean))
+                .map(|o| format!("{} {}", t.count(*o), o.code()))
+                .collect::<Vec<_>>()
+                .join(", "),
             opts.out.display()
         );
     }

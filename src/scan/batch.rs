@@ -2,16 +2,11 @@
 //! once), matched, and given its one outcome.
 
 use super::*;
+use crate::containers::Content;
 
 pub(super) fn parse_inode(s: &str) -> Option<(u64, u64)> {
     let (d, i) = s.split_once(':')?;
     Some((d.parse().ok()?, i.parse().ok()?))
-}
-
-pub(super) fn entry_path(e: &Entry) -> &Path {
-    match e {
-        Entry::File(p) | Entry::Skipped(p, _) | Entry::Unreadable(p, _) => p,
-    }
 }
 
 /// An entry after the parallel step: its plan and, when it was read, its record, whether it
@@ -19,8 +14,18 @@ pub(super) fn entry_path(e: &Entry) -> &Path {
 pub(super) type Hashed = (
     u64,
     Plan,
+    Extra,
     Option<(FileRecord, bool, Result<Vec<MatchRecord>, Error>)>,
 );
+
+/// Where an entry sits among containers, copied into its record.
+#[derive(Default)]
+pub(super) struct Extra {
+    container: Vec<String>,
+    opened_as: Option<String>,
+    not_opened: Option<String>,
+    place: crate::containers::Place,
+}
 
 /// What one entry needs before it is hashed.
 pub(super) enum Plan {
@@ -34,11 +39,16 @@ pub(super) enum Plan {
         inode: (u64, u64),
         first: u64,
     },
+    /// A container member held in memory.
+    Member {
+        path: String,
+        bytes: std::sync::Arc<[u8]>,
+    },
     Done(Box<FileRecord>),
 }
 
 pub(super) fn process_batch(
-    batch: Vec<(usize, Entry)>,
+    batch: Vec<(usize, Item)>,
     req: &HashRequest,
     limits: &Limits,
     decoding: &Decoding,
@@ -47,10 +57,36 @@ pub(super) fn process_batch(
 ) -> Result<Vec<(ScanRecord, Vec<MatchRecord>)>, Error> {
     // Sequential: hard links are decided in walk order so every run decides the same way.
     let mut batch_inodes: HashMap<(u64, u64), u64> = HashMap::new();
-    let plans: Vec<(u64, Plan)> = batch
+    let plans: Vec<(u64, Plan, Extra)> = batch
         .into_iter()
-        .map(|(seq, entry)| {
+        .map(|(seq, item)| {
             let seq = seq as u64;
+            let (entry, extra) = match item {
+                Item::Walked(entry, opened_as) => (
+                    entry,
+                    Extra {
+                        opened_as,
+                        ..Extra::default()
+                    },
+                ),
+                Item::Member(m) => {
+                    let m = *m;
+                    let extra = Extra {
+                        container: m.container,
+                        opened_as: m.opened_as,
+                        not_opened: m.not_opened,
+                        place: m.place,
+                    };
+                    let plan = match m.content {
+                        Content::Bytes(bytes) => Plan::Member {
+                            path: m.path,
+                            bytes,
+                        },
+                        Content::Record(rec) => Plan::Done(rec),
+                    };
+                    return (seq, plan, extra);
+                }
+            };
             let plan = match entry {
                 Entry::Skipped(p, why) => {
                     Plan::Done(Box::new(FileRecord::failed(&p, Reason::Skipped, why)))
@@ -88,28 +124,49 @@ pub(super) fn process_batch(
                     }
                 },
             };
-            (seq, plan)
+            (seq, plan, extra)
         })
         .collect();
 
     let contents = &seen.contents;
     let hashed: Vec<Hashed> = plans
         .into_par_iter()
-        .map(|(seq, plan)| match plan {
+        .map(|(seq, plan, extra)| match plan {
             Plan::Hash {
                 ref path, before, ..
             } => {
                 let (file, changed) = hash_file(path, before, req, limits, decoding, contents);
                 let ms = matches_of(matcher, seq, &file);
-                (seq, plan, Some((file, changed, ms)))
+                (seq, plan, extra, Some((file, changed, ms)))
             }
-            other => (seq, other, None),
+            Plan::Member {
+                ref path,
+                ref bytes,
+            } => {
+                let mut file = hash_read(
+                    FileRecord::new(Path::new(path)),
+                    bytes,
+                    req,
+                    limits,
+                    decoding,
+                    contents,
+                );
+                // A container not opened says so, unless something worse happened to it.
+                if let Some(why) = &extra.not_opened
+                    && matches!(file.error, None | Some(Reason::UnsupportedFormat))
+                {
+                    file.fail(Reason::NotOpened, why.clone());
+                }
+                let ms = matches_of(matcher, seq, &file);
+                (seq, plan, extra, Some((file, false, ms)))
+            }
+            other => (seq, other, extra, None),
         })
         .collect();
 
     let mut out = Vec::with_capacity(hashed.len());
     let mut batch_firsts: HashMap<Sha256Digest, u64> = HashMap::new();
-    for (seq, plan, result) in hashed {
+    for (seq, plan, extra, result) in hashed {
         let (mut rec, ms) = match (plan, result) {
             (Plan::Done(file), _) => {
                 let rec = ScanRecord {
@@ -121,13 +178,16 @@ pub(super) fn process_batch(
                     same_as: None,
                     changed_during_scan: false,
                     matches: 0,
+                    container: Vec::new(),
+                    opened_as: None,
+                    place: Default::default(),
                 };
                 (rec, Vec::new())
             }
             (Plan::HardLink { path, inode, first }, _) => {
                 let earlier = earlier_record(seen, &out, first)?;
                 match earlier {
-                    Some((orig, ms)) => copy_of(seq, &path, inode, &orig, &ms, true),
+                    Some((orig, ms)) => copy_of(seq, &path, Some(inode), &orig, &ms, true),
                     // The first link was not hashable (removed meanwhile): read this one.
                     None => {
                         let rec = hash_file(&path, (0, 0, 0), req, limits, decoding, contents).0;
@@ -141,54 +201,101 @@ pub(super) fn process_batch(
                             same_as: None,
                             changed_during_scan: false,
                             matches: ms.len() as u32,
+                            container: Vec::new(),
+                            opened_as: None,
+                            place: Default::default(),
                         };
                         (rec, ms)
                     }
                 }
             }
-            (Plan::Hash { path, inode, .. }, Some((file, changed, ms))) => {
-                let earlier = file.sha256.and_then(|sha| {
-                    seen.contents
-                        .get(&sha)
-                        .or_else(|| batch_firsts.get(&sha))
-                        .copied()
-                });
-                let dup = match earlier {
-                    Some(first) => earlier_record(seen, &out, first)?,
-                    None => None,
-                };
-                match dup {
-                    // Same bytes as an earlier file: reuse its hashes and matches.
-                    Some((orig, ms)) => {
-                        let (mut rec, ms) = copy_of(seq, &path, inode, &orig, &ms, false);
-                        rec.changed_during_scan = changed;
-                        (rec, ms)
-                    }
-                    _ => {
-                        if let Some(sha) = file.sha256 {
-                            batch_firsts.entry(sha).or_insert(seq);
-                        }
-                        let ms = ms?;
-                        let rec = ScanRecord {
-                            seq,
-                            outcome: outcome_of(&file, ms.len()),
-                            file,
-                            inode: Some(format!("{}:{}", inode.0, inode.1)),
-                            hard_link_of: None,
-                            same_as: None,
-                            changed_during_scan: changed,
-                            matches: ms.len() as u32,
-                        };
-                        (rec, ms)
-                    }
-                }
+            (Plan::Member { path, .. }, Some((file, changed, ms))) => fresh_or_copy(
+                seq,
+                Path::new(&path),
+                None,
+                file,
+                changed,
+                ms,
+                seen,
+                &out,
+                &mut batch_firsts,
+            )?,
+            (Plan::Hash { path, inode, .. }, Some((file, changed, ms))) => fresh_or_copy(
+                seq,
+                &path,
+                Some(inode),
+                file,
+                changed,
+                ms,
+                seen,
+                &out,
+                &mut batch_firsts,
+            )?,
+            (Plan::Hash { .. } | Plan::Member { .. }, None) => {
+                unreachable!("every Hash and Member plan is hashed")
             }
-            (Plan::Hash { .. }, None) => unreachable!("every Hash plan is hashed"),
         };
         rec.matches = ms.len() as u32;
+        rec.container = extra.container;
+        rec.opened_as = extra.opened_as;
+        rec.place = extra.place;
         out.push((rec, ms));
     }
     Ok(out)
+}
+
+/// The record of a hashed entry, or a copy of an earlier record with the same bytes (its media
+/// decoded once, there).
+#[allow(clippy::too_many_arguments)]
+fn fresh_or_copy(
+    seq: u64,
+    path: &Path,
+    inode: Option<(u64, u64)>,
+    file: FileRecord,
+    changed: bool,
+    ms: Result<Vec<MatchRecord>, Error>,
+    seen: &Seen,
+    out: &[(ScanRecord, Vec<MatchRecord>)],
+    batch_firsts: &mut HashMap<Sha256Digest, u64>,
+) -> Result<(ScanRecord, Vec<MatchRecord>), Error> {
+    let earlier = file.sha256.and_then(|sha| {
+        seen.contents
+            .get(&sha)
+            .or_else(|| batch_firsts.get(&sha))
+            .copied()
+    });
+    let dup = match earlier {
+        Some(first) => earlier_record(seen, out, first)?,
+        None => None,
+    };
+    Ok(match dup {
+        // Same bytes as an earlier file: reuse its hashes and matches.
+        Some((orig, ms)) => {
+            let (mut rec, ms) = copy_of(seq, path, inode, &orig, &ms, false);
+            rec.changed_during_scan = changed;
+            (rec, ms)
+        }
+        _ => {
+            if let Some(sha) = file.sha256 {
+                batch_firsts.entry(sha).or_insert(seq);
+            }
+            let ms = ms?;
+            let rec = ScanRecord {
+                seq,
+                outcome: outcome_of(&file, ms.len()),
+                file,
+                inode: inode.map(|i| format!("{}:{}", i.0, i.1)),
+                hard_link_of: None,
+                same_as: None,
+                changed_during_scan: changed,
+                matches: ms.len() as u32,
+                container: Vec::new(),
+                opened_as: None,
+                place: Default::default(),
+            };
+            (rec, ms)
+        }
+    })
 }
 
 /// The record of `seq`, from this batch or an earlier one.
@@ -207,7 +314,7 @@ pub(super) fn earlier_record(
 pub(super) fn copy_of(
     seq: u64,
     path: &Path,
-    inode: (u64, u64),
+    inode: Option<(u64, u64)>,
     orig: &ScanRecord,
     ms: &[MatchRecord],
     hard_link: bool,
@@ -230,11 +337,14 @@ pub(super) fn copy_of(
         seq,
         outcome: orig.outcome,
         file,
-        inode: Some(format!("{}:{}", inode.0, inode.1)),
+        inode: inode.map(|i| format!("{}:{}", i.0, i.1)),
         hard_link_of: hard_link.then_some(orig.seq),
         same_as: (!hard_link).then_some(orig.seq),
         changed_during_scan: false,
         matches: ms.len() as u32,
+        container: Vec::new(),
+        opened_as: None,
+        place: Default::default(),
     };
     (rec, ms)
 }
@@ -305,14 +415,35 @@ pub(super) fn hash_file(
             false,
         );
     }
-    let mut rec = FileRecord::new(path);
+    let rec = hash_read(
+        FileRecord::new(path),
+        &bytes,
+        req,
+        limits,
+        decoding,
+        decoded_before,
+    );
+    let changed = changed(path, before) || bytes.len() as u64 != before.0;
+    (rec, changed)
+}
+
+/// Hashes bytes already read: digests always; perceptual hashes unless the same bytes were
+/// already decoded in an earlier batch.
+pub(super) fn hash_read(
+    mut rec: FileRecord,
+    bytes: &[u8],
+    req: &HashRequest,
+    limits: &Limits,
+    decoding: &Decoding,
+    decoded_before: &HashMap<Sha256Digest, u64>,
+) -> FileRecord {
     let digests_only = HashRequest {
         pdq: false,
         phash: false,
         dhash: false,
         ..*req
     };
-    fingerprint::fingerprint_bytes(&bytes, &digests_only, limits, &mut rec);
+    fingerprint::fingerprint_bytes(bytes, &digests_only, limits, &mut rec);
     let already = rec.sha256.is_some_and(|s| decoded_before.contains_key(&s));
     if req.needs_decode() && !already {
         let perceptual = HashRequest {
@@ -322,14 +453,13 @@ pub(super) fn hash_file(
         // A decoder that crashes or hangs costs this file only (in a sandboxed worker); the
         // digests above stay.
         if decoding
-            .fingerprint_bytes(&bytes, &perceptual, limits, &mut rec, &NEVER_CANCELLED)
+            .fingerprint_bytes(bytes, &perceptual, limits, &mut rec, &NEVER_CANCELLED)
             .is_err()
         {
             rec.fail(Reason::DecodeFailed, CANCELLED.into());
         }
     }
-    let changed = changed(path, before) || bytes.len() as u64 != before.0;
-    (rec, changed)
+    rec
 }
 
 /// A scan has no caller that goes away, so its jobs are never cancelled; the outcome stays
@@ -358,6 +488,8 @@ pub(super) fn outcome_of(rec: &FileRecord, matches: usize) -> Outcome {
         Some(Reason::TooLarge | Reason::TooLong) => Outcome::TooLarge,
         Some(Reason::Unreadable) => Outcome::Unreadable,
         Some(Reason::Skipped) => Outcome::Skipped,
+        Some(Reason::Encrypted) => Outcome::Encrypted,
+        Some(Reason::NotOpened) => Outcome::NotOpened,
     }
 }
 

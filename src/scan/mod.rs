@@ -8,7 +8,9 @@
 //! it covers, so the finished outputs equal those of an uninterrupted run.
 
 mod batch;
+pub mod case;
 pub mod manifest;
+pub mod minisign;
 pub mod outputs;
 mod resume;
 
@@ -22,6 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::containers::{ContainerLimits, Expand, Item};
 use crate::files::{self, Entry, io_detail};
 use crate::fingerprint::{self, FileRecord, HashRequest, Reason};
 use crate::hashing::{DigestSet, Sha256Digest};
@@ -50,17 +53,24 @@ pub enum Outcome {
     TooLarge,
     /// Not a regular file (symlink, FIFO, socket, device), by policy.
     Skipped,
+    /// Encrypted inside a container: recorded, its content not readable without the key.
+    Encrypted,
+    /// A container, or the rest of one, that was not opened (nested past the depth cap, over
+    /// an expansion cap, damaged); its own digests, when it has any, were still checked.
+    NotOpened,
 }
 
 impl Outcome {
     /// Every outcome, in report order.
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Match,
         Outcome::Clean,
         Outcome::DecodeFailed,
         Outcome::Unreadable,
         Outcome::TooLarge,
         Outcome::Skipped,
+        Outcome::Encrypted,
+        Outcome::NotOpened,
     ];
 
     /// The code written in records.
@@ -72,6 +82,8 @@ impl Outcome {
             Outcome::Unreadable => "unreadable",
             Outcome::TooLarge => "too_large",
             Outcome::Skipped => "skipped",
+            Outcome::Encrypted => "encrypted",
+            Outcome::NotOpened => "not_opened",
         }
     }
 
@@ -79,7 +91,11 @@ impl Outcome {
     pub fn is_incomplete(self) -> bool {
         matches!(
             self,
-            Outcome::DecodeFailed | Outcome::Unreadable | Outcome::TooLarge
+            Outcome::DecodeFailed
+                | Outcome::Unreadable
+                | Outcome::TooLarge
+                | Outcome::Encrypted
+                | Outcome::NotOpened
         )
     }
 }
@@ -109,6 +125,15 @@ pub struct ScanRecord {
     /// Number of lines in `matches.jsonl` for this record.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub matches: u32,
+    /// The containers this entry is in, outermost first (absent for a file of the walk).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub container: Vec<String>,
+    /// This entry is a container and was opened as this format; its entries follow it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_as: Option<String>,
+    /// Where it sits in a disk image (file system, metadata address, deleted).
+    #[serde(flatten)]
+    pub place: crate::containers::Place,
 }
 
 fn is_zero(v: &u32) -> bool {
@@ -201,6 +226,8 @@ pub struct ScanOptions {
     pub batch: usize,
     /// Where files are decoded (`hashguard scan` uses sandboxed workers).
     pub decoding: Decoding,
+    /// Which containers are opened, and their caps.
+    pub containers: ContainerLimits,
 }
 
 /// Running totals, also the checkpoint's.
@@ -214,12 +241,31 @@ pub struct Totals {
     pub bytes: u64,
     /// Match lines written.
     pub match_lines: u64,
+    /// The same counts per depth: 0 for the entries of the walk, 1 inside one container, and
+    /// so on; `found` is the sum of the outcomes at every depth.
+    #[serde(default)]
+    pub depths: std::collections::BTreeMap<u32, DepthTotals>,
+}
+
+/// Entries found at one depth of containers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DepthTotals {
+    /// Entries found.
+    pub found: u64,
+    /// Entries per outcome.
+    pub outcomes: std::collections::BTreeMap<String, u64>,
 }
 
 impl Totals {
     fn add(&mut self, r: &ScanRecord, matches: usize) {
         self.found += 1;
         *self
+            .outcomes
+            .entry(r.outcome.code().to_string())
+            .or_default() += 1;
+        let depth = self.depths.entry(r.container.len() as u32).or_default();
+        depth.found += 1;
+        *depth
             .outcomes
             .entry(r.outcome.code().to_string())
             .or_default() += 1;
@@ -234,6 +280,9 @@ impl Totals {
         self.outcomes.get(o.code()).copied().unwrap_or(0)
     }
 }
+
+/// Bytes of container members one batch may hold in memory before it is hashed.
+const BATCH_MEMBER_BYTES: u64 = 1 << 30;
 
 /// Output names.
 pub const FILES: &str = "files.jsonl";
@@ -306,13 +355,15 @@ pub fn scan(
     req.pdq_dihedral = opts.perceptual;
 
     let done = state.totals.found;
-    let mut walk = files::walk(inputs.iter().cloned()).enumerate().peekable();
+    let mut walk = Expand::new(inputs, files::walk(inputs.iter().cloned()), opts.containers)
+        .enumerate()
+        .peekable();
     // Skip what the checkpoint covers, checking that the tree still lists the same way.
     if done > 0 {
         let mut last = None;
         for _ in 0..done {
             match walk.next() {
-                Some((_, e)) => last = Some(entry_path(&e).to_string_lossy().into_owned()),
+                Some((_, e)) => last = Some(e.path()),
                 None => {
                     return Err(Error::Resume(
                         "the inputs now hold fewer entries than were scanned".into(),
@@ -327,7 +378,21 @@ pub fn scan(
         }
     }
     while walk.peek().is_some() {
-        let batch: Vec<(usize, Entry)> = walk.by_ref().take(opts.batch.max(1)).collect();
+        // A batch ends at its entry count, or sooner once the container members it holds in
+        // memory pass the byte budget.
+        let mut batch: Vec<(usize, Item)> = Vec::new();
+        let mut held = 0u64;
+        while batch.len() < opts.batch.max(1) && held < BATCH_MEMBER_BYTES {
+            let Some((seq, item)) = walk.next() else {
+                break;
+            };
+            if let Item::Member(m) = &item
+                && let crate::containers::Content::Bytes(b) = &m.content
+            {
+                held += b.len() as u64;
+            }
+            batch.push((seq, item));
+        }
         let records = process_batch(batch, &req, &opts.limits, &opts.decoding, matcher, &seen)?;
         let mut files_buf = Vec::new();
         let mut matches_buf = Vec::new();
@@ -385,6 +450,7 @@ pub fn scan(
         totals: state.totals.clone(),
     };
     outputs::write_all(&opts.out, &summary)?;
+    case::write(&opts.out, &summary)?;
     manifest::write(&opts.out, &opts.case_id, key)?;
     // The scan is complete: the checkpoint has done its job.
     let _ = fs::remove_file(opts.out.join(CHECKPOINT));
