@@ -24,6 +24,7 @@ unsafe extern "C" {
     fn archive_read_new() -> *mut RawArchive;
     fn archive_read_support_filter_all(a: *mut RawArchive) -> c_int;
     fn archive_read_support_format_all(a: *mut RawArchive) -> c_int;
+    fn archive_read_support_format_raw(a: *mut RawArchive) -> c_int;
     fn archive_read_open_filename(a: *mut RawArchive, name: *const c_char, block: usize) -> c_int;
     fn archive_read_open_memory(a: *mut RawArchive, buf: *const c_void, size: usize) -> c_int;
     fn archive_read_next_header(a: *mut RawArchive, e: *mut *mut RawEntry) -> c_int;
@@ -93,7 +94,17 @@ impl Drop for Reader {
     }
 }
 
-fn new_reader() -> Result<*mut RawArchive, Error> {
+/// How a reader reads its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Every archive format libarchive knows.
+    Archive,
+    /// A single compressed stream (gzip, bzip2, xz, zstd of one file, not of a TAR): one
+    /// member, the decompressed data.
+    Stream,
+}
+
+fn new_reader(mode: Mode) -> Result<*mut RawArchive, Error> {
     // SAFETY: plain constructor and setup calls on a fresh handle.
     unsafe {
         let a = archive_read_new();
@@ -101,17 +112,20 @@ fn new_reader() -> Result<*mut RawArchive, Error> {
             return Err(Error("libarchive could not allocate a reader".into()));
         }
         archive_read_support_filter_all(a);
-        archive_read_support_format_all(a);
+        match mode {
+            Mode::Archive => archive_read_support_format_all(a),
+            Mode::Stream => archive_read_support_format_raw(a),
+        };
         Ok(a)
     }
 }
 
 impl Reader {
     /// Opens the archive in the file `path`, read in 1 MiB blocks.
-    pub fn open_file(path: &Path) -> Result<Reader, Error> {
+    pub fn open_file(path: &Path, mode: Mode) -> Result<Reader, Error> {
         let name = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| Error("the path holds a NUL byte".into()))?;
-        let a = new_reader()?;
+        let a = new_reader(mode)?;
         let r = Reader { a, _memory: None };
         // SAFETY: valid handle and NUL-terminated name.
         let rc = unsafe { archive_read_open_filename(a, name.as_ptr(), 1 << 20) };
@@ -122,8 +136,8 @@ impl Reader {
     }
 
     /// Opens an archive held in memory (a member of another container).
-    pub fn open_memory(bytes: std::sync::Arc<[u8]>) -> Result<Reader, Error> {
-        let a = new_reader()?;
+    pub fn open_memory(bytes: std::sync::Arc<[u8]>, mode: Mode) -> Result<Reader, Error> {
+        let a = new_reader(mode)?;
         // SAFETY: the bytes are owned by the reader and outlive the handle.
         let rc = unsafe { archive_read_open_memory(a, bytes.as_ptr().cast(), bytes.len()) };
         let r = Reader {
@@ -256,7 +270,7 @@ mod tests {
     #[test]
     fn members_are_read_from_memory_in_order() {
         let zip = zip_of(&[("a.txt", b"alpha"), ("sub/b.bin", &[9u8; 5000])]);
-        let mut r = Reader::open_memory(zip.into()).unwrap();
+        let mut r = Reader::open_memory(zip.into(), Mode::Archive).unwrap();
         let mut seen = Vec::new();
         while let Some(h) = r.next_header() {
             let h = h.unwrap();
@@ -280,7 +294,7 @@ mod tests {
 
     #[test]
     fn not_an_archive_is_an_error() {
-        let err = Reader::open_memory(b"just some text, no archive".to_vec().into())
+        let err = Reader::open_memory(b"just some text, no archive".to_vec().into(), Mode::Archive)
             .err()
             .expect("refused");
         assert!(err.0.contains("cannot open"), "{err}");

@@ -126,8 +126,9 @@ pub struct Member {
 /// One thing to scan: a file or special entry of the walk, or a member of a container.
 #[derive(Debug, Clone)]
 pub enum Item {
-    /// An entry of the walk; a file that is a container says what it was opened as.
-    Walked(Entry, Option<String>),
+    /// An entry of the walk; a file that is a container says what it was opened as, or why
+    /// it could not be.
+    Walked(Entry, Option<String>, Option<String>),
     /// An entry inside a container.
     Member(Box<Member>),
 }
@@ -136,7 +137,7 @@ impl Item {
     /// The entry's address, for checkpoints and messages.
     pub fn path(&self) -> String {
         match self {
-            Item::Walked(Entry::File(p) | Entry::Skipped(p, _) | Entry::Unreadable(p, _), _) => {
+            Item::Walked(Entry::File(p) | Entry::Skipped(p, _) | Entry::Unreadable(p, _), ..) => {
                 p.to_string_lossy().into_owned()
             }
             Item::Member(m) => m.path.clone(),
@@ -147,27 +148,69 @@ impl Item {
 /// What a file's first bytes say it is, as far as containers go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// An archive or compressed stream libarchive reads.
+    /// An archive libarchive reads.
     Archive,
+    /// A compressed stream: a compressed archive (`.tar.gz`), or one compressed file.
+    Compressed,
 }
 
 /// Recognises a container by its content (never by its name).
 pub fn sniff(head: &[u8]) -> Option<Kind> {
     let at = |off: usize, sig: &[u8]| head.get(off..off + sig.len()) == Some(sig);
+    let compressed = at(0, b"\x1F\x8B\x08")
+        || at(0, b"\xFD7zXZ\x00")
+        || at(0, b"\x28\xB5\x2F\xFD")
+        || (at(0, b"BZh") && at(4, b"\x31\x41\x59\x26\x53\x59"));
     let archive = at(0, b"PK\x03\x04")
         || at(0, b"PK\x05\x06")
         || at(0, b"7z\xBC\xAF\x27\x1C")
         || at(0, b"Rar!\x1A\x07")
-        || at(0, b"\x1F\x8B\x08")
-        || at(0, b"\xFD7zXZ\x00")
-        || at(0, b"\x28\xB5\x2F\xFD")
-        || (at(0, b"BZh") && at(4, b"\x31\x41\x59\x26\x53\x59"))
         || at(257, b"ustar")
         || at(0, b"070701")
         || at(0, b"070702")
         || at(0, b"070707")
         || at(0x8001, b"CD001");
-    archive.then_some(Kind::Archive)
+    if archive {
+        Some(Kind::Archive)
+    } else if compressed {
+        Some(Kind::Compressed)
+    } else {
+        None
+    }
+}
+
+/// Where an archive's bytes are.
+enum ArchiveInput<'a> {
+    File(&'a Path),
+    Memory(&'a Arc<[u8]>),
+}
+
+/// The first header of an archive, read when it is opened.
+type FirstHeader = Option<Result<archive::Header, archive::Error>>;
+
+/// Opens an archive of `kind` and reads its first header (so that a file that only looks like
+/// an archive is told apart now); a compressed stream that holds no archive is read as a
+/// single member. A failure says why; an archive whose headers are encrypted opens, and its
+/// first header says so.
+fn open_archive(
+    input: ArchiveInput<'_>,
+    kind: Kind,
+) -> Result<(archive::Reader, FirstHeader), archive::Error> {
+    let open = |mode| -> Result<(archive::Reader, FirstHeader), archive::Error> {
+        let mut r = match &input {
+            ArchiveInput::File(p) => archive::Reader::open_file(p, mode)?,
+            ArchiveInput::Memory(b) => archive::Reader::open_memory((*b).clone(), mode)?,
+        };
+        match r.next_header() {
+            Some(Err(e)) if !e.0.contains("encrypted") => Err(e),
+            first => Ok((r, first)),
+        }
+    };
+    match open(archive::Mode::Archive) {
+        Ok(r) => Ok(r),
+        Err(_) if kind == Kind::Compressed => open(archive::Mode::Stream),
+        Err(e) => Err(e),
+    }
 }
 
 /// Bytes read to recognise a container: enough for ISO 9660's volume descriptor.
@@ -280,21 +323,25 @@ impl<I: Iterator<Item = Entry>> Expand<I> {
         }
     }
 
-    /// Opens the walked file `path` if it is a container; returns what it was opened as.
-    fn open_walked(&mut self, path: &Path) -> Option<String> {
-        let head = head_of_file(path).ok()?;
+    /// Opens the walked file `path` if it is a container; returns what it was opened as, or
+    /// why a file that looks like one could not be opened.
+    fn open_walked(&mut self, path: &Path) -> (Option<String>, Option<String>) {
+        let Ok(head) = head_of_file(path) else {
+            // Unreadable: the record made when it is hashed says so.
+            return (None, None);
+        };
         let size = std::fs::metadata(path).map_or(0, |m| m.len());
         let name = path.to_string_lossy().into_owned();
-        if sniff(&head).is_some() {
-            return match archive::Reader::open_file(path) {
-                Ok(r) => Some(self.push(name, Vec::new(), r, size)),
-                // Looked like an archive but is not one libarchive reads: a file like any
-                // other (its digests are checked all the same).
-                Err(_) => None,
+        if let Some(kind) = sniff(&head) {
+            return match open_archive(ArchiveInput::File(path), kind) {
+                Ok((r, first)) => (Some(self.push(name, Vec::new(), r, first, size)), None),
+                Err(e) => (None, Some(format!("looks like an archive but {e}"))),
             };
         }
         let forced = self.limits.force_disk && self.inputs.iter().any(|i| i == path);
-        let (walk, format) = open_disk(path, forced)?;
+        let Some((walk, format)) = open_disk(path, &head, forced) else {
+            return (None, None);
+        };
         self.stack.push(Frame {
             path: name,
             chain: Vec::new(),
@@ -305,19 +352,19 @@ impl<I: Iterator<Item = Entry>> Expand<I> {
             stopped: None,
             done: false,
         });
-        Some(format)
+        (Some(format), None)
     }
 
     fn push(
         &mut self,
         path: String,
         chain: Vec<String>,
-        mut source: archive::Reader,
+        source: archive::Reader,
+        first: FirstHeader,
         size: u64,
     ) -> String {
-        // The format is known once the first header is read; read it now so the container's
-        // own record can say what it was opened as.
-        let first = source.next_header();
+        // The format is known once the first header is read (when it was opened), so the
+        // container's own record can say what it was opened as.
         let format = match source.format_name() {
             f if f.is_empty() => "archive".to_string(),
             f => f,
@@ -456,7 +503,7 @@ impl<I: Iterator<Item = Entry>> Expand<I> {
     fn maybe_nested(&mut self, mut member: Member, limits: &ContainerLimits) -> Item {
         let depth = member.container.len() as u32;
         if let Content::Bytes(bytes) = &member.content
-            && sniff(bytes).is_some()
+            && let Some(kind) = sniff(bytes)
         {
             if depth >= limits.max_depth {
                 member.not_opened = Some(format!(
@@ -464,11 +511,16 @@ impl<I: Iterator<Item = Entry>> Expand<I> {
                     limits.max_depth
                 ));
             } else {
-                match archive::Reader::open_memory(bytes.clone()) {
-                    Ok(r) => {
+                match open_archive(ArchiveInput::Memory(bytes), kind) {
+                    Ok((r, first)) => {
                         let size = bytes.len() as u64;
-                        let format =
-                            self.push(member.path.clone(), member.container.clone(), r, size);
+                        let format = self.push(
+                            member.path.clone(),
+                            member.container.clone(),
+                            r,
+                            first,
+                            size,
+                        );
                         member.opened_as = Some(format);
                     }
                     Err(e) => {
@@ -595,9 +647,8 @@ impl Gather {
 
 /// Opens `path` as a disk image when The Sleuth Kit finds a partition table or a file system
 /// in it; returns its walk and a description ("raw image, gpt: p4 fat16, p5 ext4").
-fn open_disk(path: &Path, forced: bool) -> Option<(DiskWalk, String)> {
-    let head = head_of_file(path).ok()?;
-    if !forced && !disk::looks_like_image(&head) {
+fn open_disk(path: &Path, head: &[u8], forced: bool) -> Option<(DiskWalk, String)> {
+    if !forced && !disk::looks_like_image(head) {
         return None;
     }
     let image = disk::Image::open(path).ok()?;
@@ -881,11 +932,130 @@ impl<I: Iterator<Item = Entry>> Iterator for Expand<I> {
             }
             let entry = self.walk.next()?;
             self.input_expanded = 0;
-            let opened = match &entry {
+            let (opened, not_opened) = match &entry {
                 Entry::File(p) if self.limits.open => self.open_walked(&p.clone()),
-                _ => None,
+                _ => (None, None),
             };
-            return Some(Item::Walked(entry, opened));
+            return Some(Item::Walked(entry, opened, not_opened));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(dir: &Path, limits: ContainerLimits) -> Vec<(String, Option<Reason>, String)> {
+        let inputs = vec![dir.to_path_buf()];
+        Expand::new(&inputs, crate::files::walk(inputs.clone()), limits)
+            .map(|item| {
+                let rel = item.path().replacen(&format!("{}/", dir.display()), "", 1);
+                match item {
+                    Item::Walked(_, opened, not_opened) => (
+                        rel,
+                        not_opened.map(|_| Reason::NotOpened),
+                        opened.unwrap_or_default(),
+                    ),
+                    Item::Member(m) => match m.content {
+                        Content::Bytes(b) => (
+                            rel,
+                            m.not_opened.map(|_| Reason::NotOpened),
+                            String::from_utf8_lossy(&b).into(),
+                        ),
+                        Content::Record(r) => (rel, r.error, r.detail.unwrap_or_default()),
+                    },
+                }
+            })
+            .collect()
+    }
+
+    fn run(cmd: &mut std::process::Command) {
+        assert!(cmd.status().expect("tool from scripts/setup.sh").success());
+    }
+
+    /// A gzip of one file is one member; a damaged or fake archive says so instead of passing
+    /// for a plain file; the walk goes on after both.
+    #[test]
+    fn compressed_files_damaged_and_fake_archives() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("a.txt"), "alpha text\n").unwrap();
+        run(std::process::Command::new("gzip")
+            .arg("-n")
+            .arg(d.join("a.txt")));
+        std::fs::write(d.join("b.txt"), "bravo\n".repeat(2000)).unwrap();
+        std::fs::write(d.join("c.txt"), "charlie\n".repeat(2000)).unwrap();
+        run(std::process::Command::new("zip")
+            .current_dir(d)
+            .args(["-q", "-X", "-m", "two.zip", "b.txt", "c.txt"]));
+        let zip = std::fs::read(d.join("two.zip")).unwrap();
+        // Cut inside the second member's data: the first is read, the rest is not_opened.
+        let second = zip
+            .windows(4)
+            .enumerate()
+            .filter(|(_, w)| w == b"PK\x03\x04")
+            .nth(1)
+            .unwrap()
+            .0;
+        std::fs::write(d.join("cut.zip"), &zip[..second + 60]).unwrap();
+        std::fs::write(
+            d.join("fake.zip"),
+            b"PK\x03\x04 this is not an archive at all",
+        )
+        .unwrap();
+        std::fs::write(d.join("z.txt"), "after\n").unwrap();
+        let got = expand(d, ContainerLimits::default());
+        let find = |p: &str| {
+            got.iter()
+                .find(|g| g.0 == p)
+                .unwrap_or_else(|| panic!("{p}: {got:?}"))
+        };
+        assert_eq!(find("a.txt.gz!/data").2, "alpha text\n");
+        assert!(find("cut.zip!/b.txt").2.starts_with("bravo"));
+        let rest = got.iter().rfind(|g| g.0.starts_with("cut.zip!/")).unwrap();
+        assert!(
+            matches!(rest.1, Some(Reason::NotOpened | Reason::Unreadable)),
+            "{got:?}"
+        );
+        assert_eq!(find("fake.zip").1, Some(Reason::NotOpened));
+        assert_eq!(got.last().unwrap().0, "z.txt");
+        // --no-containers: every file is just a file.
+        let flat = expand(
+            d,
+            ContainerLimits {
+                open: false,
+                ..ContainerLimits::default()
+            },
+        );
+        assert!(flat.iter().all(|g| !g.0.contains('!')), "{flat:?}");
+    }
+
+    /// Nesting stops at the depth cap with a record saying so.
+    #[test]
+    fn nesting_stops_at_the_depth_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("x.txt"), "inner\n").unwrap();
+        let mut name = "x.txt".to_string();
+        for i in 0..4 {
+            let z = format!("l{i}.zip");
+            run(std::process::Command::new("zip")
+                .current_dir(d)
+                .args(["-q", "-X", "-m", &z, &name]));
+            name = z;
+        }
+        let got = expand(
+            d,
+            ContainerLimits {
+                max_depth: 2,
+                ..ContainerLimits::default()
+            },
+        );
+        let paths: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["l3.zip", "l3.zip!/l2.zip", "l3.zip!/l2.zip!/l1.zip"]
+        );
+        assert_eq!(got[2].1, Some(Reason::NotOpened), "{got:?}");
     }
 }

@@ -62,10 +62,11 @@ pub(super) fn process_batch(
         .map(|(seq, item)| {
             let seq = seq as u64;
             let (entry, extra) = match item {
-                Item::Walked(entry, opened_as) => (
+                Item::Walked(entry, opened_as, not_opened) => (
                     entry,
                     Extra {
                         opened_as,
+                        not_opened,
                         ..Extra::default()
                     },
                 ),
@@ -135,7 +136,8 @@ pub(super) fn process_batch(
             Plan::Hash {
                 ref path, before, ..
             } => {
-                let (file, changed) = hash_file(path, before, req, limits, decoding, contents);
+                let (mut file, changed) = hash_file(path, before, req, limits, decoding, contents);
+                not_opened(&mut file, &extra);
                 let ms = matches_of(matcher, seq, &file);
                 (seq, plan, extra, Some((file, changed, ms)))
             }
@@ -151,12 +153,7 @@ pub(super) fn process_batch(
                     decoding,
                     contents,
                 );
-                // A container not opened says so, unless something worse happened to it.
-                if let Some(why) = &extra.not_opened
-                    && matches!(file.error, None | Some(Reason::UnsupportedFormat))
-                {
-                    file.fail(Reason::NotOpened, why.clone());
-                }
+                not_opened(&mut file, &extra);
                 let ms = matches_of(matcher, seq, &file);
                 (seq, plan, extra, Some((file, false, ms)))
             }
@@ -242,6 +239,15 @@ pub(super) fn process_batch(
         out.push((rec, ms));
     }
     Ok(out)
+}
+
+/// A container not opened says so, unless something worse happened to it.
+fn not_opened(file: &mut FileRecord, extra: &Extra) {
+    if let Some(why) = &extra.not_opened
+        && matches!(file.error, None | Some(Reason::UnsupportedFormat))
+    {
+        file.fail(Reason::NotOpened, why.clone());
+    }
 }
 
 /// The record of a hashed entry, or a copy of an earlier record with the same bytes (its media
