@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH="${1:-60}"
 shift || true
-ALL=(sniff image video lists json_scanner bundle stored manifest grpc_timeout)
+ALL=(sniff image video lists json_scanner bundle stored manifest grpc_timeout containers)
 TARGETS=("${@:-${ALL[@]}}")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
 
@@ -65,6 +65,7 @@ seed bundle "" fuzz/seeds/bundle/*
 seed manifest "" fuzz/seeds/manifest/*
 seed stored "" fuzz/seeds/stored/*
 seed grpc_timeout "" fuzz/seeds/grpc_timeout/*
+seed containers "" fuzz/seeds/containers/* testdata/case/basic/*
 
 status=0
 for t in "${TARGETS[@]}"; do
