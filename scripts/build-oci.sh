@@ -22,7 +22,7 @@ mkdir -p "$WORK/bin" && strip -o "$WORK/bin/hashguard" "$BIN"
 
 # The runtime libraries come from the same packages the Dockerfile installs.
 mmdebstrap --variant=essential --quiet \
-  --include=libavcodec59,libavformat59,libavutil57,libswscale6,libheif1,ca-certificates \
+  --include=libavcodec59,libavformat59,libavutil57,libswscale6,libheif1,libarchive13,libtsk19,ca-certificates \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
   --customize-hook='echo "hashguard:x:10001:10001::/var/lib/hashguard:/usr/sbin/nologin" >> "$1/etc/passwd"' \
