@@ -369,6 +369,26 @@ fn file_node(ids: &Ids, key: &str, file_id: &str, r: &ScanRecord) -> Value {
     if let Some(d) = f.dhash {
         description.push(format!("dhash:{}", d.to_hex()));
     }
+    // Where a file of a disk image is, so another tool can find the same bytes.
+    let p = &r.place;
+    if let Some(t) = &p.fs_type {
+        description.push(format!("fs_type:{t}"));
+    }
+    if let Some(o) = p.fs_offset {
+        description.push(format!("fs_offset:{o}"));
+    }
+    if let Some(m) = p.meta_addr {
+        description.push(format!("meta_addr:{m}"));
+    }
+    if let Some(o) = p.offset {
+        description.push(format!("carved_at:{o}"));
+    }
+    if p.deleted {
+        description.push(match &p.recovered {
+            Some(how) => format!("deleted: {how}"),
+            None => "deleted".to_string(),
+        });
+    }
     if let Some(e) = f.error {
         description.push(match f.detail.as_deref().filter(|d| !d.is_empty()) {
             Some(d) => format!("{}: {d}", e.code()),
