@@ -579,6 +579,13 @@ fn stream_large(
                 // by its path.
                 let opts = video_options(req, limits);
                 apply_video(&mut rec, media::hash_video_fd(&file, &opts));
+            } else if req.needs_decode() && format == Format::Unknown {
+                // Not media (a disk image, an archive, a database): its digests were all
+                // there was to compute, as for a small file of the same kind.
+                rec.fail(
+                    Reason::UnsupportedFormat,
+                    "not a recognised image or video".to_string(),
+                );
             } else if req.needs_decode() {
                 let e = media::Error::FileTooLarge {
                     size,
@@ -603,4 +610,39 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file over the in-memory limit is streamed for its digests; only media is then
+    /// `too_large`: anything else (a disk image, an archive) had nothing more to compute.
+    #[test]
+    fn a_large_file_is_too_large_only_when_it_is_media() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            max_file_bytes: 1024,
+            ..Limits::default()
+        };
+        let other = dir.path().join("blob.bin");
+        std::fs::write(&other, vec![0x42u8; 4096]).unwrap();
+        let rec = fingerprint_file(&other, &HashRequest::ALL, &limits);
+        assert_eq!(rec.error, Some(Reason::UnsupportedFormat), "{rec:?}");
+        assert_eq!(rec.kind, MediaKind::Other);
+        assert_eq!(rec.size, Some(4096));
+        assert!(rec.md5.is_some() && rec.sha256.is_some());
+
+        let png = dir.path().join("big.png");
+        let mut rng = crate::synth::SplitMix::new(3);
+        let img = image::RgbImage::from_fn(64, 64, |_, _| {
+            let v = rng.next_u64();
+            image::Rgb([v as u8, (v >> 8) as u8, (v >> 16) as u8])
+        });
+        img.save(&png).unwrap();
+        assert!(std::fs::metadata(&png).unwrap().len() > 1024);
+        let rec = fingerprint_file(&png, &HashRequest::ALL, &limits);
+        assert_eq!(rec.error, Some(Reason::TooLarge), "{rec:?}");
+        assert!(rec.sha256.is_some());
+    }
 }
