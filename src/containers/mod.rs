@@ -123,6 +123,20 @@ pub struct Member {
     pub place: Place,
 }
 
+impl Member {
+    /// A member that is not itself a container (yet: [`Expand`] decides).
+    fn new(path: String, container: Vec<String>, content: Content, place: Place) -> Self {
+        Member {
+            path,
+            container,
+            content,
+            opened_as: None,
+            not_opened: None,
+            place,
+        }
+    }
+}
+
 /// One thing to scan: a file or special entry of the walk, or a member of a container.
 #[derive(Debug, Clone)]
 pub enum Item {
@@ -397,14 +411,8 @@ impl<I: Iterator<Item = Entry>> Expand<I> {
             frame.done = true;
             let path = format!("{}!/", frame.path);
             let content = member_record(&path, reason, detail);
-            return Some(Some(Item::Member(Box::new(Member {
-                container: frame.member_chain(),
-                path,
-                content,
-                opened_as: None,
-                not_opened: None,
-                place: Place::default(),
-            }))));
+            let member = Member::new(path, frame.member_chain(), content, Place::default());
+            return Some(Some(Item::Member(Box::new(member))));
         }
         let header = match &mut frame.source {
             Source::Archive { reader, pending } => match pending.take() {
@@ -488,14 +496,7 @@ impl<I: Iterator<Item = Entry>> Expand<I> {
             }
             content
         };
-        let member = Member {
-            path,
-            container: chain,
-            content,
-            opened_as: None,
-            not_opened: None,
-            place: Place::default(),
-        };
+        let member = Member::new(path, chain, content, Place::default());
         Some(Some(self.maybe_nested(member, &limits)))
     }
 
@@ -818,14 +819,8 @@ fn disk_member(frame: &mut Frame, job: DiskJob, limits: &ContainerLimits) -> Opt
     match job {
         DiskJob::NoFs { prefix, detail } => {
             let path = format!("{}!{prefix}/", frame.path);
-            Some(Member {
-                content: member_record(&path, Reason::NotOpened, detail),
-                path,
-                container: chain,
-                opened_as: None,
-                not_opened: None,
-                place: Place::default(),
-            })
+            let content = member_record(&path, Reason::NotOpened, detail);
+            Some(Member::new(path, chain, content, Place::default()))
         }
         DiskJob::Carve {
             prefix,
@@ -840,14 +835,8 @@ fn disk_member(frame: &mut Frame, job: DiskJob, limits: &ContainerLimits) -> Opt
                 Ok(()) => None,
                 Err(why) => {
                     let path = format!("{}!{prefix}/$Carved/", frame.path);
-                    Some(Member {
-                        content: member_record(&path, Reason::NotOpened, why),
-                        path,
-                        container: chain,
-                        opened_as: None,
-                        not_opened: None,
-                        place: Place::default(),
-                    })
+                    let content = member_record(&path, Reason::NotOpened, why);
+                    Some(Member::new(path, chain, content, Place::default()))
                 }
             }
         }
@@ -866,17 +855,11 @@ fn disk_member(frame: &mut Frame, job: DiskJob, limits: &ContainerLimits) -> Opt
                 ),
                 Err(e) => member_record(&path, Reason::Unreadable, e.0),
             };
-            Some(Member {
-                path,
-                container: chain,
-                content,
-                opened_as: None,
-                not_opened: None,
-                place: Place {
-                    offset: Some(object.offset),
-                    ..Place::default()
-                },
-            })
+            let place = Place {
+                offset: Some(object.offset),
+                ..Place::default()
+            };
+            Some(Member::new(path, chain, content, place))
         }
         DiskJob::File { fs, prefix, file } => {
             let path = format!("{}!{prefix}{}", frame.path, file.path);
@@ -908,14 +891,7 @@ fn disk_member(frame: &mut Frame, job: DiskJob, limits: &ContainerLimits) -> Opt
                     Err(e) => member_record(&path, Reason::Unreadable, e.0),
                 }
             };
-            Some(Member {
-                path,
-                container: chain,
-                content,
-                opened_as: None,
-                not_opened: None,
-                place,
-            })
+            Some(Member::new(path, chain, content, place))
         }
     }
 }
