@@ -369,3 +369,12 @@ pub fn assert_each_once_in_order(seen: Vec<(u64, String)>, acked: &[String]) {
     acked.sort();
     assert_eq!(got, acked, "every acknowledged report, once");
 }
+
+/// The records of a scan's `files.jsonl`, parsed.
+pub fn scan_records(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out.join("files.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

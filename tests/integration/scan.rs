@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use hashguard::synth::SplitMix;
 
-use crate::common::{hashguard, testdata};
+use crate::common::{hashguard, scan_records as records, testdata};
 
 /// Runs the binary with `args`: (exit code, stdout, stderr).
 fn run(args: &[&OsStr]) -> (i32, String, String) {
@@ -203,14 +203,6 @@ fn scan_args<'a>(tree: &'a Tree, out: &'a Path, extra: &[&'a str]) -> Vec<&'a Os
     ];
     a.extend(extra.iter().map(|s| os(s)));
     a
-}
-
-fn records(out: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(out.join("files.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::common::{hashguard, testdata};
+use super::common::{hashguard, md5_hex, scan_records as records, testdata};
 
 fn sh(cmd: &mut Command) -> std::process::Output {
     let out = cmd.output().expect("command runs");
@@ -19,11 +19,6 @@ fn sh(cmd: &mut Command) -> std::process::Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
-}
-
-fn md5_hex(bytes: &[u8]) -> String {
-    use md5::{Digest, Md5};
-    hex::encode(Md5::digest(bytes))
 }
 
 /// Listed and unlisted synthetic images, the fixtures made from them, and a data directory
@@ -69,14 +64,6 @@ fn fixtures(base: &Path) -> (PathBuf, PathBuf, Vec<String>) {
         .args(["--category", "1"])
         .arg(base.join("md5.txt")));
     (out, data, md5s)
-}
-
-fn records(out: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(out.join("files.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]
