@@ -165,22 +165,7 @@ pub(super) fn process_batch(
     let mut batch_firsts: HashMap<Sha256Digest, u64> = HashMap::new();
     for (seq, plan, extra, result) in hashed {
         let (mut rec, ms) = match (plan, result) {
-            (Plan::Done(file), _) => {
-                let rec = ScanRecord {
-                    seq,
-                    outcome: outcome_of(&file, 0),
-                    file: *file,
-                    inode: None,
-                    hard_link_of: None,
-                    same_as: None,
-                    changed_during_scan: false,
-                    matches: 0,
-                    container: Vec::new(),
-                    opened_as: None,
-                    place: Default::default(),
-                };
-                (rec, Vec::new())
-            }
+            (Plan::Done(file), _) => (fresh_record(seq, *file, None, 0), Vec::new()),
             (Plan::HardLink { path, inode, first }, _) => {
                 let earlier = earlier_record(seen, &out, first)?;
                 match earlier {
@@ -189,20 +174,7 @@ pub(super) fn process_batch(
                     None => {
                         let rec = hash_file(&path, (0, 0, 0), req, limits, decoding, contents).0;
                         let ms = matches_of(matcher, seq, &rec)?;
-                        let rec = ScanRecord {
-                            seq,
-                            outcome: outcome_of(&rec, ms.len()),
-                            file: rec,
-                            inode: Some(format!("{}:{}", inode.0, inode.1)),
-                            hard_link_of: None,
-                            same_as: None,
-                            changed_during_scan: false,
-                            matches: ms.len() as u32,
-                            container: Vec::new(),
-                            opened_as: None,
-                            place: Default::default(),
-                        };
-                        (rec, ms)
+                        (fresh_record(seq, rec, Some(inode), ms.len()), ms)
                     }
                 }
             }
@@ -286,19 +258,8 @@ fn fresh_or_copy(
                 batch_firsts.entry(sha).or_insert(seq);
             }
             let ms = ms?;
-            let rec = ScanRecord {
-                seq,
-                outcome: outcome_of(&file, ms.len()),
-                file,
-                inode: inode.map(|i| format!("{}:{}", i.0, i.1)),
-                hard_link_of: None,
-                same_as: None,
-                changed_during_scan: changed,
-                matches: ms.len() as u32,
-                container: Vec::new(),
-                opened_as: None,
-                place: Default::default(),
-            };
+            let mut rec = fresh_record(seq, file, inode, ms.len());
+            rec.changed_during_scan = changed;
             (rec, ms)
         }
     })
@@ -339,20 +300,34 @@ pub(super) fn copy_of(
             ..m.clone()
         })
         .collect();
-    let rec = ScanRecord {
+    let mut rec = fresh_record(seq, file, inode, ms.len());
+    rec.outcome = orig.outcome;
+    rec.hard_link_of = hard_link.then_some(orig.seq);
+    rec.same_as = (!hard_link).then_some(orig.seq);
+    (rec, ms)
+}
+
+/// The record of an entry hashed on its own, with its outcome from its hashes and matches;
+/// where it sits among containers is set by the caller.
+fn fresh_record(
+    seq: u64,
+    file: FileRecord,
+    inode: Option<(u64, u64)>,
+    matches: usize,
+) -> ScanRecord {
+    ScanRecord {
         seq,
-        outcome: orig.outcome,
+        outcome: outcome_of(&file, matches),
         file,
         inode: inode.map(|i| format!("{}:{}", i.0, i.1)),
-        hard_link_of: hard_link.then_some(orig.seq),
-        same_as: (!hard_link).then_some(orig.seq),
+        hard_link_of: None,
+        same_as: None,
         changed_during_scan: false,
-        matches: ms.len() as u32,
+        matches: matches as u32,
         container: Vec::new(),
         opened_as: None,
         place: Default::default(),
-    };
-    (rec, ms)
+    }
 }
 
 pub(super) fn removed_detail(e: &io::Error) -> String {
